@@ -1,0 +1,804 @@
+//! libcni's reading of network config files, rule for rule.
+//!
+//! The functions here follow `libcni/conf.go` (`ConfFromBytes`, `ConfListFromBytes`,
+//! `ConfListFromConf`) and Go's `encoding/json` decoding into `types.NetConf`: which files are
+//! accepted, with which name, version and plugin types, and with which error text when not.
+//! Three generations of libcni differ in ways that matter; see [`LibcniGeneration`].
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::json::{self, go_field_matches, Kind, Value};
+use crate::spec::parse_libcni_version;
+
+/// The libcni rule sets that containerd releases have shipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LibcniGeneration {
+    /// libcni up to v1.1.x (containerd 1.x): `cniVersions` ignored, `disableCheck` must be a
+    /// bool, `plugins` required.
+    Classic,
+    /// libcni v1.2.x (containerd 2.0): `cniVersions` negotiation, `disableCheck` and
+    /// `disableGC` also accept the strings "true"/"false".
+    V1_2,
+    /// libcni v1.3.x (containerd 2.1 and later): `plugins` may be absent, and plugin objects
+    /// are also read from `<conf dir>/<network name>/*.conf` unless `loadOnlyInlinedPlugins`.
+    V1_3,
+}
+
+impl LibcniGeneration {
+    /// The generation of a libcni release.
+    pub fn of(libcni: &semver::Version) -> LibcniGeneration {
+        match (libcni.major, libcni.minor) {
+            (0, _) | (1, 0) | (1, 1) => LibcniGeneration::Classic,
+            (1, 2) => LibcniGeneration::V1_2,
+            _ => LibcniGeneration::V1_3,
+        }
+    }
+}
+
+/// How a file is read: `.conflist` as a list, `.conf` and `.json` as one plugin object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileForm {
+    /// A `.conflist` file, read with `ConfListFromFile`.
+    ConfList,
+    /// A `.conf` or `.json` file, read with `ConfFromFile` and converted by `ConfListFromConf`.
+    SingleConf,
+}
+
+impl FileForm {
+    /// The form go-cni reads a file name in (`strings.HasSuffix(name, ".conflist")`), or `None`
+    /// when libcni's `ConfFiles` does not list the name at all.
+    pub fn of_name(name: &[u8]) -> Option<FileForm> {
+        match go_ext(name) {
+            b".conflist" => Some(FileForm::ConfList),
+            b".conf" | b".json" => Some(FileForm::SingleConf),
+            _ => None,
+        }
+    }
+}
+
+/// Go's `filepath.Ext`: the suffix from the final dot of the final element, or empty.
+pub fn go_ext(name: &[u8]) -> &[u8] {
+    for (i, &b) in name.iter().enumerate().rev() {
+        if b == b'/' {
+            break;
+        }
+        if b == b'.' {
+            return &name[i..];
+        }
+    }
+    b""
+}
+
+/// libcni's rejection of a config, with its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfError {
+    /// libcni's error text, for example `error parsing configuration list: no name`.
+    pub message: String,
+    /// Byte offset of a JSON syntax error, when that is the cause.
+    pub offset: Option<usize>,
+}
+
+impl fmt::Display for ConfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfError {}
+
+fn err(message: impl Into<String>) -> ConfError {
+    ConfError {
+        message: message.into(),
+        offset: None,
+    }
+}
+
+/// One plugin object of a network, as libcni decodes it into `types.NetConf`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginConf {
+    /// `type`: the plugin binary's name.
+    #[serde(rename = "type")]
+    pub plugin_type: String,
+    /// The plugin object's own `name`, shown by libcni in `plugin type="x" name="y" failed`.
+    pub name: String,
+    /// The plugin object's own `cniVersion` (libcni overrides it with the list's).
+    pub cni_version: String,
+    /// `ipam.type`: the IPAM plugin the plugin will execute, or empty.
+    pub ipam_type: String,
+}
+
+/// A network as libcni loads it: a list of plugins under one name and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkList {
+    /// The network name (`""` when a single `.conf` has none).
+    pub name: String,
+    /// The version libcni uses for the network: the declared `cniVersion`, or with libcni 1.2
+    /// and later the one negotiated from `cniVersions`. Empty when none is declared.
+    pub cni_version: String,
+    /// Whether the file declares a top-level `cniVersion` key at all (for a single `.conf`,
+    /// any key Go matches to the `cniVersion` field).
+    pub declares_cni_version: bool,
+    /// The declared `cniVersion` string, when present.
+    pub declared_cni_version: Option<String>,
+    /// The `cniVersions` list, when the file has one whose entries are all strings.
+    pub cni_versions: Option<Vec<String>>,
+    /// `disableCheck`.
+    pub disable_check: bool,
+    /// The plugins, in chain order.
+    pub plugins: Vec<PluginConf>,
+}
+
+/// Reads the plugin files libcni 1.3 appends from `<conf dir>/<network name>/*.conf`.
+///
+/// Given the network name, it returns each file's bytes in libcni's order, or an error text
+/// in libcni's words.
+pub type PluginDirReader<'a> = &'a dyn Fn(&str) -> Result<Vec<(String, Vec<u8>)>, String>;
+
+fn syntax(context: &str, e: json::SyntaxError) -> ConfError {
+    ConfError {
+        message: format!("{context}{}", e.message),
+        offset: Some(e.offset),
+    }
+}
+
+/// Decode the raw document into Go's `map[string]interface{}`, as `ConfListFromBytes` does.
+/// Returns `None` for JSON `null` (a nil map).
+fn decode_raw_map(doc: &Value) -> Result<Option<Vec<(&str, &Value)>>, String> {
+    match &doc.kind {
+        Kind::Null => Ok(None),
+        Kind::Object(members) => {
+            if let Some(n) = doc.first_overflowing_number() {
+                return Err(format!(
+                    "json: cannot unmarshal number {} into Go value of type float64",
+                    n.text
+                ));
+            }
+            // A Go map keeps the last of duplicate keys; keep first-seen order for display.
+            let mut out: Vec<(&str, &Value)> = Vec::with_capacity(members.len());
+            for m in members {
+                if let Some(slot) = out.iter_mut().find(|(k, _)| *k == m.key) {
+                    slot.1 = &m.value;
+                } else {
+                    out.push((&m.key, &m.value));
+                }
+            }
+            Ok(Some(out))
+        }
+        other => Err(format!(
+            "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+            other.go_json_word()
+        )),
+    }
+}
+
+fn lookup<'v>(raw: &[(&str, &'v Value)], key: &str) -> Option<&'v Value> {
+    raw.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// Go's `encoding/json` decoding of an object into `types.NetConf`.
+///
+/// `members` are visited in the order given: document order for a file's own bytes, sorted
+/// key order for a plugin object re-marshalled from a Go map. The first type error is
+/// returned, as Go's `Unmarshal` returns its first saved error.
+fn decode_netconf<'v>(
+    members: impl Iterator<Item = (&'v str, &'v Value)>,
+) -> Result<PluginConf, String> {
+    let mut out = PluginConf {
+        plugin_type: String::new(),
+        name: String::new(),
+        cni_version: String::new(),
+        ipam_type: String::new(),
+    };
+    let mut first_err: Option<String> = None;
+    let mut save = |e: String| {
+        if first_err.is_none() {
+            first_err = Some(e);
+        }
+    };
+    for (key, value) in members {
+        let field = [
+            "cniVersion",
+            "name",
+            "type",
+            "capabilities",
+            "ipam",
+            "dns",
+            "prevResult",
+        ]
+        .into_iter()
+        .find(|f| go_field_matches(f, key));
+        let Some(field) = field else { continue };
+        match field {
+            "cniVersion" | "name" | "type" => match decode_string(value, "NetConf", field) {
+                Ok(Some(s)) => match field {
+                    "cniVersion" => out.cni_version = s,
+                    "name" => out.name = s,
+                    _ => out.plugin_type = s,
+                },
+                Ok(None) => {}
+                Err(e) => save(e),
+            },
+            "capabilities" => match &value.kind {
+                Kind::Null => {}
+                Kind::Object(caps) => {
+                    for c in caps {
+                        if !matches!(c.value.kind, Kind::Bool(_) | Kind::Null) {
+                            save(type_error(&c.value, "NetConf", "capabilities", "bool"));
+                        }
+                    }
+                }
+                _ => save(type_error(
+                    value,
+                    "NetConf",
+                    "capabilities",
+                    "map[string]bool",
+                )),
+            },
+            "ipam" => match &value.kind {
+                Kind::Null => {}
+                Kind::Object(ms) => {
+                    for m in ms {
+                        if go_field_matches("type", &m.key) {
+                            match decode_string(&m.value, "IPAM", "ipam.type") {
+                                Ok(Some(s)) => out.ipam_type = s,
+                                Ok(None) => {}
+                                Err(e) => save(e),
+                            }
+                        }
+                    }
+                }
+                _ => save(type_error(value, "NetConf", "ipam", "types.IPAM")),
+            },
+            "dns" => match &value.kind {
+                Kind::Null => {}
+                Kind::Object(ms) => {
+                    for m in ms {
+                        if go_field_matches("domain", &m.key) {
+                            if let Err(e) = decode_string(&m.value, "DNS", "dns.domain") {
+                                save(e);
+                            }
+                            continue;
+                        }
+                        let Some(list) = ["nameservers", "search", "options"]
+                            .into_iter()
+                            .find(|f| go_field_matches(f, &m.key))
+                        else {
+                            continue;
+                        };
+                        let path = format!("dns.{list}");
+                        match &m.value.kind {
+                            Kind::Null => {}
+                            Kind::Array(items) => {
+                                for item in items {
+                                    if let Err(e) = decode_string(item, "DNS", &path) {
+                                        save(e);
+                                    }
+                                }
+                            }
+                            _ => save(type_error(&m.value, "DNS", &path, "[]string")),
+                        }
+                    }
+                }
+                _ => save(type_error(value, "NetConf", "dns", "types.DNS")),
+            },
+            _ => match &value.kind {
+                // prevResult: map[string]interface{}
+                Kind::Null => {}
+                Kind::Object(_) => {
+                    if let Some(n) = value.first_overflowing_number() {
+                        save(format!(
+                            "json: cannot unmarshal number {} into Go struct field NetConf.prevResult of type float64",
+                            n.text
+                        ));
+                    }
+                }
+                _ => save(type_error(
+                    value,
+                    "NetConf",
+                    "prevResult",
+                    "map[string]interface {}",
+                )),
+            },
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+fn type_error(value: &Value, strukt: &str, field: &str, ty: &str) -> String {
+    format!(
+        "json: cannot unmarshal {} into Go struct field {strukt}.{field} of type {ty}",
+        value.kind.go_json_word()
+    )
+}
+
+/// A JSON value into a Go `string` field: strings assign, `null` leaves the field alone.
+fn decode_string(value: &Value, strukt: &str, field: &str) -> Result<Option<String>, String> {
+    match &value.kind {
+        Kind::String(s) => Ok(Some(s.clone())),
+        Kind::Null => Ok(None),
+        _ => Err(type_error(value, strukt, field, "string")),
+    }
+}
+
+/// libcni's `ConfFromBytes` applied to a value: the plugin object decoded into `NetConf`, in
+/// the given member order, and `type` required.
+fn conf_from_value<'v>(
+    value: &'v Value,
+    members_in_order: impl FnOnce(&'v [json::Member]) -> Vec<(&'v str, &'v Value)>,
+) -> Result<PluginConf, String> {
+    let conf = match &value.kind {
+        Kind::Null => decode_netconf(std::iter::empty())?,
+        Kind::Object(ms) => decode_netconf(members_in_order(ms).into_iter())?,
+        other => {
+            return Err(format!(
+                "json: cannot unmarshal {} into Go value of type types.NetConf",
+                other.go_json_word()
+            ))
+        }
+    };
+    if conf.plugin_type.is_empty() {
+        return Err("missing 'type'".to_string());
+    }
+    Ok(conf)
+}
+
+fn document_order(ms: &[json::Member]) -> Vec<(&str, &Value)> {
+    ms.iter().map(|m| (m.key.as_str(), &m.value)).collect()
+}
+
+/// The members of an object as Go re-marshals a decoded map: duplicates collapsed (last
+/// wins), keys in byte order.
+fn map_order(ms: &[json::Member]) -> Vec<(&str, &Value)> {
+    let mut out: Vec<(&str, &Value)> = Vec::with_capacity(ms.len());
+    for m in ms {
+        if let Some(slot) = out.iter_mut().find(|(k, _)| *k == m.key) {
+            slot.1 = &m.value;
+        } else {
+            out.push((&m.key, &m.value));
+        }
+    }
+    out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    out
+}
+
+/// libcni's `ConfListFromBytes` (`NetworkConfFromBytes` from v1.3): parse a `.conflist`.
+///
+/// With [`LibcniGeneration::V1_3`], `plugin_dir` supplies the plugin files that
+/// `NetworkConfFromFile` appends; pass `None` to parse bytes alone, as `ConfListFromBytes`
+/// does.
+pub fn parse_conflist(
+    bytes: &[u8],
+    generation: LibcniGeneration,
+    plugin_dir: Option<PluginDirReader<'_>>,
+) -> Result<NetworkList, ConfError> {
+    let doc = json::parse(bytes).map_err(|e| syntax("error parsing configuration list: ", e))?;
+    let mut list = conflist_from_value(&doc, generation)?;
+    if generation >= LibcniGeneration::V1_3 {
+        if let Some(reader) = plugin_dir {
+            let only_inlined = lookup_raw_bool(&doc, "loadOnlyInlinedPlugins");
+            if !only_inlined {
+                for (_file, bytes) in reader(&list.name).map_err(err)? {
+                    let value = json::parse(&bytes)
+                        .map_err(|e| syntax("error parsing configuration: ", e))?;
+                    let plugin = conf_from_value(&value, document_order)
+                        .map_err(|e| err(format!("error parsing configuration: {e}")))?;
+                    list.plugins.push(plugin);
+                }
+            }
+            if list.plugins.is_empty() {
+                return Err(err("no plugin configs found"));
+            }
+        }
+    }
+    Ok(list)
+}
+
+fn lookup_raw_bool(doc: &Value, key: &str) -> bool {
+    match doc.get(key).map(|v| &v.kind) {
+        Some(Kind::Bool(b)) => *b,
+        Some(Kind::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+fn conflist_from_value(
+    doc: &Value,
+    generation: LibcniGeneration,
+) -> Result<NetworkList, ConfError> {
+    const CTX: &str = "error parsing configuration list: ";
+    let raw = decode_raw_map(doc).map_err(|e| err(format!("{CTX}{e}")))?;
+    let raw = raw.unwrap_or_default();
+
+    let name = match lookup(&raw, "name") {
+        None => return Err(err(format!("{CTX}no name"))),
+        Some(v) => match &v.kind {
+            Kind::String(s) => s.clone(),
+            other => {
+                return Err(err(format!(
+                    "{CTX}invalid name type {}",
+                    other.go_type_name()
+                )))
+            }
+        },
+    };
+
+    let declared = match lookup(&raw, "cniVersion") {
+        None => None,
+        Some(v) => match &v.kind {
+            Kind::String(s) => Some(s.clone()),
+            other => {
+                return Err(err(format!(
+                    "{CTX}invalid cniVersion type {}",
+                    other.go_type_name()
+                )))
+            }
+        },
+    };
+    let mut cni_version = declared.clone().unwrap_or_default();
+
+    let mut cni_versions = None;
+    if let Some(v) = lookup(&raw, "cniVersions") {
+        let strings: Option<Vec<String>> = match &v.kind {
+            Kind::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => None,
+        };
+        cni_versions = strings;
+        if generation >= LibcniGeneration::V1_2 {
+            cni_version = negotiate(v, &cni_version)?;
+        }
+    }
+
+    let disable_check = read_bool(&raw, "disableCheck", generation)?;
+    if generation >= LibcniGeneration::V1_2 {
+        read_bool(&raw, "disableGC", generation)?;
+    }
+    let only_inlined = if generation >= LibcniGeneration::V1_3 {
+        read_bool(&raw, "loadOnlyInlinedPlugins", generation)?
+    } else {
+        false
+    };
+
+    let mut list = NetworkList {
+        name,
+        cni_version,
+        declares_cni_version: declared.is_some(),
+        declared_cni_version: declared,
+        cni_versions,
+        disable_check,
+        plugins: Vec::new(),
+    };
+
+    let plugins = match lookup(&raw, "plugins") {
+        None if generation >= LibcniGeneration::V1_3 => {
+            if only_inlined {
+                return Err(err(format!(
+                    "{CTX}`loadOnlyInlinedPlugins` is true, and no 'plugins' key"
+                )));
+            }
+            return Ok(list);
+        }
+        None => return Err(err(format!("{CTX}no 'plugins' key"))),
+        Some(v) => match &v.kind {
+            Kind::Array(items) => items,
+            other => {
+                return Err(err(format!(
+                    "{CTX}invalid 'plugins' type {}",
+                    other.go_type_name()
+                )))
+            }
+        },
+    };
+    if plugins.is_empty() {
+        return Err(err(format!("{CTX}no plugins in list")));
+    }
+    for (i, p) in plugins.iter().enumerate() {
+        let plugin = conf_from_value(p, map_order).map_err(|e| {
+            err(format!(
+                "failed to parse plugin config {i}: error parsing configuration: {e}"
+            ))
+        })?;
+        list.plugins.push(plugin);
+    }
+    Ok(list)
+}
+
+/// libcni 1.2's `cniVersions` negotiation: the highest listed version not above 1.1.0.
+fn negotiate(v: &Value, cni_version: &str) -> Result<String, ConfError> {
+    const CTX: &str = "error parsing configuration list: ";
+    let current = (1, 1, 0);
+    let Kind::Array(items) = &v.kind else {
+        // libcni formats the nil slice, not the value: the type is always []interface {}.
+        return Err(err(format!(
+            "{CTX}invalid type for cniVersions: []interface {{}}"
+        )));
+    };
+    let mut vs: Vec<(String, (i64, i64, i64))> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(s) = item.as_str() else {
+            return Err(err(format!(
+                "{CTX}invalid type for cniVersions index {i}: {}",
+                item.kind.go_type_name()
+            )));
+        };
+        let parsed = parse_libcni_version(s).map_err(|e| {
+            err(format!(
+                "{CTX}invalid cniVersions entry {s} at index {i}: {e}"
+            ))
+        })?;
+        if parsed <= current {
+            vs.push((s.to_string(), parsed));
+        }
+    }
+    if !cni_version.is_empty() {
+        let parsed = parse_libcni_version(cni_version)
+            .map_err(|e| err(format!("{CTX}invalid cniVersion {cni_version}: {e}")))?;
+        if parsed <= current {
+            vs.push((cni_version.to_string(), parsed));
+        }
+    }
+    // Go's slices.SortFunc is not stable: spellings that compare equal (`1.0`, `1.0.0`) may
+    // end in either order there. cni-fix keeps the one listed last.
+    vs.sort_by_key(|v| v.1);
+    Ok(vs
+        .pop()
+        .map(|(s, _)| s)
+        .unwrap_or_else(|| cni_version.to_string()))
+}
+
+fn read_bool(
+    raw: &[(&str, &Value)],
+    key: &str,
+    generation: LibcniGeneration,
+) -> Result<bool, ConfError> {
+    const CTX: &str = "error parsing configuration list: ";
+    let Some(v) = lookup(raw, key) else {
+        return Ok(false);
+    };
+    match &v.kind {
+        Kind::Bool(b) => Ok(*b),
+        Kind::String(s) if generation >= LibcniGeneration::V1_2 => {
+            match s.to_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                lower => Err(err(format!("{CTX}invalid value {lower:?} for {key}"))),
+            }
+        }
+        other if generation >= LibcniGeneration::V1_2 => Err(err(format!(
+            "{CTX}invalid type {} for {key}",
+            other.go_type_name()
+        ))),
+        other => Err(err(format!(
+            "{CTX}invalid {key} type {}",
+            other.go_type_name()
+        ))),
+    }
+}
+
+/// A single-plugin `.conf`/`.json` file, loaded as go-cni loads it: `ConfFromFile`, then
+/// `ConfListFromConf`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SingleConfError {
+    /// `ConfFromBytes` rejected the file.
+    Conf(ConfError),
+    /// `ConfListFromConf` could not convert it.
+    Convert(ConfError),
+}
+
+impl SingleConfError {
+    /// The libcni error.
+    pub fn inner(&self) -> &ConfError {
+        match self {
+            SingleConfError::Conf(e) | SingleConfError::Convert(e) => e,
+        }
+    }
+}
+
+/// libcni's `ConfFromBytes` followed by `ConfListFromConf`: a `.conf` or `.json` file.
+pub fn parse_single_conf(bytes: &[u8]) -> Result<NetworkList, SingleConfError> {
+    let doc = json::parse(bytes)
+        .map_err(|e| SingleConfError::Conf(syntax("error parsing configuration: ", e)))?;
+    let conf = conf_from_value(&doc, document_order)
+        .map_err(|e| SingleConfError::Conf(err(format!("error parsing configuration: {e}"))))?;
+    let declares = doc
+        .as_object()
+        .map(|ms| ms.iter().any(|m| go_field_matches("cniVersion", &m.key)))
+        .unwrap_or(false);
+    // ConfListFromConf: decode the bytes into a map, wrap them in a list, and parse that.
+    let raw = decode_raw_map(&doc).map_err(|e| SingleConfError::Convert(err(e)))?;
+    debug_assert!(raw.is_some(), "a decoded NetConf is an object");
+    let plugin = conf_from_value(&doc, map_order).map_err(|e| {
+        SingleConfError::Convert(err(format!(
+            "failed to parse plugin config 0: error parsing configuration: {e}"
+        )))
+    })?;
+    // The converted list never has `cniVersions` or the generation-specific keys, so every
+    // libcni generation reads it alike.
+    Ok(NetworkList {
+        name: conf.name,
+        cni_version: conf.cni_version.clone(),
+        declares_cni_version: declares,
+        declared_cni_version: declares.then(|| conf.cni_version.clone()),
+        cni_versions: None,
+        disable_check: false,
+        plugins: vec![plugin],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use LibcniGeneration::*;
+
+    fn list(s: &str) -> Result<NetworkList, String> {
+        parse_conflist(s.as_bytes(), Classic, None).map_err(|e| e.message)
+    }
+
+    fn conf(s: &str) -> Result<NetworkList, String> {
+        parse_single_conf(s.as_bytes()).map_err(|e| e.inner().message.clone())
+    }
+
+    #[test]
+    fn conflist_errors_are_libcnis() {
+        assert_eq!(
+            list(r#"{"plugins":[]}"#).unwrap_err(),
+            "error parsing configuration list: no name"
+        );
+        assert_eq!(
+            list(r#"{"name":5}"#).unwrap_err(),
+            "error parsing configuration list: invalid name type float64"
+        );
+        assert_eq!(
+            list(r#"{"name":"n","cniVersion":1}"#).unwrap_err(),
+            "error parsing configuration list: invalid cniVersion type float64"
+        );
+        assert_eq!(
+            list(r#"{"name":"n","disableCheck":"true","plugins":[{"type":"x"}]}"#).unwrap_err(),
+            "error parsing configuration list: invalid disableCheck type string"
+        );
+        assert_eq!(
+            list(r#"{"name":"n"}"#).unwrap_err(),
+            "error parsing configuration list: no 'plugins' key"
+        );
+        assert_eq!(
+            list(r#"{"name":"n","plugins":{}}"#).unwrap_err(),
+            "error parsing configuration list: invalid 'plugins' type map[string]interface {}"
+        );
+        assert_eq!(
+            list(r#"{"name":"n","plugins":[]}"#).unwrap_err(),
+            "error parsing configuration list: no plugins in list"
+        );
+        assert_eq!(
+            list(r#"{"name":"n","plugins":[{"type":"a"},{}]}"#).unwrap_err(),
+            "failed to parse plugin config 1: error parsing configuration: missing 'type'"
+        );
+        assert_eq!(
+            list(r#"[1]"#).unwrap_err(),
+            "error parsing configuration list: json: cannot unmarshal array into Go value of type map[string]interface {}"
+        );
+        assert_eq!(
+            list("null").unwrap_err(),
+            "error parsing configuration list: no name"
+        );
+        assert_eq!(
+            list(r#"{"name":"n","plugins":[{"type":"a","ipam":"host-local"}]}"#).unwrap_err(),
+            "failed to parse plugin config 0: error parsing configuration: json: cannot unmarshal string into Go struct field NetConf.ipam of type types.IPAM"
+        );
+        assert_eq!(
+            list(r#"{"name":"n","x":1e999,"plugins":[{"type":"a"}]}"#).unwrap_err(),
+            "error parsing configuration list: json: cannot unmarshal number 1e999 into Go value of type float64"
+        );
+    }
+
+    #[test]
+    fn conflist_accepts_what_libcni_accepts() {
+        let l = list(
+            r#"{"name":"bad name!","plugins":[{"TYPE":"bridge","ipam":{"Type":"host-local"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(l.name, "bad name!");
+        assert_eq!(l.cni_version, "");
+        assert!(!l.declares_cni_version);
+        assert_eq!(l.plugins[0].plugin_type, "bridge");
+        assert_eq!(l.plugins[0].ipam_type, "host-local");
+        // Duplicate keys: the last wins, at the top level and within plugins.
+        let l = list(
+            r#"{"name":"a","name":"b","cniVersion":"0.3.1","plugins":[{"type":"x","type":"y"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (l.name.as_str(), l.plugins[0].plugin_type.as_str()),
+            ("b", "y")
+        );
+        // Plugins are re-marshalled from a map: keys sorted, so "type" beats "Type".
+        let l = list(r#"{"name":"a","plugins":[{"type":"lower","Type":"upper"}]}"#).unwrap();
+        assert_eq!(l.plugins[0].plugin_type, "lower");
+        // A null type is no type; a null key leaves the field alone.
+        assert!(list(r#"{"name":"a","plugins":[{"type":null}]}"#).is_err());
+    }
+
+    #[test]
+    fn single_conf_rules() {
+        let c = conf(r#"{"cniVersion":"0.2.0","name":"mynet","type":"bridge"}"#).unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.cni_version.as_str()),
+            ("mynet", "0.2.0")
+        );
+        // Document order for the file itself: the later "Type" wins.
+        let c = conf(r#"{"type":"lower","Type":"upper"}"#).unwrap();
+        assert_eq!(
+            c.plugins[0].plugin_type, "lower",
+            "the list's plugin is re-read in map order"
+        );
+        assert_eq!(
+            conf(r#"{"name":"x"}"#).unwrap_err(),
+            "error parsing configuration: missing 'type'"
+        );
+        assert_eq!(
+            conf(r#"{"type":5}"#).unwrap_err(),
+            "error parsing configuration: json: cannot unmarshal number into Go struct field NetConf.type of type string"
+        );
+        assert_eq!(
+            conf("[]").unwrap_err(),
+            "error parsing configuration: json: cannot unmarshal array into Go value of type types.NetConf"
+        );
+        // A conflist written into a .conf has no type.
+        assert_eq!(
+            conf(r#"{"name":"n","plugins":[{"type":"bridge"}]}"#).unwrap_err(),
+            "error parsing configuration: missing 'type'"
+        );
+        // A case-folded cniVersion key counts for a single conf.
+        let c = conf(r#"{"CNIVERSION":"1.0.0","type":"x"}"#).unwrap();
+        assert_eq!(c.cni_version, "1.0.0");
+        assert!(c.declares_cni_version);
+        // Overflowing numbers outside the struct's fields fail only at conversion.
+        assert_eq!(
+            conf(r#"{"type":"x","mtu":1e400}"#).unwrap_err(),
+            "json: cannot unmarshal number 1e400 into Go value of type float64"
+        );
+    }
+
+    #[test]
+    fn generations_differ() {
+        let text = br#"{"name":"n","cniVersion":"1.0.0","cniVersions":["0.4.0","1.1.0","2.0.0"],"disableCheck":"True","plugins":[{"type":"x"}]}"#;
+        assert!(parse_conflist(text, Classic, None).is_err());
+        let l = parse_conflist(text, V1_2, None).unwrap();
+        assert_eq!(l.cni_version, "1.1.0");
+        assert!(l.disable_check);
+        assert_eq!(
+            parse_conflist(br#"{"name":"n","cniVersions":["x"],"plugins":[{"type":"x"}]}"#, V1_2, None)
+                .unwrap_err()
+                .message,
+            "error parsing configuration list: invalid cniVersions entry x at index 0: failed to convert major version part \"x\""
+        );
+        // v1.3: plugins may live in <conf dir>/<name>/*.conf.
+        let reader = |name: &str| -> Result<Vec<(String, Vec<u8>)>, String> {
+            assert_eq!(name, "n");
+            Ok(vec![("a.conf".into(), br#"{"type":"portmap"}"#.to_vec())])
+        };
+        let l = parse_conflist(br#"{"name":"n"}"#, V1_3, Some(&reader)).unwrap();
+        assert_eq!(l.plugins[0].plugin_type, "portmap");
+        assert!(parse_conflist(br#"{"name":"n"}"#, V1_2, Some(&reader)).is_err());
+    }
+
+    #[test]
+    fn go_ext_is_last_dot() {
+        assert_eq!(
+            FileForm::of_name(b"10-x.conflist"),
+            Some(FileForm::ConfList)
+        );
+        assert_eq!(FileForm::of_name(b"10-x.conflist.bak"), None);
+        assert_eq!(FileForm::of_name(b"10-x.CONFLIST"), None);
+        assert_eq!(FileForm::of_name(b".conf"), Some(FileForm::SingleConf));
+        assert_eq!(FileForm::of_name(b"x.json"), Some(FileForm::SingleConf));
+    }
+}

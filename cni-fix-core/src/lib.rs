@@ -1,0 +1,76 @@
+//! cni-fix finds the CNI configuration problems that break Kubernetes nodes when their
+//! container runtime changes: the dockershim removal, upgrades to containerd 1.6 and later,
+//! old CNI plugin binaries left on nodes.
+//!
+//! It reads a node the way containerd does (containerd's config, the conf dir in go-cni's
+//! order with libcni's parsing rules, the plugin binaries in the plugin directories), knows
+//! what each containerd release does with CNI configs, and reports each problem as a
+//! [`Finding`] with a stable [`FindingId`], the error text the runtime will print, and the
+//! remedy.
+//!
+//! # Example
+//!
+//! Check a node tree copied from a broken node, telling cni-fix which containerd it runs
+//! and which plugins release its binaries come from:
+//!
+//! ```
+//! use cni_fix_core::{check, CheckOptions, ContainerdVersion, FindingId, PluginsRelease, Severity};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! # let root = tmp.path();
+//! # std::fs::create_dir_all(root.join("etc/cni/net.d"))?;
+//! # std::fs::create_dir_all(root.join("opt/cni/bin"))?;
+//! # for p in ["bridge", "host-local", "loopback", "portmap"] {
+//! #     std::fs::write(root.join("opt/cni/bin").join(p), "")?;
+//! #     std::os::unix::fs::PermissionsExt::set_mode(
+//! #         &mut std::fs::metadata(root.join("opt/cni/bin").join(p))?.permissions(), 0o755);
+//! #     let f = root.join("opt/cni/bin").join(p);
+//! #     std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+//! # }
+//! # std::fs::write(root.join("etc/cni/net.d/10-containerd-net.conflist"),
+//! #     r#"{"cniVersion":"1.0.0","name":"containerd-net","plugins":[{"type":"bridge","ipam":{"type":"host-local"}},{"type":"portmap"}]}"#)?;
+//! let options = CheckOptions {
+//!     containerd_version: Some(ContainerdVersion::parse("1.6.3")?),
+//!     assume_plugins_release: Some(PluginsRelease::parse("0.9.1")?),
+//!     ..CheckOptions::for_root(root)
+//! };
+//! let report = check(&options)?;
+//!
+//! // Plugins v0.9.1 stop at spec 0.4.0, and containerd 1.6.3's loopback network is 1.0.0.
+//! assert!(report.findings.iter().any(|f| f.id == FindingId::IncompatibleVersion));
+//! assert!(report.findings.iter().any(|f| f.id == FindingId::LoopbackIncompatible));
+//! assert!(report.fails(Severity::Error));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The pieces can be used on their own: [`conf`] parses config files exactly as libcni does,
+//! [`json`] reads JSON as Go's `encoding/json` does, [`runtime`] knows containerd releases,
+//! [`plugins_release`] knows containernetworking/plugins releases, [`Snapshot`] gathers a
+//! node, and [`rules::evaluate`] turns a snapshot into findings.
+//!
+//! The library never prints and never writes files.
+
+#![deny(missing_docs)]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod conf;
+pub mod containerd_config;
+pub mod finding;
+pub mod json;
+pub mod node;
+pub mod plugins_release;
+pub mod probe;
+pub mod report;
+pub mod rules;
+pub mod runtime;
+pub mod snapshot;
+pub mod spec;
+
+pub use finding::{Finding, FindingId, Severity};
+pub use plugins_release::PluginsRelease;
+pub use report::{check, Report, SCHEMA};
+pub use runtime::ContainerdVersion;
+pub use snapshot::{CheckError, CheckOptions, ProbeMode, Snapshot};
+pub use spec::SpecVersion;

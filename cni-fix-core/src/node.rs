@@ -1,0 +1,336 @@
+//! Reading a node's files under a root directory.
+//!
+//! Every path cni-fix reads is a *node path*, such as `/etc/cni/net.d`. On a live node
+//! (root `/`) it is read as is. Under another root, such as a tree copied from a broken node,
+//! it is resolved inside that root as the node's kernel would resolve it: absolute symlinks
+//! point into the root, `..` stops at the root, and a loop fails after 40 links.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+
+/// The largest config file cni-fix reads. Real network configs are a few kilobytes.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Linux's limit on symlinks followed in one path resolution.
+const MAX_SYMLINKS: usize = 40;
+
+/// A node's file system, seen through a root directory.
+#[derive(Debug, Clone)]
+pub struct NodeFs {
+    root: PathBuf,
+    live: bool,
+}
+
+/// Why a file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The operating system refused (missing, permission denied, dangling link, loop).
+    #[error("{0}")]
+    Io(String),
+    /// It is not a regular file.
+    #[error("not a regular file: it is a {0}")]
+    NotRegular(&'static str),
+    /// It is larger than cni-fix reads.
+    #[error("larger than {cap} bytes ({size} bytes); not read")]
+    TooLarge {
+        /// The file's size.
+        size: u64,
+        /// The limit.
+        cap: u64,
+    },
+}
+
+/// A directory entry, typed as Go's `os.ReadDir` types it (without following links).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The entry's name.
+    pub name: OsString,
+    /// What `lstat` says it is.
+    pub kind: EntryKind,
+}
+
+/// The type of a directory entry, from `lstat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+    /// A FIFO, socket or device.
+    Other,
+}
+
+/// What a file type is called in messages.
+pub fn file_type_name(ft: fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "directory"
+    } else if ft.is_fifo() {
+        "named pipe"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "device"
+    } else if ft.is_symlink() {
+        "symbolic link"
+    } else {
+        "regular file"
+    }
+}
+
+impl NodeFs {
+    /// A node rooted at `root`. `/` (or any path that resolves to it) is the live node.
+    pub fn new(root: impl Into<PathBuf>) -> NodeFs {
+        let root = root.into();
+        let live = fs::canonicalize(&root)
+            .map(|p| p == Path::new("/"))
+            .unwrap_or(false);
+        NodeFs { root, live }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether this is the live node (root `/`).
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// The host path of a node path, symlinks resolved inside the root.
+    pub fn resolve(&self, node_path: &Path) -> io::Result<PathBuf> {
+        if self.live {
+            return Ok(node_path.to_path_buf());
+        }
+        let mut done: Vec<OsString> = Vec::new();
+        let mut pending: Vec<OsString> = Vec::new();
+        push_components(&mut pending, node_path);
+        let mut links = 0;
+        while let Some(c) = pending.pop() {
+            if c == ".." {
+                done.pop();
+                continue;
+            }
+            done.push(c);
+            let host = self.join(&done);
+            match fs::symlink_metadata(&host) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                    }
+                    let target = fs::read_link(&host)?;
+                    done.pop();
+                    if target.is_absolute() {
+                        done.clear();
+                    }
+                    push_components(&mut pending, &target);
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // The rest cannot be links; let the caller's operation report it missing.
+                    while let Some(rest) = pending.pop() {
+                        if rest == ".." {
+                            done.pop();
+                        } else {
+                            done.push(rest);
+                        }
+                    }
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.join(&done))
+    }
+
+    fn join(&self, parts: &[OsString]) -> PathBuf {
+        let mut p = self.root.clone();
+        p.extend(parts);
+        p
+    }
+
+    /// `stat` of a node path (following links).
+    pub fn metadata(&self, node_path: &Path) -> io::Result<Metadata> {
+        fs::metadata(self.resolve(node_path)?)
+    }
+
+    /// `lstat` of a node path (the last component not followed).
+    pub fn symlink_metadata(&self, node_path: &Path) -> io::Result<Metadata> {
+        let parent = node_path.parent().unwrap_or(Path::new("/"));
+        let name = node_path.file_name().unwrap_or(OsStr::new(""));
+        fs::symlink_metadata(self.resolve(parent)?.join(name))
+    }
+
+    /// The entries of a directory, in no particular order.
+    pub fn read_dir(&self, node_dir: &Path) -> io::Result<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(self.resolve(node_dir)?)? {
+            let entry = entry?;
+            let ft = entry.file_type()?;
+            let kind = if ft.is_symlink() {
+                EntryKind::Symlink
+            } else if ft.is_dir() {
+                EntryKind::Dir
+            } else if ft.is_file() {
+                EntryKind::File
+            } else {
+                EntryKind::Other
+            };
+            out.push(DirEntry {
+                name: entry.file_name(),
+                kind,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Read a regular file, at most `cap` bytes. Never blocks on a FIFO or device.
+    pub fn read_file(&self, node_path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+        let io_err = |e: io::Error| ReadError::Io(io_message(&e));
+        let host = self.resolve(node_path).map_err(io_err)?;
+        let file: File = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(&host)
+            .map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.file_type().is_file() {
+            return Err(ReadError::NotRegular(file_type_name(meta.file_type())));
+        }
+        if meta.len() > cap {
+            return Err(ReadError::TooLarge {
+                size: meta.len(),
+                cap,
+            });
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(cap + 1).read_to_end(&mut bytes).map_err(io_err)?;
+        if bytes.len() as u64 > cap {
+            return Err(ReadError::TooLarge {
+                size: bytes.len() as u64,
+                cap,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// An I/O error as a short message, without Rust's `(os error N)` suffix.
+pub fn io_message(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => {
+            let mut m = s[..i].to_string();
+            if let Some(first) = m.get(..1) {
+                let lower = first.to_lowercase();
+                m.replace_range(..1, &lower);
+            }
+            m
+        }
+        None => s,
+    }
+}
+
+/// Push `path`'s components onto `stack` so that the first component is popped first.
+fn push_components(stack: &mut Vec<OsString>, path: &Path) {
+    let parts: Vec<OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    stack.extend(parts.into_iter().rev());
+}
+
+/// Join a node directory and an entry name into a node path.
+pub fn node_join(dir: &Path, name: &OsStr) -> PathBuf {
+    dir.join(name)
+}
+
+/// A node path for display: lossless where it is UTF-8.
+pub fn display_path(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Compare names the way Go's `sort.Strings` compares them: by bytes.
+pub fn byte_order(a: &OsStr, b: &OsStr) -> std::cmp::Ordering {
+    a.as_bytes().cmp(b.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn symlinks_stay_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("etc/cni/net.d")).unwrap();
+        fs::create_dir_all(root.join("opt/conf")).unwrap();
+        fs::write(root.join("opt/conf/real.conflist"), b"{}").unwrap();
+        symlink(
+            "/opt/conf/real.conflist",
+            root.join("etc/cni/net.d/10-a.conflist"),
+        )
+        .unwrap();
+        symlink(
+            "../../../opt/conf/real.conflist",
+            root.join("etc/cni/net.d/11-b.conflist"),
+        )
+        .unwrap();
+        symlink(
+            "/etc/passwd-not-in-root",
+            root.join("etc/cni/net.d/12-c.conflist"),
+        )
+        .unwrap();
+        symlink("loop", root.join("etc/cni/net.d/loop")).unwrap();
+        let node = NodeFs::new(root);
+        assert!(!node.is_live());
+        let read = |p: &str| node.read_file(Path::new(p), MAX_CONFIG_BYTES);
+        assert_eq!(read("/etc/cni/net.d/10-a.conflist").unwrap(), b"{}");
+        assert_eq!(read("/etc/cni/net.d/11-b.conflist").unwrap(), b"{}");
+        assert_eq!(
+            read("/etc/cni/net.d/12-c.conflist"),
+            Err(ReadError::Io("no such file or directory".into()))
+        );
+        assert_eq!(
+            read("/etc/cni/net.d/loop"),
+            Err(ReadError::Io("too many levels of symbolic links".into()))
+        );
+        assert_eq!(
+            read("/etc/cni/net.d"),
+            Err(ReadError::NotRegular("directory"))
+        );
+    }
+
+    #[test]
+    fn fifo_and_size_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("x.conflist");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+        let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o644) };
+        assert_eq!(rc, 0);
+        let node = NodeFs::new(dir.path());
+        assert_eq!(
+            node.read_file(Path::new("/x.conflist"), 10),
+            Err(ReadError::NotRegular("named pipe"))
+        );
+        fs::write(dir.path().join("big"), vec![b' '; 11]).unwrap();
+        assert_eq!(
+            node.read_file(Path::new("/big"), 10),
+            Err(ReadError::TooLarge { size: 11, cap: 10 })
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! The spec versions each containernetworking/plugins release supports, per plugin.
+//!
+//! Used by `--assume-plugins-release`: when the binaries on a node are known to come from one
+//! release, their `VERSION` answers follow from the release's vendored libcni
+//! (`version.All`) and a few per-plugin exceptions.
+
+use std::fmt;
+
+use semver::Version;
+
+use crate::spec::SpecVersion;
+
+/// A containernetworking/plugins release, such as `v0.9.1` or `1.1.1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginsRelease {
+    version: Version,
+    line: &'static ReleaseLine,
+}
+
+impl fmt::Display for PluginsRelease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.version)
+    }
+}
+
+/// Why a plugins release could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReleaseError {
+    /// The text is not a version.
+    #[error("cannot read {0:?} as a plugins release (for example 0.9.1 or v1.1.1)")]
+    Syntax(String),
+    /// No release line covers it.
+    #[error("containernetworking/plugins {0} is not in cni-fix's release table (v0.6.0 to v1.9.x); use --probe exec to ask the binaries")]
+    Unknown(String),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct ReleaseLine {
+    first: Version,
+    last: Version,
+    /// `version.All` of the vendored libcni.
+    all: SpecVersion,
+    /// Per-plugin lists that differ from `all`; `None` where the list is not known.
+    exceptions: &'static [(&'static str, Option<&'static [SpecVersion]>)],
+}
+
+use SpecVersion::*;
+
+/// Plugins whose binaries the containernetworking/plugins releases ship. `flannel` is left
+/// out on purpose: nodes usually run flannel's own build of it.
+pub const RELEASE_PLUGINS: &[&str] = &[
+    "bandwidth",
+    "bridge",
+    "dhcp",
+    "dummy",
+    "firewall",
+    "host-device",
+    "host-local",
+    "ipvlan",
+    "loopback",
+    "macvlan",
+    "portmap",
+    "ptp",
+    "sbr",
+    "static",
+    "tap",
+    "tuning",
+    "vlan",
+    "vrf",
+    "win-bridge",
+    "win-overlay",
+];
+
+const WIN_OLD: Option<&[SpecVersion]> = Some(&[V0_1_0, V0_2_0, V0_3_0]);
+const STARTING_FROM_LATER: &[(&str, Option<&[SpecVersion]>)] = &[
+    ("bandwidth", Some(&[V0_3_0, V0_3_1, V0_4_0, V1_0_0])),
+    ("firewall", Some(&[V0_4_0, V1_0_0])),
+    ("vrf", Some(&[V0_3_1, V0_4_0, V1_0_0])),
+    ("win-bridge", None),
+    ("win-overlay", None),
+];
+const STARTING_FROM_1_1: &[(&str, Option<&[SpecVersion]>)] = &[
+    ("bandwidth", Some(&[V0_3_0, V0_3_1, V0_4_0, V1_0_0, V1_1_0])),
+    ("firewall", Some(&[V0_4_0, V1_0_0, V1_1_0])),
+    ("vrf", Some(&[V0_3_1, V0_4_0, V1_0_0, V1_1_0])),
+    ("win-bridge", None),
+    ("win-overlay", None),
+];
+
+static LINES: [ReleaseLine; 5] = [
+    ReleaseLine {
+        first: Version::new(0, 6, 0),
+        last: Version::new(0, 7, 999),
+        all: V0_3_1,
+        exceptions: &[
+            ("bandwidth", None),
+            ("win-bridge", WIN_OLD),
+            ("win-overlay", WIN_OLD),
+        ],
+    },
+    ReleaseLine {
+        first: Version::new(0, 8, 0),
+        last: Version::new(0, 9, 999),
+        all: V0_4_0,
+        exceptions: &[
+            ("bandwidth", Some(&[V0_3_0, V0_3_1, V0_4_0])),
+            ("firewall", Some(&[V0_4_0])),
+            ("vrf", None),
+            ("win-bridge", WIN_OLD),
+            ("win-overlay", WIN_OLD),
+        ],
+    },
+    ReleaseLine {
+        first: Version::new(1, 0, 0),
+        last: Version::new(1, 0, 0),
+        all: V1_0_0,
+        exceptions: &[
+            ("bandwidth", Some(&[V0_3_0, V0_3_1, V1_0_0])),
+            ("firewall", Some(&[V0_4_0])),
+            ("vrf", Some(&[V0_3_1, V0_4_0])),
+            ("win-bridge", WIN_OLD),
+            ("win-overlay", WIN_OLD),
+        ],
+    },
+    ReleaseLine {
+        first: Version::new(1, 0, 1),
+        last: Version::new(1, 5, 999),
+        all: V1_0_0,
+        exceptions: STARTING_FROM_LATER,
+    },
+    ReleaseLine {
+        first: Version::new(1, 6, 0),
+        last: Version::new(1, 9, 999),
+        all: V1_1_0,
+        exceptions: STARTING_FROM_1_1,
+    },
+];
+
+impl PluginsRelease {
+    /// Read a release as `0.9.1`, `v1.1.1` or a packaged `1.1.1+ds1`.
+    pub fn parse(raw: &str) -> Result<PluginsRelease, ReleaseError> {
+        let t = raw.trim();
+        let t = t.strip_prefix('v').unwrap_or(t);
+        let numeric = t.split(['~', '-', '+']).next().unwrap_or("");
+        let parts: Vec<u64> = numeric
+            .split('.')
+            .map(|p| {
+                if p.is_empty() || p.len() > 9 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                    None
+                } else {
+                    p.parse().ok()
+                }
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| ReleaseError::Syntax(raw.to_string()))?;
+        let [major, minor, patch] = parts[..] else {
+            return Err(ReleaseError::Syntax(raw.to_string()));
+        };
+        let version = Version::new(major, minor, patch);
+        let line = LINES
+            .iter()
+            .find(|l| l.first <= version && version <= l.last)
+            .ok_or_else(|| ReleaseError::Unknown(format!("v{version}")))?;
+        Ok(PluginsRelease { version, line })
+    }
+
+    /// The release's version.
+    pub fn version(&self) -> &Version {
+        &self.version
+    }
+
+    /// The spec versions `plugin` from this release answers `VERSION` with, or `None` when the
+    /// plugin is not one of this project's or its list for this release is not known.
+    pub fn supported_versions(&self, plugin: &str) -> Option<Vec<SpecVersion>> {
+        if !RELEASE_PLUGINS.contains(&plugin) {
+            return None;
+        }
+        match self
+            .line
+            .exceptions
+            .iter()
+            .find(|(name, _)| *name == plugin)
+        {
+            Some((_, list)) => list.map(<[SpecVersion]>::to_vec),
+            None => Some(V0_1_0.range_to(self.line.all)),
+        }
+    }
+
+    /// The highest spec version this release's plugins implement (`version.Current()`).
+    pub fn current(&self) -> SpecVersion {
+        self.line.all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(v: Option<Vec<SpecVersion>>) -> Option<Vec<&'static str>> {
+        v.map(|l| l.into_iter().map(SpecVersion::as_str).collect())
+    }
+
+    #[test]
+    fn release_lines() {
+        let r = PluginsRelease::parse("0.9.1").unwrap();
+        assert_eq!(
+            strs(r.supported_versions("loopback")).unwrap(),
+            ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0"]
+        );
+        assert_eq!(strs(r.supported_versions("firewall")).unwrap(), ["0.4.0"]);
+        assert_eq!(r.supported_versions("calico"), None);
+        let r = PluginsRelease::parse("v1.0.0").unwrap();
+        assert_eq!(
+            strs(r.supported_versions("bandwidth")).unwrap(),
+            ["0.3.0", "0.3.1", "1.0.0"]
+        );
+        let r = PluginsRelease::parse("1.1.1+ds1").unwrap();
+        assert_eq!(r.current(), V1_0_0);
+        assert_eq!(
+            strs(r.supported_versions("firewall")).unwrap(),
+            ["0.4.0", "1.0.0"]
+        );
+        let r = PluginsRelease::parse("1.6.0").unwrap();
+        assert_eq!(
+            r.supported_versions("bridge").unwrap().last(),
+            Some(&V1_1_0)
+        );
+        assert_eq!(
+            strs(
+                PluginsRelease::parse("0.7.6")
+                    .unwrap()
+                    .supported_versions("bridge")
+            )
+            .unwrap(),
+            ["0.1.0", "0.2.0", "0.3.0", "0.3.1"]
+        );
+    }
+
+    #[test]
+    fn bad_releases() {
+        assert!(matches!(
+            PluginsRelease::parse("1.1"),
+            Err(ReleaseError::Syntax(_))
+        ));
+        assert!(matches!(
+            PluginsRelease::parse("latest"),
+            Err(ReleaseError::Syntax(_))
+        ));
+        assert!(matches!(
+            PluginsRelease::parse("0.5.2"),
+            Err(ReleaseError::Unknown(_))
+        ));
+        assert!(matches!(
+            PluginsRelease::parse("2.0.0"),
+            Err(ReleaseError::Unknown(_))
+        ));
+    }
+}

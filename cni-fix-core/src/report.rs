@@ -1,0 +1,200 @@
+//! The report of a check: the node as cni-fix saw it, and the findings.
+//!
+//! [`Report`] serializes to the documented JSON schema `cni-fix.check/v1`.
+
+use serde::Serialize;
+
+use crate::finding::{Finding, Severity};
+use crate::node::display_path;
+use crate::snapshot::{
+    CheckError, CheckOptions, ContainerdConfigState, FileStatus, RuntimeSource, Snapshot,
+    VersionSource,
+};
+
+/// The schema identifier of [`Report`]'s JSON form.
+pub const SCHEMA: &str = "cni-fix.check/v1";
+
+/// The result of checking a node.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// The node's settings as cni-fix found them.
+    pub node: NodeReport,
+    /// The conf dir's config files, in the order containerd reads them.
+    pub files: Vec<FileReport>,
+    /// The plugins the loaded networks and loopback need.
+    pub plugins: Vec<PluginReport>,
+    /// What is wrong, most important file first.
+    pub findings: Vec<Finding>,
+    /// Counts by severity.
+    pub summary: Summary,
+}
+
+/// The node's settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    /// The root directory the node was read under.
+    pub root: String,
+    /// The conf dir in effect.
+    pub conf_dir: String,
+    /// The plugin directories in effect.
+    pub bin_dirs: Vec<String>,
+    /// `max_conf_num` in effect (0: all).
+    pub max_conf_num: i64,
+    /// containerd's config file, or null when there is none.
+    pub containerd_config: Option<String>,
+    /// The runtime.
+    pub runtime: RuntimeReport,
+    /// go-cni's error when containerd loads no network, else null.
+    pub load_error: Option<String>,
+}
+
+/// The runtime.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimeReport {
+    /// Always `containerd`.
+    pub name: &'static str,
+    /// Its version, or null.
+    pub version: Option<String>,
+    /// `flag`, `exec` or `unknown`.
+    pub source: RuntimeSource,
+    /// The libcni version of its release, or null when unknown.
+    pub libcni: Option<String>,
+    /// The cniVersion of its built-in loopback network, or null (unknown, or not used).
+    pub loopback_cni_version: Option<&'static str>,
+}
+
+/// One config file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    /// Its node path.
+    pub path: String,
+    /// `loaded`, `shadowed`, `invalid` or `ignored`.
+    pub status: FileStatus,
+    /// The network name, or null.
+    pub name: Option<String>,
+    /// The declared cniVersion, or null when absent or unknown.
+    pub cni_version: Option<String>,
+    /// The plugin types in chain order (empty when not parsed).
+    pub plugins: Vec<String>,
+}
+
+/// One plugin.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginReport {
+    /// The plugin type.
+    #[serde(rename = "type")]
+    pub plugin_type: String,
+    /// The binary libcni runs, or null when there is none.
+    pub path: Option<String>,
+    /// Its supported spec versions, or null when unknown.
+    pub supported_versions: Option<Vec<String>>,
+    /// `exec`, `assumed`, `static` or `unknown`.
+    pub source: VersionSource,
+}
+
+/// Counts of findings by severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Errors: pods on this node will fail.
+    pub errors: usize,
+    /// Warnings.
+    pub warnings: usize,
+    /// Informational findings.
+    pub infos: usize,
+}
+
+impl Report {
+    /// Build the report of a snapshot and its findings.
+    pub fn new(snap: &Snapshot, mut findings: Vec<Finding>) -> Report {
+        // Files in report order: the loaded networks first (the pod network at their head),
+        // then the rest in the byte order containerd reads them.
+        let mut order: Vec<usize> = snap.load.loaded.clone();
+        order.extend((0..snap.files.len()).filter(|i| !snap.load.loaded.contains(i)));
+        let ranks: std::collections::HashMap<String, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(rank, &i)| (snap.files[i].display(), rank))
+            .collect();
+        let rank = |file: &Option<String>| match file {
+            Some(f) => ranks.get(f).copied().unwrap_or(order.len()),
+            None => order.len() + 1,
+        };
+        findings.sort_by_cached_key(|f| (rank(&f.file), std::cmp::Reverse(f.severity)));
+        let mut summary = Summary::default();
+        for f in &findings {
+            match f.severity {
+                Severity::Error => summary.errors += 1,
+                Severity::Warning => summary.warnings += 1,
+                Severity::Info => summary.infos += 1,
+            }
+        }
+        let release = snap.runtime.release;
+        Report {
+            schema: SCHEMA,
+            node: NodeReport {
+                root: display_path(snap.node.root()),
+                conf_dir: display_path(&snap.conf_dir),
+                bin_dirs: snap.bin_dirs.iter().map(|d| display_path(d)).collect(),
+                max_conf_num: snap.max_conf_num,
+                containerd_config: match snap.containerd_config {
+                    ContainerdConfigState::Missing => None,
+                    _ => Some(display_path(&snap.containerd_config_path)),
+                },
+                runtime: RuntimeReport {
+                    name: "containerd",
+                    version: snap.runtime.version.as_ref().map(|v| v.raw.clone()),
+                    source: snap.runtime.source,
+                    libcni: release.map(|r| r.libcni.to_string()),
+                    loopback_cni_version: if snap.internal_loopback {
+                        None
+                    } else {
+                        release.map(|r| r.loopback.as_str())
+                    },
+                },
+                load_error: snap.load.error.clone(),
+            },
+            files: order
+                .iter()
+                .map(|&i| {
+                    let f = &snap.files[i];
+                    let net = f.network();
+                    FileReport {
+                        path: f.display(),
+                        status: f.status,
+                        name: net.map(|n| n.name.clone()),
+                        cni_version: net.and_then(|n| n.declared_cni_version.clone()),
+                        plugins: net
+                            .map(|n| n.plugins.iter().map(|p| p.plugin_type.clone()).collect())
+                            .unwrap_or_default(),
+                    }
+                })
+                .collect(),
+            plugins: snap
+                .plugins
+                .iter()
+                .map(|p| PluginReport {
+                    plugin_type: p.plugin_type.clone(),
+                    path: p.path.as_deref().map(display_path),
+                    supported_versions: p.versions.clone(),
+                    source: p.source,
+                })
+                .collect(),
+            findings,
+            summary,
+        }
+    }
+
+    /// Whether any finding is at least `threshold`.
+    pub fn fails(&self, threshold: Severity) -> bool {
+        self.findings.iter().any(|f| f.severity >= threshold)
+    }
+}
+
+/// Check a node: gather a [`Snapshot`], evaluate every rule, and build the [`Report`].
+pub fn check(options: &CheckOptions) -> Result<Report, CheckError> {
+    let snap = Snapshot::gather(options)?;
+    let findings = crate::rules::evaluate(&snap);
+    Ok(Report::new(&snap, findings))
+}

@@ -1,0 +1,337 @@
+//! containerd: its version, what each release does with CNI configs, and its CNI settings.
+
+use std::fmt;
+
+use semver::Version;
+use serde::Serialize;
+
+use crate::conf::LibcniGeneration;
+use crate::spec::SpecVersion;
+
+/// A containerd version as reported by `containerd --version` or given by the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerdVersion {
+    /// The numeric release, for example 1.6.20.
+    #[serde(serialize_with = "ser_display")]
+    pub release: Version,
+    /// The text it was read from, for example `1.6.20~ds1`.
+    pub raw: String,
+}
+
+fn ser_display<S: serde::Serializer, T: fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+impl fmt::Display for ContainerdVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.release)
+    }
+}
+
+/// Why a containerd version string could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read {raw:?} as a containerd version: {reason}")]
+pub struct VersionError {
+    /// The text given.
+    pub raw: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl ContainerdVersion {
+    /// Read a version as packagers spell it: `v1.6.1`, `1.6.21`, `1.6.20~ds1`,
+    /// `1.5.2-0ubuntu1~21.04.2`, `v1.6.3-6-gdb40e2128`, `2.0.0+unknown`. A leading `v` is
+    /// dropped and the numeric triple ends at the first `~`, `-` or `+`.
+    pub fn parse(raw: &str) -> Result<ContainerdVersion, VersionError> {
+        let fail = |reason| VersionError {
+            raw: raw.to_string(),
+            reason,
+        };
+        let t = raw.trim();
+        let t = t.strip_prefix('v').unwrap_or(t);
+        let numeric = t.split(['~', '-', '+']).next().unwrap_or("");
+        let parts: Vec<&str> = numeric.split('.').collect();
+        if parts.len() != 3 {
+            return Err(fail("expected MAJOR.MINOR.PATCH, for example 1.6.20"));
+        }
+        let mut nums = [0u64; 3];
+        for (n, p) in nums.iter_mut().zip(&parts) {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 9 {
+                return Err(fail("expected MAJOR.MINOR.PATCH, for example 1.6.20"));
+            }
+            *n = p.parse().map_err(|_| fail("number out of range"))?;
+        }
+        Ok(ContainerdVersion {
+            release: Version::new(nums[0], nums[1], nums[2]),
+            raw: raw.trim().to_string(),
+        })
+    }
+
+    /// Read the output of `containerd --version`:
+    /// `containerd <package> <version> [<revision>]`, for example
+    /// `containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3` or
+    /// `containerd containerd.io 1.6.21 3dce8eb055cbb6872793272b4f20ed16117344f8`.
+    pub fn from_version_output(output: &str) -> Result<ContainerdVersion, VersionError> {
+        let line = output.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let tokens: Vec<&str> = line.split_whitespace().collect();
+        match tokens.as_slice() {
+            [_, _, version, ..] => ContainerdVersion::parse(version),
+            [_, version] => ContainerdVersion::parse(version),
+            _ => Err(VersionError {
+                raw: line.to_string(),
+                reason: "not the output of `containerd --version`",
+            }),
+        }
+    }
+}
+
+/// A regression in a range of containerd releases that affects CNI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Regression {
+    /// libcni before v1.1.0 fails DEL for a network with no cniVersion:
+    /// `invalid version "": the version is empty` (every containerd before 1.6.4).
+    EmptyVersionTeardown,
+    /// go-cni v1.1.4's built-in loopback network at cniVersion 1.0.0 (containerd 1.6.3 only).
+    LoopbackAt1_0_0,
+    /// libcni v1.0.x/v1.1.0 parse a result without cniVersion as 0.1.0, breaking chains after
+    /// weave-net (containerd 1.6.0 to 1.6.4).
+    ResultWithoutVersion,
+}
+
+/// What a line of containerd releases does with CNI configs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerdRelease {
+    /// First release of the line (inclusive).
+    #[serde(serialize_with = "ser_display")]
+    pub first: Version,
+    /// Last release of the line that behaves the same (inclusive).
+    #[serde(serialize_with = "ser_display")]
+    pub last: Version,
+    /// The go-cni version it vendors.
+    pub go_cni: &'static str,
+    /// The libcni (containernetworking/cni) version it vendors.
+    #[serde(serialize_with = "ser_display")]
+    pub libcni: Version,
+    /// The cniVersion of its built-in `cni-loopback` network.
+    pub loopback: SpecVersion,
+    /// Whether it has `use_internal_loopback` (containerd 2.0 and later).
+    pub internal_loopback_option: bool,
+    /// Known CNI regressions in the line.
+    pub regressions: &'static [Regression],
+}
+
+impl ContainerdRelease {
+    /// How this line's libcni reads configs.
+    pub fn libcni_generation(&self) -> LibcniGeneration {
+        LibcniGeneration::of(&self.libcni)
+    }
+
+    /// The highest spec version its libcni can use: results of a newer version fail with
+    /// `unsupported CNI result version`.
+    pub fn max_spec_version(&self) -> SpecVersion {
+        max_spec_for_libcni(&self.libcni)
+    }
+
+    /// Whether the line has `regression`.
+    pub fn has(&self, regression: Regression) -> bool {
+        self.regressions.contains(&regression)
+    }
+}
+
+/// The highest spec version a libcni release implements.
+pub fn max_spec_for_libcni(libcni: &Version) -> SpecVersion {
+    match (libcni.major, libcni.minor) {
+        (0, m) if m < 7 => SpecVersion::V0_3_1,
+        (0, _) => SpecVersion::V0_4_0,
+        (1, 0) | (1, 1) => SpecVersion::V1_0_0,
+        _ => SpecVersion::V1_1_0,
+    }
+}
+
+const fn v(major: u64, minor: u64, patch: u64) -> Version {
+    Version::new(major, minor, patch)
+}
+
+use Regression::*;
+
+/// containerd release lines, from each tag's `go.mod`/`vendor/modules.txt` and go-cni's
+/// `WithLoNetwork` at that version.
+pub static CONTAINERD_RELEASES: [ContainerdRelease; 10] = [
+    ContainerdRelease {
+        first: v(1, 3, 0),
+        last: v(1, 4, 999),
+        go_cni: "v0.0.0 (pre-1.0)",
+        libcni: v(0, 7, 1),
+        loopback: SpecVersion::V0_3_1,
+        internal_loopback_option: false,
+        regressions: &[EmptyVersionTeardown],
+    },
+    ContainerdRelease {
+        first: v(1, 5, 0),
+        last: v(1, 5, 999),
+        go_cni: "v1.0.2",
+        libcni: v(0, 8, 1),
+        loopback: SpecVersion::V0_3_1,
+        internal_loopback_option: false,
+        regressions: &[EmptyVersionTeardown],
+    },
+    ContainerdRelease {
+        first: v(1, 6, 0),
+        last: v(1, 6, 2),
+        go_cni: "v1.1.3",
+        libcni: v(1, 0, 1),
+        loopback: SpecVersion::V0_3_1,
+        internal_loopback_option: false,
+        regressions: &[EmptyVersionTeardown, ResultWithoutVersion],
+    },
+    ContainerdRelease {
+        first: v(1, 6, 3),
+        last: v(1, 6, 3),
+        go_cni: "v1.1.4",
+        libcni: v(1, 0, 1),
+        loopback: SpecVersion::V1_0_0,
+        internal_loopback_option: false,
+        regressions: &[EmptyVersionTeardown, ResultWithoutVersion, LoopbackAt1_0_0],
+    },
+    ContainerdRelease {
+        first: v(1, 6, 4),
+        last: v(1, 6, 4),
+        go_cni: "v1.1.5",
+        libcni: v(1, 1, 0),
+        loopback: SpecVersion::V0_3_1,
+        internal_loopback_option: false,
+        regressions: &[ResultWithoutVersion],
+    },
+    ContainerdRelease {
+        first: v(1, 6, 5),
+        last: v(1, 6, 999),
+        go_cni: "v1.1.6",
+        libcni: v(1, 1, 1),
+        loopback: SpecVersion::V0_3_1,
+        internal_loopback_option: false,
+        regressions: &[],
+    },
+    ContainerdRelease {
+        first: v(1, 7, 0),
+        last: v(1, 7, 999),
+        go_cni: "v1.1.9",
+        libcni: v(1, 1, 2),
+        loopback: SpecVersion::V0_3_1,
+        internal_loopback_option: false,
+        regressions: &[],
+    },
+    ContainerdRelease {
+        first: v(2, 0, 0),
+        last: v(2, 0, 999),
+        go_cni: "v1.1.10",
+        libcni: v(1, 2, 3),
+        loopback: SpecVersion::V0_3_1,
+        internal_loopback_option: true,
+        regressions: &[],
+    },
+    ContainerdRelease {
+        first: v(2, 1, 0),
+        last: v(2, 2, 999),
+        go_cni: "v1.1.12",
+        libcni: v(1, 3, 0),
+        loopback: SpecVersion::V0_3_1,
+        internal_loopback_option: true,
+        regressions: &[],
+    },
+    ContainerdRelease {
+        first: v(2, 3, 0),
+        last: v(2, 3, 999),
+        go_cni: "v1.1.13",
+        libcni: v(1, 3, 0),
+        loopback: SpecVersion::V0_3_1,
+        internal_loopback_option: true,
+        regressions: &[],
+    },
+];
+
+/// The release line a containerd version belongs to, or `None` when cni-fix does not know it
+/// (older than 1.3, or newer than the newest line in [`CONTAINERD_RELEASES`]).
+pub fn containerd_release(version: &Version) -> Option<&'static ContainerdRelease> {
+    let plain = Version::new(version.major, version.minor, version.patch);
+    CONTAINERD_RELEASES
+        .iter()
+        .find(|r| r.first <= plain && plain <= r.last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_real_version_form_parses() {
+        for (raw, want) in [
+            ("v1.6.1", v(1, 6, 1)),
+            ("1.6.21", v(1, 6, 21)),
+            ("1.6.20~ds1", v(1, 6, 20)),
+            ("1.5.2-0ubuntu1~21.04.2", v(1, 5, 2)),
+            ("v1.6.3-6-gdb40e2128", v(1, 6, 3)),
+            ("2.0.0+unknown", v(2, 0, 0)),
+            ("v1.2.1-rc.0", v(1, 2, 1)),
+        ] {
+            assert_eq!(
+                ContainerdVersion::parse(raw).unwrap().release,
+                want,
+                "{raw}"
+            );
+        }
+        for bad in ["", "1.6", "latest", "1.6.x", "v", "1.6.3.4"] {
+            assert!(ContainerdVersion::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn version_output_forms() {
+        for (out, want) in [
+            ("containerd github.com/containerd/containerd v1.6.1 10f428dac7cec44c864e1b830a4623af27a9fc70\n", v(1, 6, 1)),
+            ("containerd containerd.io 1.6.21 3dce8eb055cbb6872793272b4f20ed16117344f8", v(1, 6, 21)),
+            ("containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3\n", v(1, 6, 20)),
+            ("containerd github.com/containerd/containerd 1.5.2-0ubuntu1~21.04.2 ", v(1, 5, 2)),
+            ("containerd github.com/containerd/containerd/v2 v2.0.0 207ad711eabd375a01713109a8a197d197ff6542", v(2, 0, 0)),
+        ] {
+            assert_eq!(ContainerdVersion::from_version_output(out).unwrap().release, want);
+        }
+        assert!(ContainerdVersion::from_version_output("bash: containerd: not found").is_err());
+    }
+
+    #[test]
+    fn table_is_ordered_and_gapless() {
+        for pair in CONTAINERD_RELEASES.windows(2) {
+            assert!(pair[0].last < pair[1].first);
+        }
+        let lines = |s: &str| containerd_release(&ContainerdVersion::parse(s).unwrap().release);
+        assert_eq!(lines("1.6.3").unwrap().loopback, SpecVersion::V1_0_0);
+        assert!(lines("1.6.3")
+            .unwrap()
+            .has(Regression::EmptyVersionTeardown));
+        assert!(!lines("1.6.4")
+            .unwrap()
+            .has(Regression::EmptyVersionTeardown));
+        assert!(lines("1.6.4")
+            .unwrap()
+            .has(Regression::ResultWithoutVersion));
+        assert_eq!(
+            lines("1.5.18").unwrap().max_spec_version(),
+            SpecVersion::V0_4_0
+        );
+        assert_eq!(
+            lines("1.7.20").unwrap().max_spec_version(),
+            SpecVersion::V1_0_0
+        );
+        assert_eq!(
+            lines("2.0.1").unwrap().max_spec_version(),
+            SpecVersion::V1_1_0
+        );
+        assert_eq!(
+            lines("2.1.0").unwrap().libcni_generation(),
+            LibcniGeneration::V1_3
+        );
+        assert!(lines("1.2.13").is_none());
+        assert!(lines("2.4.0").is_none());
+    }
+}

@@ -1,0 +1,847 @@
+//! A snapshot of a node: containerd's CNI settings and version, the conf dir as containerd
+//! loads it, and the plugins the loaded networks need.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::conf::{self, FileForm, LibcniGeneration, NetworkList};
+use crate::containerd_config::{self, ContainerdConfig, DEFAULT_CONF_DIR, DEFAULT_MAX_CONF_NUM};
+use crate::node::{self, display_path, io_message, EntryKind, NodeFs, ReadError, MAX_CONFIG_BYTES};
+use crate::plugins_release::PluginsRelease;
+use crate::probe::{self, ProbeError};
+use crate::runtime::{containerd_release, ContainerdRelease, ContainerdVersion};
+
+/// The containerd config's default node path.
+pub const DEFAULT_CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
+
+/// How plugin versions are learnt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeMode {
+    /// Run each plugin with `CNI_COMMAND=VERSION`.
+    Exec,
+    /// Run nothing.
+    None,
+}
+
+/// What to check, and how. Node paths are absolute paths on the node, read under `root`.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The node's root directory; `/` is the live node.
+    pub root: PathBuf,
+    /// containerd's config (a node path); default `/etc/containerd/config.toml`.
+    pub containerd_config: Option<PathBuf>,
+    /// Overrides the config's `conf_dir`.
+    pub conf_dir: Option<PathBuf>,
+    /// Override the config's plugin directories when not empty.
+    pub bin_dirs: Vec<PathBuf>,
+    /// Overrides the config's `max_conf_num`.
+    pub max_conf_num: Option<i64>,
+    /// The containerd version, instead of asking `containerd --version`; also the way to ask
+    /// what an upgrade to that version would break.
+    pub containerd_version: Option<ContainerdVersion>,
+    /// How to learn plugin versions; `None` chooses: `exec` on the live node unless a plugins
+    /// release is assumed, otherwise nothing is executed.
+    pub probe: Option<ProbeMode>,
+    /// Take plugin versions from this containernetworking/plugins release.
+    pub assume_plugins_release: Option<PluginsRelease>,
+    /// How long one probe may take.
+    pub probe_timeout: Duration,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            root: PathBuf::from("/"),
+            containerd_config: None,
+            conf_dir: None,
+            bin_dirs: Vec::new(),
+            max_conf_num: None,
+            containerd_version: None,
+            probe: None,
+            assume_plugins_release: None,
+            probe_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl CheckOptions {
+    /// Options for the node under `root`, everything else at its default.
+    pub fn for_root(root: impl Into<PathBuf>) -> Self {
+        CheckOptions {
+            root: root.into(),
+            ..CheckOptions::default()
+        }
+    }
+}
+
+/// Why a check could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The root directory is missing or not a directory.
+    #[error("root {path}: {reason}")]
+    Root {
+        /// The root given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A node path is not absolute.
+    #[error("{what} must be an absolute node path, not {path:?}")]
+    RelativePath {
+        /// Which option.
+        what: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+}
+
+/// What became of containerd's config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerdConfigState {
+    /// No file: containerd's defaults apply.
+    Missing,
+    /// It exists but could not be read.
+    Unreadable(String),
+    /// It could not be parsed; defaults are used.
+    Invalid(String),
+    /// Parsed.
+    Parsed(ContainerdConfig),
+}
+
+/// Where the runtime version came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeSource {
+    /// `--containerd-version`.
+    Flag,
+    /// `containerd --version`.
+    Exec,
+    /// Not determined.
+    Unknown,
+}
+
+/// The container runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeInfo {
+    /// The version, when known.
+    pub version: Option<ContainerdVersion>,
+    /// Where it came from.
+    pub source: RuntimeSource,
+    /// Its release line in cni-fix's table, when known.
+    pub release: Option<&'static ContainerdRelease>,
+    /// Why the version or its behaviour is unknown.
+    pub problem: Option<String>,
+}
+
+/// The status of a conf dir entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileStatus {
+    /// containerd loads it.
+    Loaded,
+    /// Valid, but containerd does not load it (past `max_conf_num`, or the load stopped at an
+    /// invalid file).
+    Shadowed,
+    /// libcni rejects it, or it cannot be read.
+    Invalid,
+    /// Not a name libcni lists.
+    Ignored,
+}
+
+/// Why a loadable file is invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    /// libcni's error.
+    pub libcni: String,
+    /// go-cni's error when it stops loading at this file.
+    pub load_error: String,
+    /// Line and column of a JSON syntax error.
+    pub line_col: Option<(usize, usize)>,
+    /// The file could not be read at all.
+    pub unreadable: bool,
+}
+
+/// One entry of the conf dir worth reporting.
+#[derive(Debug, Clone)]
+pub struct ConfFile {
+    /// The entry's name.
+    pub name: OsString,
+    /// Its node path.
+    pub path: PathBuf,
+    /// What the entry is (from `lstat`).
+    pub entry: EntryKind,
+    /// How libcni reads it, or `None` when it is not listed.
+    pub form: Option<FileForm>,
+    /// Its contents, when read.
+    pub bytes: Option<Vec<u8>>,
+    /// libcni's reading of it (loadable files only).
+    pub parsed: Option<Result<NetworkList, FileProblem>>,
+    /// What containerd does with it.
+    pub status: FileStatus,
+}
+
+impl ConfFile {
+    /// The node path as text.
+    pub fn display(&self) -> String {
+        display_path(&self.path)
+    }
+
+    /// The network, when the file is valid.
+    pub fn network(&self) -> Option<&NetworkList> {
+        self.parsed.as_ref()?.as_ref().ok()
+    }
+}
+
+/// How containerd's load of the conf dir ends.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOutcome {
+    /// Indexes into [`Snapshot::files`] of the networks containerd loads, in order.
+    pub loaded: Vec<usize>,
+    /// The file at which loading stopped with an error, if any.
+    pub aborted_at: Option<usize>,
+    /// go-cni's error when nothing loads.
+    pub error: Option<String>,
+    /// The networks checked by the network rules: the loaded ones, or when an invalid file
+    /// stops the load, the ones containerd would load once invalid files are removed.
+    pub active: Vec<usize>,
+}
+
+/// Where a plugin's versions came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VersionSource {
+    /// Its `VERSION` answer.
+    Exec,
+    /// The containernetworking/plugins release table.
+    Assumed,
+    /// Read from the binary without running it.
+    Static,
+    /// Not known.
+    Unknown,
+}
+
+/// A plugin the loaded networks (or loopback) need.
+#[derive(Debug, Clone)]
+pub struct PluginInfo {
+    /// The plugin type.
+    pub plugin_type: String,
+    /// The node path of the binary libcni would run.
+    pub path: Option<PathBuf>,
+    /// Whether that file is executable.
+    pub executable: bool,
+    /// Its supported spec versions, when known.
+    pub versions: Option<Vec<String>>,
+    /// Where they came from.
+    pub source: VersionSource,
+    /// Why the binary or its versions are unknown.
+    pub problem: Option<String>,
+    /// Whether a probe was tried and failed (as opposed to no probe being made).
+    pub probe_failed: bool,
+    /// Whether the runtime's loopback network needs it.
+    pub for_loopback: bool,
+}
+
+/// Owner and mode of a file or directory the runtime trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ownership {
+    /// The node path.
+    pub path: PathBuf,
+    /// What it is, for messages (`conf dir`, `config file`, `plugin dir`, `plugin`).
+    pub what: &'static str,
+    /// The config file it belongs to, for grouping.
+    pub file: Option<String>,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner uid.
+    pub uid: u32,
+}
+
+/// Everything cni-fix knows about a node.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The node's file system.
+    pub node: NodeFs,
+    /// containerd's config node path.
+    pub containerd_config_path: PathBuf,
+    /// What became of it.
+    pub containerd_config: ContainerdConfigState,
+    /// The conf dir in effect.
+    pub conf_dir: PathBuf,
+    /// The plugin directories in effect.
+    pub bin_dirs: Vec<PathBuf>,
+    /// `max_conf_num` in effect (0 or less: all).
+    pub max_conf_num: i64,
+    /// Whether containerd brings up `lo` itself instead of running the loopback plugin.
+    pub internal_loopback: bool,
+    /// The runtime.
+    pub runtime: RuntimeInfo,
+    /// How the runtime's libcni reads configs.
+    pub generation: LibcniGeneration,
+    /// Why the conf dir could not be listed (`None` when listed or missing).
+    pub conf_dir_error: Option<String>,
+    /// Whether the conf dir does not exist.
+    pub conf_dir_missing: bool,
+    /// The conf dir's config-like entries, in byte order of their names.
+    pub files: Vec<ConfFile>,
+    /// containerd's load of them.
+    pub load: LoadOutcome,
+    /// The plugins needed, by type.
+    pub plugins: Vec<PluginInfo>,
+    /// How plugin versions were learnt.
+    pub probe: ProbeMode,
+    /// The plugins release assumed, if any.
+    pub assumed_release: Option<PluginsRelease>,
+    /// Ownership of the trusted files and directories.
+    pub ownership: Vec<Ownership>,
+}
+
+/// Whether a name that libcni does not list looks like a network config someone meant to be
+/// read: a config extension in the wrong case or followed by a suffix, YAML, or a template.
+pub fn looks_like_config(name: &[u8]) -> bool {
+    let lower = String::from_utf8_lossy(name).to_lowercase();
+    [".conf", ".json", ".yaml", ".yml", ".template", ".tmpl"]
+        .iter()
+        .any(|ext| lower.contains(ext))
+}
+
+fn require_absolute(what: &'static str, p: &Path) -> Result<(), CheckError> {
+    if p.is_absolute() {
+        Ok(())
+    } else {
+        Err(CheckError::RelativePath {
+            what,
+            path: p.to_path_buf(),
+        })
+    }
+}
+
+impl Snapshot {
+    /// Read the node described by `options`.
+    pub fn gather(options: &CheckOptions) -> Result<Snapshot, CheckError> {
+        match std::fs::metadata(&options.root) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(CheckError::Root {
+                    path: options.root.clone(),
+                    reason: "not a directory".into(),
+                })
+            }
+            Err(e) => {
+                return Err(CheckError::Root {
+                    path: options.root.clone(),
+                    reason: io_message(&e),
+                })
+            }
+        }
+        if let Some(p) = &options.containerd_config {
+            require_absolute("--containerd-config", p)?;
+        }
+        if let Some(p) = &options.conf_dir {
+            require_absolute("--conf-dir", p)?;
+        }
+        for p in &options.bin_dirs {
+            require_absolute("--bin-dir", p)?;
+        }
+        let node = NodeFs::new(&options.root);
+
+        let containerd_config_path = options
+            .containerd_config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTAINERD_CONFIG));
+        let containerd_config = match node.read_file(&containerd_config_path, MAX_CONFIG_BYTES) {
+            Err(ReadError::Io(_)) if node.symlink_metadata(&containerd_config_path).is_err() => {
+                ContainerdConfigState::Missing
+            }
+            Err(e) => ContainerdConfigState::Unreadable(e.to_string()),
+            Ok(bytes) => match std::str::from_utf8(&bytes) {
+                Err(e) => ContainerdConfigState::Invalid(format!(
+                    "not UTF-8 text (invalid byte at offset {})",
+                    e.valid_up_to()
+                )),
+                Ok(text) => match containerd_config::parse(text) {
+                    Ok(c) => ContainerdConfigState::Parsed(c),
+                    Err(e) => ContainerdConfigState::Invalid(e.message),
+                },
+            },
+        };
+        let settings = match &containerd_config {
+            ContainerdConfigState::Parsed(c) => c.cni.clone(),
+            _ => Default::default(),
+        };
+        let conf_dir = options.conf_dir.clone().unwrap_or_else(|| {
+            PathBuf::from(
+                settings
+                    .conf_dir
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_CONF_DIR.to_string()),
+            )
+        });
+        let bin_dirs: Vec<PathBuf> = if options.bin_dirs.is_empty() {
+            settings
+                .effective_bin_dirs()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect()
+        } else {
+            options.bin_dirs.clone()
+        };
+        let max_conf_num = options
+            .max_conf_num
+            .or(settings.max_conf_num)
+            .unwrap_or(DEFAULT_MAX_CONF_NUM);
+
+        let runtime = determine_runtime(options, &node);
+        let generation = runtime
+            .release
+            .map(ContainerdRelease::libcni_generation)
+            .unwrap_or(LibcniGeneration::Classic);
+        let internal_loopback = settings.use_internal_loopback == Some(true)
+            && runtime.release.is_some_and(|r| r.internal_loopback_option);
+
+        let mut snap = Snapshot {
+            node,
+            containerd_config_path,
+            containerd_config,
+            conf_dir,
+            bin_dirs,
+            max_conf_num,
+            internal_loopback,
+            runtime,
+            generation,
+            conf_dir_error: None,
+            conf_dir_missing: false,
+            files: Vec::new(),
+            load: LoadOutcome::default(),
+            plugins: Vec::new(),
+            probe: ProbeMode::None,
+            assumed_release: options.assume_plugins_release.clone(),
+            ownership: Vec::new(),
+        };
+        snap.read_conf_dir();
+        snap.simulate_load();
+        snap.find_plugins(options);
+        snap.collect_ownership();
+        Ok(snap)
+    }
+
+    fn read_conf_dir(&mut self) {
+        let entries = match self.node.read_dir(&self.conf_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.conf_dir_missing = true;
+                return;
+            }
+            Err(e) => {
+                self.conf_dir_error = Some(format!(
+                    "open {}: {}",
+                    display_path(&self.conf_dir),
+                    io_message(&e)
+                ));
+                return;
+            }
+        };
+        let mut files: Vec<ConfFile> = entries
+            .into_iter()
+            .filter_map(|e| {
+                let form = FileForm::of_name(e.name.as_bytes());
+                let keep = form.is_some()
+                    || (e.kind != EntryKind::Dir && looks_like_config(e.name.as_bytes()));
+                if !keep {
+                    return None;
+                }
+                let form = if e.kind == EntryKind::Dir { None } else { form };
+                Some(ConfFile {
+                    path: node::node_join(&self.conf_dir, &e.name),
+                    name: e.name,
+                    entry: e.kind,
+                    form,
+                    bytes: None,
+                    parsed: None,
+                    status: FileStatus::Ignored,
+                })
+            })
+            .collect();
+        files.sort_by(|a, b| node::byte_order(&a.name, &b.name));
+        let generation = self.generation;
+        let node = &self.node;
+        let conf_dir = &self.conf_dir;
+        for f in files.iter_mut() {
+            let Some(form) = f.form else { continue };
+            let shown = display_path(&f.path);
+            match node.read_file(&f.path, MAX_CONFIG_BYTES) {
+                Err(e) => {
+                    let libcni = match &e {
+                        ReadError::Io(m) => format!("error reading {shown}: open {shown}: {m}"),
+                        ReadError::NotRegular("directory") => {
+                            format!("error reading {shown}: read {shown}: is a directory")
+                        }
+                        other => format!("error reading {shown}: {other}"),
+                    };
+                    f.parsed = Some(Err(FileProblem {
+                        load_error: go_cni_error(form, &shown, &libcni, false),
+                        libcni,
+                        line_col: None,
+                        unreadable: true,
+                    }));
+                }
+                Ok(bytes) => {
+                    let reader = |name: &str| plugin_dir_files(node, conf_dir, name);
+                    let parsed = match form {
+                        FileForm::ConfList => {
+                            conf::parse_conflist(&bytes, generation, Some(&reader))
+                                .map_err(|e| (e, false))
+                        }
+                        FileForm::SingleConf => conf::parse_single_conf(&bytes).map_err(|e| {
+                            let convert = matches!(e, conf::SingleConfError::Convert(_));
+                            (e.inner().clone(), convert)
+                        }),
+                    };
+                    f.parsed = Some(parsed.map_err(|(e, convert)| FileProblem {
+                        load_error: go_cni_error(form, &shown, &e.message, convert),
+                        line_col: e.offset.map(|o| crate::json::line_col(&bytes, o)),
+                        libcni: e.message,
+                        unreadable: false,
+                    }));
+                    f.bytes = Some(bytes);
+                }
+            }
+        }
+        self.files = files;
+    }
+
+    /// go-cni's `loadFromConfDir` over the listed files.
+    fn simulate_load(&mut self) {
+        let loadable: Vec<usize> = (0..self.files.len())
+            .filter(|&i| self.files[i].form.is_some())
+            .collect();
+        let max = self.max_conf_num;
+        let full = |n: usize| max > 0 && n as i64 >= max;
+        let mut loaded = Vec::new();
+        let mut aborted_at = None;
+        for &i in &loadable {
+            if full(loaded.len()) {
+                break;
+            }
+            match &self.files[i].parsed {
+                Some(Ok(_)) => loaded.push(i),
+                _ => {
+                    aborted_at = Some(i);
+                    break;
+                }
+            }
+        }
+        for &i in &loadable {
+            self.files[i].status = match &self.files[i].parsed {
+                Some(Ok(_)) if aborted_at.is_none() && loaded.contains(&i) => FileStatus::Loaded,
+                Some(Ok(_)) => FileStatus::Shadowed,
+                _ => FileStatus::Invalid,
+            };
+        }
+        let mut active = Vec::new();
+        for &i in &loadable {
+            if full(active.len()) {
+                break;
+            }
+            if self.files[i].network().is_some() {
+                active.push(i);
+            }
+        }
+        let error = if let Some(i) = aborted_at {
+            self.files[i]
+                .parsed
+                .as_ref()
+                .and_then(|p| p.as_ref().err())
+                .map(|p| p.load_error.clone())
+        } else if let Some(e) = &self.conf_dir_error {
+            Some(format!(
+                "failed to read config file: {e}: failed to read config file"
+            ))
+        } else if loaded.is_empty() {
+            Some(format!(
+                "no network config found in {}: cni plugin not initialized",
+                display_path(&self.conf_dir)
+            ))
+        } else {
+            None
+        };
+        if aborted_at.is_some() {
+            loaded.clear();
+        }
+        self.load = LoadOutcome {
+            loaded,
+            aborted_at,
+            error,
+            active,
+        };
+    }
+
+    /// The plugin types the active networks need, with the files needing them, plus loopback.
+    pub fn needed_plugins(&self) -> BTreeMap<String, Vec<usize>> {
+        let mut needed: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        if !self.internal_loopback {
+            needed.entry("loopback".to_string()).or_default();
+        }
+        for &i in &self.load.active {
+            let Some(net) = self.files[i].network() else {
+                continue;
+            };
+            for p in &net.plugins {
+                for t in [&p.plugin_type, &p.ipam_type] {
+                    if t.is_empty() {
+                        continue;
+                    }
+                    let files = needed.entry(t.clone()).or_default();
+                    if !files.contains(&i) {
+                        files.push(i);
+                    }
+                }
+            }
+        }
+        needed
+    }
+
+    fn find_plugins(&mut self, options: &CheckOptions) {
+        let mode = options.probe.unwrap_or(
+            if self.node.is_live() && options.assume_plugins_release.is_none() {
+                ProbeMode::Exec
+            } else {
+                ProbeMode::None
+            },
+        );
+        self.probe = mode;
+        let needed = self.needed_plugins();
+        let mut plugins: Vec<PluginInfo> = needed
+            .keys()
+            .map(|t| {
+                let mut info = PluginInfo {
+                    plugin_type: t.clone(),
+                    path: None,
+                    executable: false,
+                    versions: None,
+                    source: VersionSource::Unknown,
+                    problem: None,
+                    probe_failed: false,
+                    for_loopback: t == "loopback" && !self.internal_loopback,
+                };
+                if t.contains('/') {
+                    info.problem = Some(format!("invalid plugin name: {t}"));
+                    return info;
+                }
+                for dir in &self.bin_dirs {
+                    let candidate = dir.join(t);
+                    if let Ok(m) = self.node.metadata(&candidate) {
+                        if m.is_file() {
+                            info.executable = m.mode() & 0o111 != 0;
+                            info.path = Some(candidate);
+                            break;
+                        }
+                    }
+                }
+                info
+            })
+            .collect();
+
+        let mut to_probe: Vec<(usize, PathBuf)> = Vec::new();
+        if mode == ProbeMode::Exec {
+            for (i, p) in plugins.iter().enumerate() {
+                if let (Some(path), true) = (&p.path, p.executable) {
+                    if let Ok(host) = self.node.resolve(path) {
+                        to_probe.push((i, host));
+                    }
+                }
+            }
+        }
+        let hosts: Vec<PathBuf> = to_probe.iter().map(|(_, h)| h.clone()).collect();
+        let results = probe::probe_all(&hosts, options.probe_timeout);
+        for ((i, _), result) in to_probe.into_iter().zip(results) {
+            match result {
+                Ok(v) => {
+                    plugins[i].versions = Some(v);
+                    plugins[i].source = VersionSource::Exec;
+                }
+                Err(e) => {
+                    plugins[i].probe_failed = true;
+                    plugins[i].problem = Some(describe_probe_error(&e));
+                }
+            }
+        }
+        for p in plugins.iter_mut() {
+            if p.versions.is_some() || p.path.is_none() {
+                continue;
+            }
+            if let Some(release) = &options.assume_plugins_release {
+                match release.supported_versions(&p.plugin_type) {
+                    Some(v) => {
+                        p.versions = Some(v.iter().map(|s| s.as_str().to_string()).collect());
+                        p.source = VersionSource::Assumed;
+                        continue;
+                    }
+                    None => {
+                        let why = format!(
+                            "containernetworking/plugins {release} does not tell its versions (not one of that project's plugins, or its list for that release is not known)"
+                        );
+                        p.problem = Some(match p.problem.take() {
+                            Some(prev) => format!("{prev}; {why}"),
+                            None => why,
+                        });
+                        continue;
+                    }
+                }
+            }
+            if p.problem.is_none() {
+                p.problem = Some(match (mode, p.executable) {
+                    (_, false) => "the file is not executable".to_string(),
+                    (ProbeMode::None, _) => {
+                        "no probe was made (--probe none, or a root other than /)".to_string()
+                    }
+                    (ProbeMode::Exec, _) => "the probe gave no answer".to_string(),
+                });
+            }
+        }
+        self.plugins = plugins;
+    }
+
+    fn collect_ownership(&mut self) {
+        let mut out = Vec::new();
+        let mut record = |node: &NodeFs, path: &Path, what: &'static str, file: Option<String>| {
+            if let Ok(m) = node.metadata(path) {
+                out.push(Ownership {
+                    path: path.to_path_buf(),
+                    what,
+                    file,
+                    mode: m.mode() & 0o7777,
+                    uid: m.uid(),
+                });
+            }
+        };
+        if self.conf_dir_error.is_none() && !self.conf_dir_missing {
+            record(&self.node, &self.conf_dir, "conf dir", None);
+        }
+        for f in &self.files {
+            if f.form.is_some() && f.bytes.is_some() {
+                record(&self.node, &f.path, "config file", Some(f.display()));
+            }
+        }
+        for d in &self.bin_dirs {
+            record(&self.node, d, "plugin dir", None);
+        }
+        for p in &self.plugins {
+            if let Some(path) = &p.path {
+                record(&self.node, path, "plugin", None);
+            }
+        }
+        self.ownership = out;
+    }
+}
+
+fn describe_probe_error(e: &ProbeError) -> String {
+    format!("CNI_COMMAND=VERSION failed: {e}")
+}
+
+/// go-cni's wrapping of a libcni error when it stops loading at `path`.
+fn go_cni_error(form: FileForm, path: &str, libcni: &str, convert: bool) -> String {
+    match (form, convert) {
+        (FileForm::ConfList, _) => {
+            format!("failed to load CNI config list file {path}: {libcni}: invalid cni config")
+        }
+        (FileForm::SingleConf, false) => {
+            format!("failed to load CNI config file {path}: {libcni}: invalid cni config")
+        }
+        (FileForm::SingleConf, true) => format!(
+            "failed to convert CNI config file {path} to CNI config list: {libcni}: invalid cni config"
+        ),
+    }
+}
+
+/// libcni 1.3's `NetworkPluginConfsFromFiles`: `<conf dir>/<name>/*.conf`, sorted.
+fn plugin_dir_files(
+    node: &NodeFs,
+    conf_dir: &Path,
+    name: &str,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let dir = conf_dir.join(name);
+    let shown = display_path(&dir);
+    let entries = match node.read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(format!(
+                "failed to read plugin config files in {shown}: open {shown}: {}",
+                io_message(&e)
+            ))
+        }
+    };
+    let mut names: Vec<OsString> = entries
+        .into_iter()
+        .filter(|e| e.kind != EntryKind::Dir && conf::go_ext(e.name.as_bytes()) == b".conf")
+        .map(|e| e.name)
+        .collect();
+    names.sort_by(|a, b| node::byte_order(a, b));
+    names
+        .into_iter()
+        .map(|n| {
+            let p = dir.join(&n);
+            let shown = display_path(&p);
+            node.read_file(&p, MAX_CONFIG_BYTES)
+                .map(|b| (shown.clone(), b))
+                .map_err(|e| format!("error reading {shown}: {e}"))
+        })
+        .collect()
+}
+
+fn determine_runtime(options: &CheckOptions, node: &NodeFs) -> RuntimeInfo {
+    let (version, source, mut problem) = if let Some(v) = &options.containerd_version {
+        (Some(v.clone()), RuntimeSource::Flag, None)
+    } else if node.is_live() {
+        match containerd_version_from_exec(options.probe_timeout) {
+            Ok(v) => (Some(v), RuntimeSource::Exec, None),
+            Err(e) => (None, RuntimeSource::Unknown, Some(e)),
+        }
+    } else {
+        (
+            None,
+            RuntimeSource::Unknown,
+            Some(
+                "nothing is executed under a root other than /; pass --containerd-version"
+                    .to_string(),
+            ),
+        )
+    };
+    let release = version
+        .as_ref()
+        .and_then(|v| containerd_release(&v.release));
+    if let (Some(v), None) = (&version, release) {
+        problem = Some(format!(
+            "containerd {v} is not in cni-fix's table of releases (1.3.0 to 2.3.x)"
+        ));
+    }
+    RuntimeInfo {
+        version,
+        source,
+        release,
+        problem,
+    }
+}
+
+fn containerd_version_from_exec(timeout: Duration) -> Result<ContainerdVersion, String> {
+    let mut cmd = Command::new("containerd");
+    cmd.arg("--version");
+    let out = probe::run_bounded(cmd, timeout)
+        .map_err(|e| format!("`containerd --version` failed: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`containerd --version` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    ContainerdVersion::from_version_output(&text).map_err(|e| e.to_string())
+}

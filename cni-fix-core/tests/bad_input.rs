@@ -1,0 +1,234 @@
+//! Hostile and broken inputs: every one yields a clear finding naming the file, never a
+//! panic or a hang.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cni_fix_core::{
+    check, CheckOptions, ContainerdVersion, FindingId, ProbeMode, Report, Severity,
+};
+
+fn node() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("etc/cni/net.d")).unwrap();
+    fs::create_dir_all(dir.path().join("opt/cni/bin")).unwrap();
+    for p in ["bridge", "host-local", "loopback", "portmap"] {
+        let f = dir.path().join("opt/cni/bin").join(p);
+        fs::write(&f, "#!/bin/sh\necho '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"0.3.1\",\"0.4.0\",\"1.0.0\"]}'\n").unwrap();
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+fn conf(dir: &Path, name: impl AsRef<OsStr>, bytes: &[u8]) {
+    fs::write(dir.join("etc/cni/net.d").join(name.as_ref()), bytes).unwrap();
+}
+
+fn run(dir: &Path) -> Report {
+    let options = CheckOptions {
+        containerd_version: Some(ContainerdVersion::parse("1.7.20").unwrap()),
+        probe: Some(ProbeMode::Exec),
+        probe_timeout: Duration::from_secs(2),
+        ..CheckOptions::for_root(dir)
+    };
+    check(&options).expect("the check runs")
+}
+
+fn invalid(report: &Report, file: &str) -> String {
+    let path = format!("/etc/cni/net.d/{file}");
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.id == FindingId::InvalidConfig && f.file.as_deref() == Some(&path))
+        .unwrap_or_else(|| panic!("no invalid-config for {path}: {:#?}", report.findings));
+    assert_eq!(f.severity, Severity::Error);
+    f.message.clone()
+}
+
+const GOOD: &[u8] = br#"{"cniVersion":"1.0.0","name":"good","plugins":[{"type":"bridge","ipam":{"type":"host-local"}}]}"#;
+
+#[test]
+fn each_broken_file_is_named_with_libcnis_reason() {
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "01-empty.conflist",
+            Vec::new(),
+            "unexpected end of JSON input",
+        ),
+        (
+            "02-bom.conflist",
+            [b"\xef\xbb\xbf".as_slice(), GOOD].concat(),
+            "invalid character 'ï' looking for beginning of value",
+        ),
+        (
+            "03-binary.conflist",
+            vec![0u8, 159, 146, 150, 7, 0, 255],
+            "invalid character '\\x00' looking for beginning of value",
+        ),
+        (
+            "04-truncated.conflist",
+            GOOD[..40].to_vec(),
+            "unexpected end of JSON input",
+        ),
+        (
+            "05-garbage.conflist",
+            [GOOD, b" trailing".as_slice()].concat(),
+            "after top-level value",
+        ),
+        (
+            "06-deep.conflist",
+            format!(
+                "{{\"name\":\"n\",\"x\":{}{}}}",
+                "[".repeat(20_000),
+                "]".repeat(20_000)
+            )
+            .into_bytes(),
+            "exceeded max depth",
+        ),
+        (
+            "07-yaml.conf",
+            b"cniVersion: 1.0.0\nname: x\n".to_vec(),
+            "invalid character 'c' looking for beginning of value",
+        ),
+        (
+            "08-array.json",
+            b"[]".to_vec(),
+            "cannot unmarshal array into Go value of type types.NetConf",
+        ),
+        (
+            "09-dup.conflist",
+            br#"{"name":"a","plugins":[{"type":"bridge"}],"plugins":[]}"#.to_vec(),
+            "no plugins in list",
+        ),
+    ];
+    for (name, bytes, want) in &cases {
+        let dir = node();
+        conf(dir.path(), name, bytes);
+        let start = Instant::now();
+        let report = run(dir.path());
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{name} took {:?}",
+            start.elapsed()
+        );
+        let message = invalid(&report, name);
+        assert!(message.contains(want), "{name}: {message}");
+    }
+}
+
+#[test]
+fn invalid_utf8_in_strings_is_accepted_like_go() {
+    let dir = node();
+    conf(dir.path(), "10-latin1.conflist", b"{\"cniVersion\":\"1.0.0\",\"name\":\"caf\xe9\",\"plugins\":[{\"type\":\"bridge\",\"ipam\":{\"type\":\"host-local\"}}]}");
+    let report = run(dir.path());
+    assert_eq!(report.files[0].name.as_deref(), Some("caf\u{FFFD}"));
+    // The name is not one plugins accept.
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.id == FindingId::InvalidNetworkName));
+}
+
+#[test]
+fn non_utf8_file_names() {
+    let dir = node();
+    conf(dir.path(), OsStr::from_bytes(b"10-\xff.conflist"), GOOD);
+    let report = run(dir.path());
+    assert_eq!(report.files.len(), 1);
+    assert!(
+        report.files[0].path.ends_with("10-\u{FFFD}.conflist"),
+        "{}",
+        report.files[0].path
+    );
+    assert_eq!(report.summary.errors, 0, "{:#?}", report.findings);
+}
+
+#[test]
+fn oversized_file_is_refused_not_read() {
+    let dir = node();
+    let mut big = GOOD.to_vec();
+    big.extend(std::iter::repeat_n(b' ', 5 * 1024 * 1024));
+    conf(dir.path(), "10-huge.conflist", &big);
+    let report = run(dir.path());
+    let message = invalid(&report, "10-huge.conflist");
+    assert!(message.contains("larger than 4194304 bytes"), "{message}");
+}
+
+#[test]
+fn fifo_does_not_hang() {
+    let dir = node();
+    let path = dir.path().join("etc/cni/net.d/10-pipe.conflist");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    let report = run(dir.path());
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let message = invalid(&report, "10-pipe.conflist");
+    assert!(message.contains("named pipe"), "{message}");
+}
+
+#[test]
+fn directories_and_links() {
+    let dir = node();
+    let d = dir.path().join("etc/cni/net.d");
+    fs::create_dir(d.join("05-dir.conflist")).unwrap();
+    fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    symlink("/elsewhere", d.join("06-link-to-dir.conflist")).unwrap();
+    symlink("/nowhere", d.join("07-dangling.conflist")).unwrap();
+    conf(dir.path(), "10-good.conflist", GOOD);
+    let report = run(dir.path());
+    // A directory is skipped; a link to one is listed by libcni and fails to read.
+    let dir_entry = report
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("05-dir.conflist"))
+        .unwrap();
+    assert_eq!(serde_json::to_value(dir_entry.status).unwrap(), "ignored");
+    let message = invalid(&report, "06-link-to-dir.conflist");
+    assert!(message.contains("is a directory"), "{message}");
+    assert!(report
+        .node
+        .load_error
+        .as_deref()
+        .unwrap()
+        .contains("06-link-to-dir.conflist"));
+}
+
+#[test]
+fn a_missing_root_is_an_error_not_a_report() {
+    let err = check(&CheckOptions::for_root("/definitely/not/here")).unwrap_err();
+    assert!(err.to_string().contains("/definitely/not/here"), "{err}");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let err = check(&CheckOptions::for_root(file.path())).unwrap_err();
+    assert!(err.to_string().contains("not a directory"), "{err}");
+}
+
+#[test]
+fn binary_containerd_config() {
+    let dir = node();
+    fs::create_dir_all(dir.path().join("etc/containerd")).unwrap();
+    fs::write(
+        dir.path().join("etc/containerd/config.toml"),
+        b"version = 2\n\xff\xfe\x00",
+    )
+    .unwrap();
+    conf(dir.path(), "10-good.conflist", GOOD);
+    let report = run(dir.path());
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.id == FindingId::InvalidContainerdConfig)
+        .unwrap();
+    assert!(
+        f.message.contains("/etc/containerd/config.toml") && f.message.contains("not UTF-8"),
+        "{}",
+        f.message
+    );
+}
