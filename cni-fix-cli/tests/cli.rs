@@ -1,0 +1,349 @@
+//! The command line: flags, exit statuses, formats, colour, `explain`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{cni_fix, copy_node, run_check, scenarios_dir};
+use serde::Deserialize;
+
+fn scenario(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_node(&scenarios_dir().join(name).join("node"), tmp.path());
+    let root = tmp.path().to_path_buf();
+    (tmp, root)
+}
+
+#[test]
+fn help_texts() {
+    for args in [
+        &["--help"][..],
+        &["check", "--help"],
+        &["explain", "--help"],
+    ] {
+        let out = cni_fix(args);
+        assert_eq!(out.code, 0);
+        insta::assert_snapshot!(
+            format!("help_{}", args.join("_").replace("--", "")),
+            out.stdout
+        );
+    }
+    let out = cni_fix(&["--version"]);
+    assert_eq!(
+        (out.code, out.stdout.trim()),
+        (0, concat!("cni-fix ", env!("CARGO_PKG_VERSION")))
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["check", "--bogus"][..],
+        &["check", "--format", "yaml"],
+        &["check", "--fail-on", "sometimes"],
+        &["frobnicate"],
+        &[],
+    ] {
+        let out = cni_fix(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn invalid_values_exit_2_with_the_reason() {
+    let (_t, root) = scenario("clean");
+    let root = root.to_str().unwrap();
+    for (args, want) in [
+        (
+            vec!["--containerd-version", "1.6"],
+            "--containerd-version: cannot read \"1.6\" as a containerd version",
+        ),
+        (
+            vec!["--assume-plugins-release", "0.5.0"],
+            "not in cni-fix's release table",
+        ),
+        (
+            vec!["--conf-dir", "relative/dir"],
+            "--conf-dir takes an absolute node path",
+        ),
+        (
+            vec!["--probe-timeout", "0"],
+            "--probe-timeout takes seconds",
+        ),
+    ] {
+        let mut all = vec!["check", "--root", root];
+        all.extend(args.iter().copied());
+        let out = cni_fix(&all);
+        assert_eq!(out.code, 2, "{args:?}");
+        assert!(
+            out.stderr.starts_with("cni-fix: ") && out.stderr.contains(want),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let out = cni_fix(&["check", "--root", "/no/such/root"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("root /no/such/root: no such file or directory"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn fail_on_sets_the_exit_status() {
+    // shadowed-config: one warning, no error.
+    let (_t, root) = scenario("shadowed-config");
+    let base = ["--containerd-version", "1.7.20", "--probe", "exec"];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        run_check(&root, &a, "json").code
+    };
+    assert_eq!(with(&[]), 0);
+    assert_eq!(with(&["--fail-on", "error"]), 0);
+    assert_eq!(with(&["--fail-on", "warning"]), 1);
+    assert_eq!(with(&["--fail-on", "never"]), 0);
+    // old plugins: errors.
+    let (_t2, root2) = scenario("old-plugins-1.0.0-config");
+    let code = |extra: &[&str]| {
+        let mut a = vec!["--containerd-version", "1.6.3", "--probe", "exec"];
+        a.extend_from_slice(extra);
+        run_check(&root2, &a, "human").code
+    };
+    assert_eq!(code(&[]), 1);
+    assert_eq!(code(&["--fail-on", "never"]), 0);
+}
+
+/// The JSON schema, pinned: an added, renamed or removed field fails here.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ReportV1 {
+    schema: String,
+    node: NodeV1,
+    files: Vec<FileV1>,
+    plugins: Vec<PluginV1>,
+    findings: Vec<FindingV1>,
+    summary: SummaryV1,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct NodeV1 {
+    root: String,
+    conf_dir: String,
+    bin_dirs: Vec<String>,
+    max_conf_num: i64,
+    containerd_config: Option<String>,
+    runtime: RuntimeV1,
+    load_error: Option<String>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct RuntimeV1 {
+    name: String,
+    version: Option<String>,
+    source: String,
+    libcni: Option<String>,
+    loopback_cni_version: Option<String>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct FileV1 {
+    path: String,
+    status: String,
+    name: Option<String>,
+    cni_version: Option<String>,
+    plugins: Vec<String>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct PluginV1 {
+    #[serde(rename = "type")]
+    plugin_type: String,
+    path: Option<String>,
+    supported_versions: Option<Vec<String>>,
+    source: String,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct FindingV1 {
+    id: String,
+    severity: String,
+    file: Option<String>,
+    plugin: Option<String>,
+    message: String,
+    runtime_error: Option<String>,
+    remedy: String,
+    fixable: bool,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct SummaryV1 {
+    errors: usize,
+    warnings: usize,
+    infos: usize,
+}
+
+#[test]
+fn json_schema_is_pinned() {
+    for dir in std::fs::read_dir(scenarios_dir()).unwrap() {
+        let dir = dir.unwrap().path();
+        let tmp = tempfile::tempdir().unwrap();
+        copy_node(&dir.join("node"), tmp.path());
+        let out = run_check(
+            tmp.path(),
+            &[
+                "--containerd-version",
+                "1.6.3",
+                "--probe",
+                "exec",
+                "--probe-timeout",
+                "1",
+            ],
+            "json",
+        );
+        let report: ReportV1 = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", dir.display(), out.stdout));
+        assert_eq!(report.schema, "cni-fix.check/v1");
+        for f in &report.files {
+            assert!(["loaded", "shadowed", "invalid", "ignored"].contains(&f.status.as_str()));
+        }
+        for p in &report.plugins {
+            assert!(["exec", "assumed", "static", "unknown"].contains(&p.source.as_str()));
+        }
+        for f in &report.findings {
+            assert!(["error", "warning", "info"].contains(&f.severity.as_str()));
+        }
+    }
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let (_t, root) = scenario("old-plugins-1.0.0-config");
+    let args = ["--containerd-version", "1.6.3", "--probe", "exec"];
+    let plain = run_check(&root, &args, "human");
+    assert!(!plain.stdout.contains('\x1b'), "not a terminal: no colour");
+    let mut always = args.to_vec();
+    always.extend(["--color", "always"]);
+    assert!(run_check(&root, &always, "human")
+        .stdout
+        .contains("\x1b[1;31m"));
+    let mut never = args.to_vec();
+    never.extend(["--color", "never"]);
+    assert!(!run_check(&root, &never, "human").stdout.contains('\x1b'));
+}
+
+#[test]
+fn no_color_is_honoured_on_a_terminal() {
+    // `script` gives the process a terminal; skip nothing: util-linux is on every Debian.
+    let (_t, root) = scenario("old-plugins-1.0.0-config");
+    let cmd = format!(
+        "{} check --root {} --containerd-version 1.6.3 --probe exec",
+        env!("CARGO_BIN_EXE_cni-fix"),
+        root.display()
+    );
+    let tty = |no_color: Option<&str>| {
+        let mut c = Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"]).stdin(Stdio::null());
+        match no_color {
+            Some(v) => c.env("NO_COLOR", v),
+            None => c.env_remove("NO_COLOR"),
+        };
+        String::from_utf8_lossy(&c.output().expect("script(1) from util-linux").stdout).into_owned()
+    };
+    assert!(tty(None).contains("\x1b[1;31m"), "a terminal gets colour");
+    assert!(!tty(Some("1")).contains('\x1b'), "NO_COLOR turns it off");
+}
+
+#[test]
+fn explain() {
+    let out = cni_fix(&["explain", "missing-version"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.starts_with("# missing-version"));
+    assert!(out.stdout.contains("1.6.4") && out.stdout.contains("PR #893"));
+    let list = cni_fix(&["explain"]);
+    assert_eq!(list.code, 0);
+    insta::assert_snapshot!("explain_list", list.stdout);
+    let bad = cni_fix(&["explain", "nope"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("unknown finding id \"nope\"")
+            && bad.stderr.contains("missing-version")
+    );
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let (_t, root) = scenario("old-plugins-1.0.0-config");
+    for format in ["human", "json"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cni-fix"))
+            .args([
+                "check",
+                "--root",
+                root.to_str().unwrap(),
+                "--containerd-version",
+                "1.6.3",
+                "--probe",
+                "exec",
+                "--format",
+                format,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.stderr.is_empty(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: a closed pipe ends the run quietly"
+        );
+    }
+}
+
+#[test]
+fn reports_show_node_paths_not_the_root() {
+    let (_t, root) = scenario("old-plugins-1.0.0-config");
+    let out = Command::new(env!("CARGO_BIN_EXE_cni-fix"))
+        .args([
+            "check",
+            "--root",
+            root.to_str().unwrap(),
+            "--containerd-version",
+            "1.6.3",
+            "--probe",
+            "exec",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let root_s = root.to_str().unwrap();
+    for f in v["findings"].as_array().unwrap() {
+        let text = f.to_string();
+        assert!(!text.contains(root_s), "root prefix leaked: {text}");
+    }
+    assert_eq!(
+        v["files"][0]["path"],
+        "/etc/cni/net.d/10-containerd-net.conflist"
+    );
+    assert!(Path::new(v["node"]["root"].as_str().unwrap()) == root);
+}

@@ -1,0 +1,80 @@
+//! Helpers shared by the CLI tests.
+#![allow(dead_code)]
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `testdata/scenarios`.
+pub fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/scenarios")
+}
+
+/// The output of one run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run the `cni-fix` binary with `args`.
+pub fn cni_fix(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_cni-fix"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run cni-fix");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `cni-fix check --root ROOT --format FORMAT ARGS`, with ROOT replaced by `<root>` in the
+/// output.
+pub fn run_check(root: &Path, args: &[&str], format: &str) -> Run {
+    let root_s = root.to_str().unwrap();
+    let mut all = vec!["check", "--root", root_s, "--format", format];
+    all.extend_from_slice(args);
+    let mut run = cni_fix(&all);
+    run.stdout = run.stdout.replace(root_s, "<root>");
+    run.stderr = run.stderr.replace(root_s, "<root>");
+    run
+}
+
+/// Copy a node tree with deterministic modes: 0755 for directories and files git marks
+/// executable, 0644 for other files; symlinks are copied as links.
+pub fn copy_node(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from).min_depth(1).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        let ft = entry.file_type();
+        if ft.is_symlink() {
+            symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
+        } else if ft.is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+            let exec = entry.metadata().unwrap().permissions().mode() & 0o100 != 0;
+            let mode = if exec { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Apply a scenario's `modes` file.
+pub fn apply_modes(root: &Path, modes: &str) {
+    for line in modes
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let (path, mode) = line.split_once(' ').expect("path mode");
+        let mode = u32::from_str_radix(mode.trim(), 8).expect("octal mode");
+        let p = root.join(path.trim_start_matches('/'));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}

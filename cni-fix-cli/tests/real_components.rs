@@ -1,0 +1,168 @@
+//! cni-fix against the real components Debian ships: the CNI plugins in /usr/lib/cni
+//! (containernetworking-plugins), containerd and its packaged config. `scripts/test.sh`
+//! installs them; a missing component fails these tests.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use cni_fix_core::containerd_config;
+use cni_fix_core::ContainerdVersion;
+use common::cni_fix;
+
+const PLUGINS: &str = "/usr/lib/cni";
+
+fn require(path: &str, package: &str) {
+    assert!(
+        Path::new(path).exists(),
+        "{path} is missing: install the Debian package {package} (scripts/test.sh does)"
+    );
+}
+
+/// What a binary itself prints for VERSION, read without cni-fix.
+fn version_answer(binary: &Path) -> Vec<String> {
+    let out = Command::new(binary)
+        .env_clear()
+        .env("CNI_COMMAND", "VERSION")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", binary.display());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["supportedVersions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn exec_probe_reports_what_the_real_plugins_print() {
+    require(&format!("{PLUGINS}/bridge"), "containernetworking-plugins");
+    let conf = tempfile::tempdir().unwrap();
+    // Every plugin Debian ships, in one chain; max_conf_num 1 loads it.
+    let mut types: Vec<String> = std::fs::read_dir(PLUGINS)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    types.sort();
+    let plugins: Vec<String> = types
+        .iter()
+        .map(|t| format!("{{\"type\":{t:?}}}"))
+        .collect();
+    std::fs::write(
+        conf.path().join("10-all.conflist"),
+        format!(
+            "{{\"cniVersion\":\"1.0.0\",\"name\":\"all\",\"plugins\":[{}]}}",
+            plugins.join(",")
+        ),
+    )
+    .unwrap();
+    let out = cni_fix(&[
+        "check",
+        "--root",
+        "/",
+        "--conf-dir",
+        conf.path().to_str().unwrap(),
+        "--bin-dir",
+        PLUGINS,
+        "--containerd-version",
+        "1.6.20",
+        "--probe",
+        "exec",
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).expect(&out.stderr);
+    let probed = report["plugins"].as_array().unwrap();
+    // The chain's types plus loopback (already among them): every binary Debian ships.
+    assert_eq!(probed.len(), types.len(), "{probed:?}");
+    for p in probed {
+        let t = p["type"].as_str().unwrap();
+        let path = Path::new(PLUGINS).join(t);
+        assert_eq!(p["path"], path.to_str().unwrap());
+        assert_eq!(p["source"], "exec", "{t}");
+        let ours: Vec<String> = serde_json::from_value(p["supported_versions"].clone()).unwrap();
+        assert_eq!(ours, version_answer(&path), "{t}");
+    }
+    // Debian's plugins 1.1.1 support 1.0.0, including firewall and bandwidth.
+    assert_eq!(report["summary"]["errors"], 0, "{}", out.stdout);
+}
+
+#[test]
+fn real_containerd_version_output() {
+    require("/usr/bin/containerd", "containerd");
+    let out = Command::new("/usr/bin/containerd")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = ContainerdVersion::from_version_output(&text).unwrap();
+    // Debian 12: "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3".
+    assert!(
+        text.split_whitespace()
+            .nth(2)
+            .unwrap()
+            .starts_with(&v.release.to_string()),
+        "{text}"
+    );
+    assert_eq!((v.release.major, v.release.minor), (1, 6), "{text}");
+}
+
+#[test]
+fn real_containerd_configs() {
+    require("/usr/bin/containerd", "containerd");
+    // Debian's shipped config: version 2 with bin_dir = /usr/lib/cni.
+    let shipped = std::fs::read_to_string("/etc/containerd/config.toml")
+        .expect("/etc/containerd/config.toml, shipped by Debian's containerd");
+    let c = containerd_config::parse(&shipped).unwrap();
+    assert_eq!(
+        (c.version, c.cni.effective_bin_dirs()),
+        (2, vec!["/usr/lib/cni".to_string()])
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // `containerd config default`: defaults spelled out.
+    let out = Command::new("/usr/bin/containerd")
+        .args(["config", "default"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let c = containerd_config::parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(c.version, 2);
+    assert_eq!(c.cni.conf_dir.as_deref(), Some("/etc/cni/net.d"));
+    assert_eq!(c.cni.effective_bin_dirs(), ["/opt/cni/bin"]);
+    assert_eq!(c.cni.max_conf_num, Some(1));
+}
+
+#[test]
+fn live_node_reads_the_real_runtime() {
+    require("/usr/bin/containerd", "containerd");
+    let out = cni_fix(&[
+        "check",
+        "--format",
+        "json",
+        "--conf-dir",
+        "/nonexistent-cni-fix-test",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).expect(&out.stderr);
+    assert_eq!(report["node"]["runtime"]["source"], "exec");
+    assert!(report["node"]["runtime"]["version"]
+        .as_str()
+        .unwrap()
+        .starts_with("1.6."));
+    assert_eq!(
+        report["node"]["bin_dirs"],
+        serde_json::json!(["/usr/lib/cni"])
+    );
+    // The loopback binary is Debian's, probed for real.
+    let lo = report["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == "loopback")
+        .unwrap();
+    assert_eq!(lo["source"], "exec");
+    assert_eq!(out.code, 1, "no conf dir: no-config is an error");
+}
