@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what the tests need (Debian 12) and run every test and check.
+#
+# The tests use real components: Debian's CNI plugins (/usr/lib/cni), containerd, and libcni's
+# and go-cni's source with Go. They also read the real-world corpus in ../shared/corpus.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  containernetworking-plugins
+  containerd
+  golang-go
+  golang-github-appc-cni-dev
+  golang-github-containerd-go-cni-dev
+  util-linux
+)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -f ../shared/corpus/real-world/INDEX.md ]; then
+  echo "error: ../shared/corpus/real-world is missing; the corpus tests need it" >&2
+  exit 1
+fi
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+cargo test --workspace
