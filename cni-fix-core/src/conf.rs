@@ -157,16 +157,7 @@ fn decode_raw_map(doc: &Value) -> Result<Option<Vec<(&str, &Value)>>, String> {
                     n.text
                 ));
             }
-            // A Go map keeps the last of duplicate keys; keep first-seen order for display.
-            let mut out: Vec<(&str, &Value)> = Vec::with_capacity(members.len());
-            for m in members {
-                if let Some(slot) = out.iter_mut().find(|(k, _)| *k == m.key) {
-                    slot.1 = &m.value;
-                } else {
-                    out.push((&m.key, &m.value));
-                }
-            }
-            Ok(Some(out))
+            Ok(Some(go_map(members)))
         }
         other => Err(format!(
             "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
@@ -353,18 +344,29 @@ fn document_order(ms: &[json::Member]) -> Vec<(&str, &Value)> {
     ms.iter().map(|m| (m.key.as_str(), &m.value)).collect()
 }
 
+/// An object's members as a Go map holds them: the last of duplicate keys wins. Keys stay
+/// in the order they were first seen.
+fn go_map(ms: &[json::Member]) -> Vec<(&str, &Value)> {
+    let mut index: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(ms.len());
+    let mut out: Vec<(&str, &Value)> = Vec::with_capacity(ms.len());
+    for m in ms {
+        match index.get(m.key.as_str()) {
+            Some(&i) => out[i].1 = &m.value,
+            None => {
+                index.insert(&m.key, out.len());
+                out.push((&m.key, &m.value));
+            }
+        }
+    }
+    out
+}
+
 /// The members of an object as Go re-marshals a decoded map: duplicates collapsed (last
 /// wins), keys in byte order.
 fn map_order(ms: &[json::Member]) -> Vec<(&str, &Value)> {
-    let mut out: Vec<(&str, &Value)> = Vec::with_capacity(ms.len());
-    for m in ms {
-        if let Some(slot) = out.iter_mut().find(|(k, _)| *k == m.key) {
-            slot.1 = &m.value;
-        } else {
-            out.push((&m.key, &m.value));
-        }
-    }
-    out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = go_map(ms);
+    out.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     out
 }
 

@@ -232,3 +232,28 @@ fn binary_containerd_config() {
         f.message
     );
 }
+
+#[test]
+fn pathological_sizes_stay_linear() {
+    // Hang guards, not timings: quadratic work on these inputs would take hours.
+    let dir = node();
+    let mut dup = String::from("{\"name\":\"n\",\"plugins\":[{\"type\":\"bridge\"}]");
+    for i in 0..150_000 {
+        dup.push_str(&format!(",\"k{}\":1", i % 75_000));
+    }
+    dup.push('}');
+    conf(dir.path(), "10-keys.conflist", dup.as_bytes());
+    conf(
+        dir.path(),
+        "20-braces.conflist",
+        "{{".repeat(1_500_000).as_bytes(),
+    );
+    let start = Instant::now();
+    let report = run(dir.path());
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(report.files[0].name.as_deref(), Some("n"));
+}
