@@ -139,23 +139,8 @@ static LINES: [ReleaseLine; 5] = [
 impl PluginsRelease {
     /// Read a release as `0.9.1`, `v1.1.1` or a packaged `1.1.1+ds1`.
     pub fn parse(raw: &str) -> Result<PluginsRelease, ReleaseError> {
-        let t = raw.trim();
-        let t = t.strip_prefix('v').unwrap_or(t);
-        let numeric = t.split(['~', '-', '+']).next().unwrap_or("");
-        let parts: Vec<u64> = numeric
-            .split('.')
-            .map(|p| {
-                if p.is_empty() || p.len() > 9 || !p.bytes().all(|b| b.is_ascii_digit()) {
-                    None
-                } else {
-                    p.parse().ok()
-                }
-            })
-            .collect::<Option<_>>()
+        let (major, minor, patch) = crate::runtime::release_triple(raw)
             .ok_or_else(|| ReleaseError::Syntax(raw.to_string()))?;
-        let [major, minor, patch] = parts[..] else {
-            return Err(ReleaseError::Syntax(raw.to_string()));
-        };
         let version = Version::new(major, minor, patch);
         let line = LINES
             .iter()

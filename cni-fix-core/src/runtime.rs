@@ -28,6 +28,23 @@ impl fmt::Display for ContainerdVersion {
     }
 }
 
+/// The numeric release in a packaged version string: a leading `v` dropped, cut at the first
+/// `~`, `-` or `+`, exactly three dot-separated numbers.
+pub(crate) fn release_triple(raw: &str) -> Option<(u64, u64, u64)> {
+    let t = raw.trim();
+    let t = t.strip_prefix('v').unwrap_or(t);
+    let numeric = t.split(['~', '-', '+']).next()?;
+    let mut parts = numeric.split('.').map(|p| {
+        if p.is_empty() || p.len() > 9 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            None
+        } else {
+            p.parse::<u64>().ok()
+        }
+    });
+    let triple = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(triple)
+}
+
 /// Why a containerd version string could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot read {raw:?} as a containerd version: {reason}")]
@@ -47,22 +64,10 @@ impl ContainerdVersion {
             raw: raw.to_string(),
             reason,
         };
-        let t = raw.trim();
-        let t = t.strip_prefix('v').unwrap_or(t);
-        let numeric = t.split(['~', '-', '+']).next().unwrap_or("");
-        let parts: Vec<&str> = numeric.split('.').collect();
-        if parts.len() != 3 {
-            return Err(fail("expected MAJOR.MINOR.PATCH, for example 1.6.20"));
-        }
-        let mut nums = [0u64; 3];
-        for (n, p) in nums.iter_mut().zip(&parts) {
-            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 9 {
-                return Err(fail("expected MAJOR.MINOR.PATCH, for example 1.6.20"));
-            }
-            *n = p.parse().map_err(|_| fail("number out of range"))?;
-        }
+        let (major, minor, patch) = release_triple(raw)
+            .ok_or_else(|| fail("expected MAJOR.MINOR.PATCH, for example 1.6.20"))?;
         Ok(ContainerdVersion {
-            release: Version::new(nums[0], nums[1], nums[2]),
+            release: Version::new(major, minor, patch),
             raw: raw.trim().to_string(),
         })
     }
