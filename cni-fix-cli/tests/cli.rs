@@ -347,3 +347,62 @@ fn reports_show_node_paths_not_the_root() {
     );
     assert!(Path::new(v["node"]["root"].as_str().unwrap()) == root);
 }
+
+#[test]
+fn unreadable_files_are_findings_for_an_unprivileged_user() {
+    // Root reads everything, so run the check as nobody (setpriv, from util-linux).
+    use std::os::unix::fs::PermissionsExt;
+    let (tmp, root) = scenario("shadowed-config");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = root.join("etc/cni/net.d/10-containerd-net.conflist");
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let containerd = root.join("etc/containerd/config.toml");
+    std::fs::set_permissions(&containerd, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_cni-fix"),
+        ])
+        .args([
+            "check",
+            "--root",
+            root.to_str().unwrap(),
+            "--containerd-version",
+            "1.7.20",
+            "--probe",
+            "exec",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("setpriv from util-linux");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(1));
+    let findings = report["findings"].as_array().unwrap();
+    let invalid = findings
+        .iter()
+        .find(|f| f["id"] == "invalid-config")
+        .expect("the unreadable conflist is a finding");
+    assert_eq!(invalid["file"], "/etc/cni/net.d/10-containerd-net.conflist");
+    assert!(
+        invalid["message"]
+            .as_str()
+            .unwrap()
+            .contains("permission denied"),
+        "{invalid}"
+    );
+    let config = findings
+        .iter()
+        .find(|f| f["id"] == "invalid-containerd-config")
+        .expect("the unreadable containerd config is a finding");
+    assert!(
+        config["message"]
+            .as_str()
+            .unwrap()
+            .contains("permission denied"),
+        "{config}"
+    );
+}
