@@ -148,6 +148,9 @@ pub struct Finding {
     pub remedy: String,
     /// Whether `cni-fix rewrite` can fix it by editing the config.
     pub fixable: bool,
+    /// The edit `cni-fix rewrite` would make, when it can choose one on its own (it may still
+    /// fix a finding without one when given `--cni-version`).
+    pub fix: Option<crate::fix::Fix>,
 }
 
 impl FindingId {

@@ -50,23 +50,28 @@
 //! [`plugins_release`] knows containernetworking/plugins releases, [`Snapshot`] gathers a
 //! node, and [`rules::evaluate`] turns a snapshot into findings.
 //!
-//! The library never prints and never writes files.
+//! The library never prints. Only [`write`](mod@write) writes files, and only when asked to.
 
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod conf;
 pub mod containerd_config;
+pub mod edit;
 pub mod finding;
+pub mod fix;
+pub mod generate;
 pub mod json;
 pub mod node;
 pub mod plugins_release;
 pub mod probe;
 pub mod report;
+pub mod rewrite;
 pub mod rules;
 pub mod runtime;
 pub mod snapshot;
 pub mod spec;
+pub mod write;
 
 pub use finding::{Finding, FindingId, Severity};
 pub use plugins_release::PluginsRelease;

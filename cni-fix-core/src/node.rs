@@ -150,6 +150,19 @@ impl NodeFs {
         Ok(self.join(&done))
     }
 
+    /// The node path that `node_path` resolves to, symlinks followed: where a symlinked
+    /// config really lives.
+    pub fn canonical_node_path(&self, node_path: &Path) -> io::Result<PathBuf> {
+        if self.live {
+            return fs::canonicalize(node_path);
+        }
+        let host = self.resolve(node_path)?;
+        let rel = host
+            .strip_prefix(&self.root)
+            .map_err(|_| io::Error::other("path resolves outside the root"))?;
+        Ok(Path::new("/").join(rel))
+    }
+
     fn join(&self, parts: &[OsString]) -> PathBuf {
         let mut p = self.root.clone();
         p.extend(parts);

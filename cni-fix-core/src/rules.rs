@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use crate::conf::NetworkList;
 use crate::finding::{Finding, FindingId, Severity};
+use crate::fix::{choose_target, fix_for_file};
 use crate::node::display_path;
 use crate::runtime::{max_spec_for_libcni, Regression};
 use crate::snapshot::{ContainerdConfigState, FileStatus, PluginInfo, Snapshot};
@@ -42,6 +43,7 @@ impl Ctx<'_> {
             runtime_error,
             remedy,
             fixable,
+            fix: None,
         });
     }
 
@@ -72,21 +74,6 @@ fn describe(plugin_type: &str, name: &str) -> String {
     } else {
         format!("type={plugin_type:?} name={name:?}")
     }
-}
-
-/// The highest spec version every plugin of a chain supports, not above `cap`. `None` when a
-/// plugin's versions are unknown or they share none.
-pub fn common_version<'a>(
-    supported: impl IntoIterator<Item = Option<&'a [String]>>,
-    cap: SpecVersion,
-) -> Option<SpecVersion> {
-    let mut candidates: Vec<SpecVersion> =
-        SpecVersion::ALL.into_iter().filter(|v| *v <= cap).collect();
-    for list in supported {
-        let list = list?;
-        candidates.retain(|v| list.iter().any(|s| s == v.as_str()));
-    }
-    candidates.last().copied()
 }
 
 /// Evaluate every rule over a snapshot.
@@ -219,7 +206,7 @@ fn conf_dir(ctx: &mut Ctx<'_>) {
             Some(format!(
                 "no network config found in {dir}: cni plugin not initialized"
             )),
-            "Install the cluster's CNI, or point conf_dir (or --conf-dir) at the directory it writes to.".into(),
+            "Install the cluster's CNI, point conf_dir (or --conf-dir) at the directory it writes to, or write a standalone network with `cni-fix generate --output`.".into(),
             false,
         );
     }
@@ -477,7 +464,38 @@ fn chain_types(net: &NetworkList) -> Vec<(String, String, String)> {
     out
 }
 
+/// The rules about one network's version, name and chain, for the file at `snap.files[index]`
+/// (whether containerd loads it or not).
+pub fn network_findings(snap: &Snapshot, index: usize) -> Vec<Finding> {
+    let mut ctx = Ctx {
+        snap,
+        out: Vec::new(),
+    };
+    network_rules(&mut ctx, index);
+    ctx.out
+}
+
+/// The findings a cniVersion change fixes.
+pub const VERSION_FINDINGS: &[FindingId] = &[
+    FindingId::MissingVersion,
+    FindingId::InvalidVersion,
+    FindingId::IncompatibleVersion,
+    FindingId::UnsupportedSpecVersion,
+];
+
 fn network_rules(ctx: &mut Ctx<'_>, i: usize) {
+    let first_new = ctx.out.len();
+    network_rules_inner(ctx, i);
+    if let Some(fix) = fix_for_file(ctx.snap, i, None) {
+        for f in &mut ctx.out[first_new..] {
+            if f.fixable && VERSION_FINDINGS.contains(&f.id) {
+                f.fix = Some(fix.clone());
+            }
+        }
+    }
+}
+
+fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize) {
     let snap = ctx.snap;
     let f = &snap.files[i];
     let Some(net) = f.network() else { return };
@@ -489,12 +507,7 @@ fn network_rules(ctx: &mut Ctx<'_>, i: usize) {
     let first_desc = first
         .map(|p| describe(&p.plugin_type, &p.name))
         .unwrap_or_default();
-    let cap = ctx.runtime_max().unwrap_or(SpecVersion::V1_1_0);
-    let lists: Vec<Option<&[String]>> = types
-        .iter()
-        .map(|(t, _, _)| ctx.plugin(t).and_then(|p| p.versions.as_deref()))
-        .collect();
-    let target = common_version(lists.iter().copied(), cap);
+    let target = choose_target(snap, net, None).ok();
     let target_hint = match target {
         Some(v) => format!("set \"cniVersion\": \"{v}\", the highest version every plugin in the chain and the runtime support (`cni-fix rewrite` does this)"),
         None => "set a cniVersion every plugin in the chain supports (`cni-fix rewrite --cni-version V`)".to_string(),
@@ -1034,36 +1047,5 @@ mod tests {
         for bad in ["", "-x", "bad name!", "_x", "ñ"] {
             assert!(!valid_name(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn common_versions() {
-        let old: Vec<String> = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0"]
-            .map(String::from)
-            .to_vec();
-        let new: Vec<String> = ["0.3.0", "0.3.1", "0.4.0", "1.0.0"]
-            .map(String::from)
-            .to_vec();
-        let fw: Vec<String> = vec!["0.4.0".into()];
-        assert_eq!(
-            common_version([Some(&old[..]), Some(&new[..])], SpecVersion::V1_1_0),
-            Some(SpecVersion::V0_4_0)
-        );
-        assert_eq!(
-            common_version([Some(&new[..])], SpecVersion::V1_1_0),
-            Some(SpecVersion::V1_0_0)
-        );
-        assert_eq!(
-            common_version([Some(&new[..])], SpecVersion::V0_4_0),
-            Some(SpecVersion::V0_4_0)
-        );
-        assert_eq!(
-            common_version([Some(&fw[..]), Some(&old[..3])], SpecVersion::V1_1_0),
-            None
-        );
-        assert_eq!(
-            common_version([Some(&new[..]), None], SpecVersion::V1_1_0),
-            None
-        );
     }
 }

@@ -121,3 +121,214 @@ proptest! {
         let _ = cni_fix_core::spec::parse_libcni_version(&s);
     }
 }
+
+mod edits {
+    use cni_fix_core::conf::{parse_conflist, parse_single_conf, FileForm, LibcniGeneration};
+    use cni_fix_core::edit::{apply_edits, version_edits};
+    use cni_fix_core::SpecVersion;
+    use proptest::prelude::*;
+    use serde::Serialize;
+    use serde_json::{json, Map, Value};
+
+    fn version_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(SpecVersion::ALL.map(|v| v.as_str().to_string()).to_vec()),
+            prop::sample::select(vec![
+                "1.0".to_string(),
+                "v1.0.0".into(),
+                "1.0.1".into(),
+                "".into()
+            ]),
+        ]
+    }
+
+    fn extra() -> impl Strategy<Value = Map<String, Value>> {
+        prop::collection::vec(
+            (
+                "[a-zA-Z][a-zA-Z0-9]{0,8}",
+                prop_oneof![
+                    any::<bool>().prop_map(Value::Bool),
+                    any::<i32>().prop_map(|n| json!(n)),
+                    "\\PC{0,10}".prop_map(Value::String),
+                    Just(json!({"nested": [1, "two", null]})),
+                ],
+            ),
+            0..4,
+        )
+        .prop_map(|kv| {
+            kv.into_iter()
+                .filter(|(k, _)| {
+                    !k.eq_ignore_ascii_case("cniversion")
+                        && !k.eq_ignore_ascii_case("type")
+                        && k != "name"
+                        && k != "plugins"
+                        && k != "cniVersions"
+                        && !k.eq_ignore_ascii_case("ipam")
+                        && !k.eq_ignore_ascii_case("dns")
+                        && !k.eq_ignore_ascii_case("capabilities")
+                        && !k.eq_ignore_ascii_case("prevresult")
+                })
+                .collect()
+        })
+    }
+
+    fn conflist() -> impl Strategy<Value = Value> {
+        let plugin = (
+            "[a-z][a-z-]{0,10}",
+            prop::option::of(version_string()),
+            extra(),
+        )
+            .prop_map(|(t, v, extra)| {
+                let mut m = Map::new();
+                m.insert("type".into(), json!(t));
+                if let Some(v) = v {
+                    m.insert("cniVersion".into(), json!(v));
+                }
+                m.extend(extra);
+                Value::Object(m)
+            });
+        (
+            "[a-z][a-z0-9-]{0,12}",
+            prop::option::of(version_string()),
+            prop::option::of(prop::collection::vec(version_string(), 0..4)),
+            prop::collection::vec(plugin, 1..4),
+            extra(),
+            any::<bool>(),
+        )
+            .prop_map(|(name, version, versions, plugins, extra, version_last)| {
+                let mut m = Map::new();
+                if let (Some(v), false) = (&version, version_last) {
+                    m.insert("cniVersion".into(), json!(v));
+                }
+                m.insert("name".into(), json!(name));
+                if let Some(vs) = versions {
+                    m.insert("cniVersions".into(), json!(vs));
+                }
+                m.extend(extra);
+                m.insert("plugins".into(), Value::Array(plugins));
+                if let (Some(v), true) = (&version, version_last) {
+                    m.insert("cniVersion".into(), json!(v));
+                }
+                Value::Object(m)
+            })
+    }
+
+    /// Lay a document out: compact, or indented with two spaces, four spaces or a tab; LF or CRLF.
+    fn layout(v: &Value, style: u8, crlf: bool, trailing_newline: bool) -> String {
+        let mut text = match style {
+            0 => serde_json::to_string(v).unwrap(),
+            n => {
+                let indent: &[u8] = match n {
+                    1 => b"  ",
+                    2 => b"    ",
+                    _ => b"\t",
+                };
+                let mut buf = Vec::new();
+                let mut ser = serde_json::Serializer::with_formatter(
+                    &mut buf,
+                    serde_json::ser::PrettyFormatter::with_indent(indent),
+                );
+                v.serialize(&mut ser).unwrap();
+                String::from_utf8(buf).unwrap()
+            }
+        };
+        if trailing_newline {
+            text.push('\n');
+        }
+        if crlf {
+            text = text.replace('\n', "\r\n");
+        }
+        text
+    }
+
+    /// The document without the keys a version fix may change.
+    fn strip_versions(mut v: Value, single: bool) -> Value {
+        let o = v.as_object_mut().unwrap();
+        o.retain(|k, _| {
+            !(k == "cniVersion"
+                || k == "cniVersions"
+                || (single && k.eq_ignore_ascii_case("cniversion")))
+        });
+        if let Some(Value::Array(plugins)) = o.get_mut("plugins") {
+            for p in plugins {
+                if let Some(po) = p.as_object_mut() {
+                    po.retain(|k, _| !k.eq_ignore_ascii_case("cniversion"));
+                }
+            }
+        }
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn conflist_fixes_are_minimal_and_idempotent(
+            doc in conflist(),
+            style in 0u8..4,
+            crlf in any::<bool>(),
+            trailing in any::<bool>(),
+            target in prop::sample::select(SpecVersion::ALL.to_vec()),
+        ) {
+            let text = layout(&doc, style, crlf, trailing);
+            let edits = version_edits(text.as_bytes(), FileForm::ConfList, target).unwrap();
+            let out = apply_edits(text.as_bytes(), &edits).unwrap();
+            let out_text = String::from_utf8(out.clone()).unwrap();
+
+            // libcni reads the result as the same network at the target version.
+            let net = parse_conflist(&out, LibcniGeneration::Classic, None).unwrap();
+            prop_assert_eq!(net.cni_version.as_str(), target.as_str());
+            let negotiated = parse_conflist(&out, LibcniGeneration::V1_2, None).unwrap();
+            prop_assert_eq!(negotiated.cni_version.as_str(), target.as_str(), "cniVersions agrees");
+            for p in &net.plugins {
+                prop_assert!(p.cni_version.is_empty() || p.cni_version == target.as_str());
+            }
+
+            // Nothing else changed.
+            let before: Value = serde_json::from_str(&text).unwrap();
+            let after: Value = serde_json::from_str(&out_text).unwrap();
+            prop_assert_eq!(strip_versions(before.clone(), false), strip_versions(after.clone(), false));
+            if let (Some(Value::Array(old)), Some(Value::Array(new))) = (before.get("cniVersions"), after.get("cniVersions")) {
+                prop_assert!(new.iter().all(|v| old.contains(v) || v == &json!(target.as_str())));
+            }
+            // At most one line more, in the file's own line endings; the ending of the file kept.
+            prop_assert!(out_text.lines().count() <= text.lines().count() + 1);
+            prop_assert_eq!(out_text.ends_with('\n'), text.ends_with('\n'));
+            if !crlf {
+                prop_assert!(!out_text.contains('\r'));
+            } else {
+                prop_assert_eq!(out_text.matches('\n').count(), out_text.matches("\r\n").count());
+            }
+
+            // A second run changes nothing.
+            prop_assert!(version_edits(&out, FileForm::ConfList, target).unwrap().is_empty());
+        }
+
+        #[test]
+        fn single_conf_fixes(
+            name in "[a-z][a-z0-9-]{0,12}",
+            version in prop::option::of(version_string()),
+            key in prop::sample::select(vec!["cniVersion", "CNIVersion", "cniversion"]),
+            extra in extra(),
+            style in 0u8..4,
+            target in prop::sample::select(SpecVersion::ALL.to_vec()),
+        ) {
+            let mut m = Map::new();
+            if let Some(v) = &version {
+                m.insert(key.to_string(), json!(v));
+            }
+            m.insert("name".into(), json!(name));
+            m.insert("type".into(), json!("bridge"));
+            m.extend(extra);
+            let doc = Value::Object(m);
+            let text = layout(&doc, style, false, true);
+            let edits = version_edits(text.as_bytes(), FileForm::SingleConf, target).unwrap();
+            let out = apply_edits(text.as_bytes(), &edits).unwrap();
+            let net = parse_single_conf(&out).unwrap();
+            prop_assert_eq!(net.cni_version.as_str(), target.as_str());
+            let after: Value = serde_json::from_slice(&out).unwrap();
+            prop_assert_eq!(strip_versions(doc, true), strip_versions(after, true));
+            prop_assert!(version_edits(&out, FileForm::SingleConf, target).unwrap().is_empty());
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Which cniVersion a network should have, and the fix that sets it.
+//!
+//! One function, [`choose_target`], decides for both the findings (each rewritable finding
+//! carries its [`Fix`]) and `cni-fix rewrite`, so the two never disagree.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::conf::NetworkList;
+use crate::edit::{version_edits, Edit};
+use crate::node::display_path;
+use crate::plugins_release::RELEASE_PLUGINS;
+use crate::runtime::max_spec_for_libcni;
+use crate::snapshot::Snapshot;
+use crate::spec::SpecVersion;
+
+/// The change a rewritable finding proposes: the network's new version, and the edits to the
+/// file's text that make it so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    /// The cniVersion the network gets.
+    pub target: SpecVersion,
+    /// The edits, in the file's byte offsets.
+    pub edits: Vec<Edit>,
+}
+
+/// Why no target version could be chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetError {
+    /// Some plugins' versions are unknown; cni-fix does not guess.
+    UnknownVersions {
+        /// The plugin types whose versions are unknown.
+        plugins: Vec<String>,
+    },
+    /// No spec version is supported by every plugin and the runtime.
+    NoCommonVersion {
+        /// Which binaries to upgrade, to which release.
+        advice: String,
+    },
+    /// The requested version cannot work for this file.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetError::UnknownVersions { plugins } => write!(
+                f,
+                "the spec versions of {} are unknown; cni-fix does not guess: pass --cni-version V, --assume-plugins-release R, or --probe exec",
+                plugins.join(", ")
+            ),
+            TargetError::NoCommonVersion { advice } => {
+                write!(f, "no cniVersion works for every plugin in the chain: {advice}")
+            }
+            TargetError::Refused { reason } => f.write_str(reason),
+        }
+    }
+}
+
+/// The highest spec version the snapshot's runtime can use. An unknown runtime is taken as one
+/// before containerd 2.0: nothing above 1.0.0.
+pub fn runtime_cap(snap: &Snapshot) -> SpecVersion {
+    snap.runtime
+        .release
+        .map(|r| max_spec_for_libcni(&r.libcni))
+        .unwrap_or(SpecVersion::V1_0_0)
+}
+
+/// The plugin types a network executes: each chain plugin and its IPAM plugin, once each, in
+/// chain order.
+pub fn executed_types(net: &NetworkList) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for p in &net.plugins {
+        for t in [p.plugin_type.as_str(), p.ipam_type.as_str()] {
+            if !t.is_empty() && !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// The version a network should have: `requested` when it can work, otherwise the highest
+/// version every plugin of the chain supports and the runtime can use.
+pub fn choose_target(
+    snap: &Snapshot,
+    net: &NetworkList,
+    requested: Option<SpecVersion>,
+) -> Result<SpecVersion, TargetError> {
+    let cap = runtime_cap(snap);
+    let types = executed_types(net);
+    let lists: Vec<(&str, Option<&[String]>)> = types
+        .iter()
+        .map(|t| {
+            let info = snap.plugins.iter().find(|p| p.plugin_type == *t);
+            (*t, info.and_then(|p| p.versions.as_deref()))
+        })
+        .collect();
+    let runtime = match &snap.runtime.version {
+        Some(v) if snap.runtime.release.is_some() => format!("containerd {v}"),
+        _ => "the runtime (version unknown, so taken as older than 2.0)".to_string(),
+    };
+
+    if let Some(v) = requested {
+        if v > cap {
+            return Err(TargetError::Refused {
+                reason: format!(
+                    "--cni-version {v} is refused: {runtime} reads results only up to {cap}"
+                ),
+            });
+        }
+        for (t, list) in &lists {
+            if let Some(list) = list {
+                if !list.iter().any(|s| s == v.as_str()) {
+                    let path = snap
+                        .plugins
+                        .iter()
+                        .find(|p| p.plugin_type == *t)
+                        .and_then(|p| p.path.as_deref())
+                        .map(display_path)
+                        .unwrap_or_default();
+                    return Err(TargetError::Refused {
+                        reason: format!(
+                            "--cni-version {v} is refused: {t} ({path}) supports only {}",
+                            list.join(", ")
+                        ),
+                    });
+                }
+            }
+        }
+        return Ok(v);
+    }
+
+    let unknown: Vec<String> = lists
+        .iter()
+        .filter(|(_, l)| l.is_none())
+        .map(|(t, _)| t.to_string())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(TargetError::UnknownVersions { plugins: unknown });
+    }
+    let known: Vec<(&str, &[String])> = lists.iter().map(|(t, l)| (*t, l.unwrap_or(&[]))).collect();
+    let supports = |list: &[String], v: SpecVersion| list.iter().any(|s| s == v.as_str());
+    let candidates: Vec<SpecVersion> = SpecVersion::ALL.into_iter().filter(|v| *v <= cap).collect();
+    if let Some(v) = candidates
+        .iter()
+        .rev()
+        .find(|v| known.iter().all(|(_, l)| supports(l, **v)))
+    {
+        return Ok(*v);
+    }
+    // No version fits all: name the fewest binaries to upgrade, for the highest version.
+    let (best, lacking) = candidates
+        .iter()
+        .rev()
+        .map(|v| {
+            let lacking: Vec<&str> = known
+                .iter()
+                .filter(|(_, l)| !supports(l, *v))
+                .map(|(t, _)| *t)
+                .collect();
+            (*v, lacking)
+        })
+        .min_by_key(|(_, lacking)| lacking.len())
+        .unwrap_or((SpecVersion::V1_0_0, Vec::new()));
+    let upgrades: Vec<String> = lacking
+        .iter()
+        .map(|t| {
+            if RELEASE_PLUGINS.contains(t) {
+                let release = if best == SpecVersion::V1_1_0 {
+                    "v1.6.0"
+                } else {
+                    "v1.0.1"
+                };
+                format!("{t} to containernetworking/plugins {release} or later")
+            } else {
+                format!("{t} to a release that supports {best}")
+            }
+        })
+        .collect();
+    Err(TargetError::NoCommonVersion {
+        advice: format!(
+            "upgrade {}, then use cniVersion {best}",
+            upgrades.join(" and ")
+        ),
+    })
+}
+
+/// The fix for the network in `snap.files[index]`: its target version and the edits, or `None`
+/// when no target can be chosen or the file already says it.
+pub fn fix_for_file(snap: &Snapshot, index: usize, requested: Option<SpecVersion>) -> Option<Fix> {
+    let file = snap.files.get(index)?;
+    let net = file.network()?;
+    let target = choose_target(snap, net, requested).ok()?;
+    let edits = version_edits(file.bytes.as_deref()?, file.form?, target).ok()?;
+    (!edits.is_empty()).then_some(Fix { target, edits })
+}

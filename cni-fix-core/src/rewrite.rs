@@ -1,0 +1,352 @@
+//! `cni-fix rewrite`: which files to change, to which version, with which edits.
+//!
+//! Planning reads only. [`RewritePlan::unified_diff`] shows the plan; [`crate::write::apply`]
+//! carries it out.
+//!
+//! ```
+//! use std::path::Path;
+//! use cni_fix_core::rewrite::{plan, RewriteOptions, Scope};
+//! use cni_fix_core::{CheckOptions, ContainerdVersion, PluginsRelease};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! # let root = tmp.path();
+//! # std::fs::create_dir_all(root.join("etc/cni/net.d"))?;
+//! # std::fs::create_dir_all(root.join("opt/cni/bin"))?;
+//! # for p in ["bridge", "loopback", "portmap"] {
+//! #     let f = root.join("opt/cni/bin").join(p);
+//! #     std::fs::write(&f, "")?;
+//! #     std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+//! # }
+//! # std::fs::write(root.join("etc/cni/net.d/10-net.conflist"),
+//! #     "{\n  \"name\": \"net\",\n  \"plugins\": [{\"type\": \"bridge\"}, {\"type\": \"portmap\"}]\n}\n")?;
+//! let options = RewriteOptions {
+//!     check: CheckOptions {
+//!         containerd_version: Some(ContainerdVersion::parse("1.6.2")?),
+//!         assume_plugins_release: Some(PluginsRelease::parse("1.1.1")?),
+//!         ..CheckOptions::for_root(root)
+//!     },
+//!     scope: Scope::Loaded,
+//!     cni_version: None,
+//!     upgrade: false,
+//! };
+//! let plan = plan(&options)?;
+//! let diff = String::from_utf8(plan.unified_diff())?;
+//! assert!(diff.contains("+  \"cniVersion\": \"1.0.0\","));
+//! // cni_fix_core::write::apply(&plan, Path::new("/var/backups/cni-fix/now"))? writes it.
+//! # let _ = Path::new("");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::conf::{self, FileForm};
+use crate::edit::{apply_edits, version_edits, Edit};
+use crate::finding::FindingId;
+use crate::fix::{choose_target, TargetError};
+use crate::node::display_path;
+use crate::rules::{network_findings, VERSION_FINDINGS};
+use crate::snapshot::{CheckError, CheckOptions, Snapshot};
+use crate::spec::SpecVersion;
+
+/// Which files a rewrite considers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The networks containerd loads (or, when an invalid file stops the load, would load).
+    Loaded,
+    /// Every valid config in the conf dir.
+    All,
+    /// These files: node paths, or names in the conf dir.
+    Files(Vec<PathBuf>),
+}
+
+/// What to rewrite, and how.
+#[derive(Debug, Clone)]
+pub struct RewriteOptions {
+    /// How to read the node (the same discovery as `check`).
+    pub check: CheckOptions,
+    /// Which files.
+    pub scope: Scope,
+    /// The version to set instead of the highest common one.
+    pub cni_version: Option<SpecVersion>,
+    /// Also raise working but older versions to the target.
+    pub upgrade: bool,
+}
+
+/// Why a rewrite could not be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    /// The node could not be read.
+    #[error(transparent)]
+    Check(#[from] CheckError),
+    /// A file named on the command line is not a config in the conf dir.
+    #[error("{path}: not a .conf, .conflist or .json file in the conf dir {conf_dir}")]
+    NotAConfig {
+        /// The path given.
+        path: String,
+        /// The conf dir.
+        conf_dir: String,
+    },
+}
+
+/// What a rewrite does to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The file gets new text.
+    Rewrite {
+        /// The version the network had (`None`: none declared).
+        from: Option<String>,
+        /// The version it gets.
+        to: SpecVersion,
+        /// The findings this fixes (empty for an `--upgrade`).
+        fixes: Vec<FindingId>,
+        /// The edits.
+        edits: Vec<Edit>,
+        /// The text as read.
+        original: Vec<u8>,
+        /// The new text.
+        updated: Vec<u8>,
+    },
+    /// Nothing to change.
+    Unchanged {
+        /// Why.
+        reason: String,
+    },
+    /// It needs fixing, but a config change cannot fix it.
+    NotFixable {
+        /// Why, and what to do instead.
+        reason: String,
+    },
+    /// It needs fixing, but cni-fix needs more to know how.
+    NeedsInput {
+        /// What is missing.
+        reason: String,
+    },
+}
+
+/// One file's plan.
+#[derive(Debug, Clone)]
+pub struct FilePlan {
+    /// The config's node path, as listed in the conf dir.
+    pub path: PathBuf,
+    /// Where its text really is (a symlink's target), as a node path.
+    pub target_path: PathBuf,
+    /// What happens to it.
+    pub outcome: Outcome,
+}
+
+/// The plan of a rewrite.
+#[derive(Debug, Clone)]
+pub struct RewritePlan {
+    /// The node as read.
+    pub snapshot: Snapshot,
+    /// One entry per file considered, in conf dir order.
+    pub files: Vec<FilePlan>,
+}
+
+impl RewritePlan {
+    /// Whether any file will change.
+    pub fn has_changes(&self) -> bool {
+        self.files
+            .iter()
+            .any(|f| matches!(f.outcome, Outcome::Rewrite { .. }))
+    }
+
+    /// Whether some file needs a fix that this plan does not make.
+    pub fn has_unfixed(&self) -> bool {
+        self.files.iter().any(|f| {
+            matches!(
+                f.outcome,
+                Outcome::NotFixable { .. } | Outcome::NeedsInput { .. }
+            )
+        })
+    }
+
+    /// The plan as a unified diff with node paths (`a/etc/cni/net.d/…`), which `patch -p1` and
+    /// `git apply` accept from the node's root directory.
+    pub fn unified_diff(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for f in &self.files {
+            if let Outcome::Rewrite {
+                original, updated, ..
+            } = &f.outcome
+            {
+                let rel = display_path(&f.target_path);
+                let rel = rel.trim_start_matches('/');
+                out.extend_from_slice(format!("diff --git a/{rel} b/{rel}\n").as_bytes());
+                similar::TextDiff::from_lines(original.as_slice(), updated.as_slice())
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&format!("a/{rel}"), &format!("b/{rel}"))
+                    .to_writer(&mut out)
+                    .expect("writing to a Vec cannot fail");
+            }
+        }
+        out
+    }
+}
+
+/// Plan a rewrite: read the node, and decide for each file in scope.
+pub fn plan(options: &RewriteOptions) -> Result<RewritePlan, RewriteError> {
+    let snapshot = Snapshot::gather(&options.check)?;
+    let indexes = select(&snapshot, &options.scope)?;
+    let files = indexes
+        .into_iter()
+        .map(|i| {
+            let f = &snapshot.files[i];
+            FilePlan {
+                path: f.path.clone(),
+                target_path: snapshot
+                    .node
+                    .canonical_node_path(&f.path)
+                    .unwrap_or_else(|_| f.path.clone()),
+                outcome: decide(&snapshot, i, options),
+            }
+        })
+        .collect();
+    Ok(RewritePlan { snapshot, files })
+}
+
+fn select(snap: &Snapshot, scope: &Scope) -> Result<Vec<usize>, RewriteError> {
+    match scope {
+        Scope::Loaded => Ok(snap.load.active.clone()),
+        Scope::All => Ok((0..snap.files.len())
+            .filter(|&i| snap.files[i].network().is_some())
+            .collect()),
+        Scope::Files(paths) => {
+            let mut out = Vec::new();
+            for p in paths {
+                let node_path = if p.is_absolute() {
+                    p.clone()
+                } else {
+                    snap.conf_dir.join(p)
+                };
+                let i = snap
+                    .files
+                    .iter()
+                    .position(|f| f.path == node_path && f.form.is_some())
+                    .ok_or_else(|| RewriteError::NotAConfig {
+                        path: display_path(p),
+                        conf_dir: display_path(&snap.conf_dir),
+                    })?;
+                if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+            out.sort_unstable();
+            Ok(out)
+        }
+    }
+}
+
+fn decide(snap: &Snapshot, i: usize, options: &RewriteOptions) -> Outcome {
+    let file = &snap.files[i];
+    let (net, bytes, form) = match (&file.parsed, &file.bytes, file.form) {
+        (Some(Ok(net)), Some(bytes), Some(form)) => (net, bytes, form),
+        (Some(Err(problem)), _, _) => {
+            return Outcome::NotFixable {
+                reason: format!("libcni rejects the file: {}", problem.libcni),
+            }
+        }
+        _ => {
+            return Outcome::NotFixable {
+                reason: "the file could not be read".to_string(),
+            }
+        }
+    };
+    let fixes: Vec<FindingId> = {
+        let mut ids: Vec<FindingId> = network_findings(snap, i)
+            .into_iter()
+            .filter(|f| VERSION_FINDINGS.contains(&f.id))
+            .map(|f| f.id)
+            .collect();
+        ids.dedup();
+        ids
+    };
+    if fixes.is_empty() && !options.upgrade {
+        return Outcome::Unchanged {
+            reason: "nothing to fix".to_string(),
+        };
+    }
+    let target = match choose_target(snap, net, options.cni_version) {
+        Ok(t) => t,
+        Err(e @ TargetError::UnknownVersions { .. }) => {
+            return Outcome::NeedsInput {
+                reason: e.to_string(),
+            }
+        }
+        Err(e) => {
+            return Outcome::NotFixable {
+                reason: e.to_string(),
+            }
+        }
+    };
+    if fixes.is_empty() {
+        // --upgrade alone never lowers a working version.
+        if let Some(current) = SpecVersion::exact(&net.cni_version) {
+            if current >= target {
+                return Outcome::Unchanged {
+                    reason: format!("already at {current}"),
+                };
+            }
+        }
+    }
+    rewrite_to(bytes, form, net.declared_cni_version.clone(), target, fixes)
+}
+
+fn rewrite_to(
+    bytes: &[u8],
+    form: FileForm,
+    from: Option<String>,
+    target: SpecVersion,
+    fixes: Vec<FindingId>,
+) -> Outcome {
+    let edits = match version_edits(bytes, form, target) {
+        Ok(e) => e,
+        Err(e) => {
+            return Outcome::NotFixable {
+                reason: e.to_string(),
+            }
+        }
+    };
+    if edits.is_empty() {
+        return Outcome::Unchanged {
+            reason: format!("already at {target}"),
+        };
+    }
+    let updated = match apply_edits(bytes, &edits) {
+        Ok(u) => u,
+        Err(e) => {
+            return Outcome::NotFixable {
+                reason: e.to_string(),
+            }
+        }
+    };
+    // The result must read back, with libcni's rules, as the same network at the target.
+    let reread = match form {
+        FileForm::ConfList => {
+            conf::parse_conflist(&updated, conf::LibcniGeneration::Classic, None).ok()
+        }
+        FileForm::SingleConf => conf::parse_single_conf(&updated).ok(),
+    };
+    if reread.map(|n| n.cni_version) != Some(target.as_str().to_string()) {
+        return Outcome::NotFixable {
+            reason: "cni-fix could not produce a valid file for this layout; left alone"
+                .to_string(),
+        };
+    }
+    Outcome::Rewrite {
+        from,
+        to: target,
+        fixes,
+        edits,
+        original: bytes.to_vec(),
+        updated,
+    }
+}
+
+/// The node path of a backup of `target_path` under `backup_dir`.
+pub fn backup_path(backup_dir: &Path, target_path: &Path) -> PathBuf {
+    backup_dir.join(target_path.strip_prefix("/").unwrap_or(target_path))
+}
