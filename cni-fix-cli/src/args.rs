@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use cni_fix_core::generate::{parse_subnets, GenerateOptions};
+use cni_fix_core::rewrite::{RewriteOptions, Scope};
 use cni_fix_core::{
-    CheckOptions, ContainerdVersion, FindingId, PluginsRelease, ProbeMode, Severity,
+    CheckOptions, ContainerdVersion, FindingId, PluginsRelease, ProbeMode, Severity, SpecVersion,
 };
 
 /// Find and repair the CNI configuration problems that break Kubernetes nodes when their
@@ -27,6 +29,14 @@ pub enum Cmd {
     /// Exit status: 0 when no finding reaches --fail-on, 1 when one does, 2 when the check
     /// could not run (node-problem-detector's custom plugin convention).
     Check(CheckArgs),
+    /// Fix every finding a config change can fix: set, correct or lower the networks' cniVersion.
+    ///
+    /// Exit status: 0 when everything that needed fixing was fixed (or nothing needed it), 1
+    /// when something could not be fixed (or, with --dry-run --exit-code, when there is
+    /// something to change), 2 on an operational error.
+    Rewrite(RewriteArgs),
+    /// Write a reference network: bridge + portmap, as in the Kubernetes documentation.
+    Generate(GenerateArgs),
     /// Explain a finding id: cause, affected runtime versions, symptoms, remedy, references.
     ///
     /// Without an id, list every id.
@@ -76,9 +86,9 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Arguments of `cni-fix check`.
+/// How to find and read the node: shared by `check` and `rewrite`.
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub struct NodeArgs {
     /// Read the node under DIR (for example a tree copied from a broken node). Reports show
     /// node paths, without this prefix.
     #[arg(long, value_name = "DIR", default_value = "/")]
@@ -123,6 +133,13 @@ pub struct CheckArgs {
     /// instead of running the binaries.
     #[arg(long, value_name = "V")]
     pub assume_plugins_release: Option<String>,
+}
+
+/// Arguments of `cni-fix check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -157,9 +174,9 @@ fn node_path(flag: &str, p: PathBuf) -> Result<PathBuf> {
     Ok(p)
 }
 
-impl CheckArgs {
-    /// Validate the arguments into options for the core.
-    pub fn validate(self) -> Result<CheckRun> {
+impl NodeArgs {
+    /// Validate the discovery arguments into the core's options.
+    pub fn validate(self) -> Result<CheckOptions> {
         let containerd_version = self
             .containerd_version
             .as_deref()
@@ -181,7 +198,7 @@ impl CheckArgs {
                 self.probe_timeout
             );
         }
-        let options = CheckOptions {
+        Ok(CheckOptions {
             root: self.root,
             containerd_config: Some(node_path("--containerd-config", self.containerd_config)?),
             conf_dir: self
@@ -201,9 +218,15 @@ impl CheckArgs {
             }),
             assume_plugins_release,
             probe_timeout: Duration::from_secs_f64(self.probe_timeout),
-        };
+        })
+    }
+}
+
+impl CheckArgs {
+    /// Validate the arguments into options for the core.
+    pub fn validate(self) -> Result<CheckRun> {
         Ok(CheckRun {
-            options,
+            options: self.node.validate()?,
             format: self.format,
             fail_on: match self.fail_on {
                 FailOn::Error => Some(Severity::Error),
@@ -230,7 +253,7 @@ mod tests {
         all.extend_from_slice(args);
         match Cli::try_parse_from(all)?.command {
             Cmd::Check(a) => a.validate(),
-            Cmd::Explain { .. } => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
@@ -295,6 +318,72 @@ mod tests {
         );
     }
 
+    fn rewrite(args: &[&str]) -> Result<RewriteRun> {
+        let mut all = vec!["cni-fix", "rewrite"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all)?.command {
+            Cmd::Rewrite(a) => a.validate(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn rewrite_arguments() {
+        let run = rewrite(&[]).unwrap();
+        assert_eq!(run.options.scope, Scope::Loaded);
+        assert!(!run.dry_run && !run.options.upgrade);
+        assert_eq!(rewrite(&["--all"]).unwrap().options.scope, Scope::All);
+        assert_eq!(
+            rewrite(&["10-a.conflist", "/etc/cni/net.d/20-b.conf"])
+                .unwrap()
+                .options
+                .scope,
+            Scope::Files(vec![
+                "10-a.conflist".into(),
+                "/etc/cni/net.d/20-b.conf".into()
+            ])
+        );
+        assert!(
+            rewrite(&["--all", "x.conflist"]).is_err(),
+            "--all conflicts with files"
+        );
+        assert!(
+            rewrite(&["--exit-code"]).is_err(),
+            "--exit-code needs --dry-run"
+        );
+        assert!(rewrite(&["--cni-version", "1.0"]).is_err());
+        assert_eq!(
+            rewrite(&["--cni-version", "0.4.0"])
+                .unwrap()
+                .options
+                .cni_version,
+            Some(SpecVersion::V0_4_0)
+        );
+        assert!(rewrite(&["--backup-dir", "backups"]).is_err());
+    }
+
+    #[test]
+    fn generate_arguments() {
+        let parse = |args: &[&str]| -> Result<GenerateOptions> {
+            let mut all = vec!["cni-fix", "generate"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all)?.command {
+                Cmd::Generate(a) => a.validate(),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(parse(&[]).unwrap(), GenerateOptions::default());
+        let o = parse(&["--subnet", "10.244.0.0/16", "--no-external-set-mark-chain"]).unwrap();
+        assert_eq!(o.subnets.len(), 1);
+        assert_eq!(o.external_set_mark_chain, None);
+        assert!(parse(&["--subnet", "10.244.0.1/16"]).is_err());
+        assert!(parse(&["--cni-version", "0.2.0"]).is_err());
+        assert!(
+            parse(&["--backup-dir", "/x"]).is_err(),
+            "--backup-dir needs --output"
+        );
+    }
+
     #[test]
     fn fail_on_and_probe() {
         assert_eq!(check(&["--fail-on", "never"]).unwrap().fail_on, None);
@@ -308,5 +397,150 @@ mod tests {
         );
         assert!(check(&["--probe", "sometimes"]).is_err());
         assert!(check(&["--format", "yaml"]).is_err());
+    }
+}
+
+/// Arguments of `cni-fix rewrite`.
+#[derive(Debug, Args)]
+pub struct RewriteArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+
+    /// Rewrite these configs (node paths, or names in the conf dir) instead of the ones
+    /// containerd loads.
+    #[arg(value_name = "FILE", conflicts_with = "all")]
+    pub files: Vec<PathBuf>,
+
+    /// Rewrite every valid config in the conf dir, not only the ones containerd loads.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Set this spec version instead of the highest one every plugin and the runtime support.
+    /// Refused for a file whose plugins do not all support it.
+    #[arg(long, value_name = "V")]
+    pub cni_version: Option<String>,
+
+    /// Also raise working but older versions to the target (for example 0.3.1 to 1.0.0, which
+    /// enables CHECK).
+    #[arg(long)]
+    pub upgrade: bool,
+
+    /// Change nothing; print a unified diff (for patch -p1 or git apply from the node's root).
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// With --dry-run: exit 1 when there is something to change.
+    #[arg(long, requires = "dry_run")]
+    pub exit_code: bool,
+
+    /// Where to keep the originals (a node path) [default: /var/backups/cni-fix/YYYYMMDDTHHMMSSZ, in UTC].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+}
+
+/// Validated options for `cni-fix rewrite`.
+#[derive(Debug)]
+pub struct RewriteRun {
+    /// What the core plans.
+    pub options: RewriteOptions,
+    /// Print a diff instead of writing.
+    pub dry_run: bool,
+    /// Exit 1 when a dry run has changes.
+    pub exit_code: bool,
+    /// The backup directory, when given.
+    pub backup_dir: Option<PathBuf>,
+}
+
+fn spec_version(flag: &str, v: &str) -> Result<SpecVersion> {
+    v.parse::<SpecVersion>().with_context(|| flag.to_string())
+}
+
+impl RewriteArgs {
+    /// Validate the arguments.
+    pub fn validate(self) -> Result<RewriteRun> {
+        let scope = if self.all {
+            Scope::All
+        } else if self.files.is_empty() {
+            Scope::Loaded
+        } else {
+            Scope::Files(self.files)
+        };
+        Ok(RewriteRun {
+            options: RewriteOptions {
+                check: self.node.validate()?,
+                scope,
+                cni_version: self
+                    .cni_version
+                    .as_deref()
+                    .map(|v| spec_version("--cni-version", v))
+                    .transpose()?,
+                upgrade: self.upgrade,
+            },
+            dry_run: self.dry_run,
+            exit_code: self.exit_code,
+            backup_dir: self
+                .backup_dir
+                .map(|p| node_path("--backup-dir", p))
+                .transpose()?,
+        })
+    }
+}
+
+/// Arguments of `cni-fix generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The network name.
+    #[arg(long, default_value = "containerd-net")]
+    pub name: String,
+
+    /// The bridge interface.
+    #[arg(long, default_value = "cni0")]
+    pub bridge: String,
+
+    /// A pod subnet; repeat for IPv4 and IPv6 (one per family)
+    /// [default: 10.88.0.0/16 and 2001:db8:4860::/64].
+    #[arg(long = "subnet", value_name = "CIDR")]
+    pub subnets: Vec<String>,
+
+    /// The network's cniVersion.
+    #[arg(long, value_name = "V", default_value = "1.0.0")]
+    pub cni_version: String,
+
+    /// portmap's externalSetMarkChain: the chain that marks traffic for masquerading.
+    #[arg(long, value_name = "CHAIN", default_value = "KUBE-MARK-MASQ")]
+    pub external_set_mark_chain: String,
+
+    /// Leave externalSetMarkChain out (portmap then masquerades by itself).
+    #[arg(long, conflicts_with = "external_set_mark_chain")]
+    pub no_external_set_mark_chain: bool,
+
+    /// Write the network to FILE, atomically, instead of printing it. An existing FILE keeps
+    /// its mode, owner and extended attributes, and is backed up first.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Where to back up an existing FILE [default: /var/backups/cni-fix/YYYYMMDDTHHMMSSZ, in UTC].
+    #[arg(long, value_name = "DIR", requires = "output")]
+    pub backup_dir: Option<PathBuf>,
+}
+
+impl GenerateArgs {
+    /// Validate the arguments into the network to generate.
+    pub fn validate(&self) -> Result<GenerateOptions> {
+        let defaults = GenerateOptions::default();
+        let options = GenerateOptions {
+            name: self.name.clone(),
+            bridge: self.bridge.clone(),
+            subnets: if self.subnets.is_empty() {
+                defaults.subnets
+            } else {
+                parse_subnets(&self.subnets)?
+            },
+            cni_version: spec_version("--cni-version", &self.cni_version)?,
+            external_set_mark_chain: (!self.no_external_set_mark_chain)
+                .then(|| self.external_set_mark_chain.clone()),
+        };
+        options.validate()?;
+        Ok(options)
     }
 }

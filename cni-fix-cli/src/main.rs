@@ -8,17 +8,18 @@ use anyhow::Result;
 use clap::Parser;
 
 mod args;
+mod commands;
 mod human;
 
 use args::{CheckRun, Cli, Cmd, ColorChoice, Format};
 use cni_fix_core::FindingId;
 
 /// Exit status: nothing reached --fail-on.
-const OK: u8 = 0;
+pub(crate) const OK: u8 = 0;
 /// Exit status: a finding reached --fail-on.
-const PROBLEM: u8 = 1;
+pub(crate) const PROBLEM: u8 = 1;
 /// Exit status: the check could not run.
-const UNKNOWN: u8 = 2;
+pub(crate) const UNKNOWN: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -51,6 +52,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Cmd::Check(a) => check(a.validate()?),
+        Cmd::Rewrite(a) => commands::rewrite(a.validate()?),
+        Cmd::Generate(a) => commands::generate(a),
         Cmd::Explain { id } => explain(id.as_deref()),
     }
 }

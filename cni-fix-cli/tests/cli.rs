@@ -20,6 +20,8 @@ fn help_texts() {
     for args in [
         &["--help"][..],
         &["check", "--help"],
+        &["rewrite", "--help"],
+        &["generate", "--help"],
         &["explain", "--help"],
     ] {
         let out = cni_fix(args);
@@ -185,6 +187,22 @@ struct FindingV1 {
     runtime_error: Option<String>,
     remedy: String,
     fixable: bool,
+    fix: Option<FixV1>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct FixV1 {
+    target: String,
+    edits: Vec<EditV1>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct EditV1 {
+    start: usize,
+    end: usize,
+    replacement: String,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

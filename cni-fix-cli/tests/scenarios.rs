@@ -1,6 +1,8 @@
 //! Every scenario node tree in `testdata/scenarios`, checked by the real binary in both
 //! formats, with insta snapshots of the output and the exit status.
 //!
+//! Each case is also run through `cni-fix rewrite --dry-run`, whose diff is snapshotted.
+//!
 //! A scenario is a directory with `node/` (the node tree), `cases` (one `name: arguments`
 //! line per run of `cni-fix check`; the test adds `--root`), a README, and optionally `modes`
 //! (`node-path octal-mode` lines, since git keeps only the execute bit).
@@ -60,6 +62,37 @@ fn scenarios() {
                 )
             );
             insta::assert_snapshot!(format!("{snap}__json"), json.stdout);
+
+            // What `rewrite` would change: the diff, each file's outcome, the status.
+            let mut rw = vec![
+                "rewrite",
+                "--root",
+                tmp.path().to_str().unwrap(),
+                "--dry-run",
+            ];
+            rw.extend(args.iter().copied());
+            let dry = common::cni_fix(&rw);
+            let root_s = tmp.path().to_str().unwrap();
+            insta::assert_snapshot!(
+                format!("{snap}__rewrite"),
+                format!(
+                    "$ cni-fix rewrite --dry-run {}\nexit status {}\n\n{}\n--- stderr ---\n{}",
+                    args.join(" "),
+                    dry.code,
+                    dry.stdout.replace(root_s, "<root>"),
+                    dry.stderr.replace(root_s, "<root>")
+                )
+            );
+            let fixable = report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["fix"].is_object());
+            assert_eq!(
+                fixable,
+                !dry.stdout.is_empty(),
+                "{name}/{case}: findings carry a fix exactly when rewrite has a diff"
+            );
         }
     }
     let all: BTreeSet<String> = FindingId::ALL
