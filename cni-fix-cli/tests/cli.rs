@@ -2,18 +2,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{cni_fix, copy_node, run_check, scenarios_dir};
+use common::{cni_fix, copy_node, run_check, scenario, scenarios_dir};
 use serde::Deserialize;
-
-fn scenario(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    copy_node(&scenarios_dir().join(name).join("node"), tmp.path());
-    let root = tmp.path().to_path_buf();
-    (tmp, root)
-}
 
 #[test]
 fn help_texts() {

@@ -11,15 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{cni_fix, copy_node, scenarios_dir, Run};
-
-fn scenario(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    copy_node(&scenarios_dir().join(name).join("node"), tmp.path());
-    let root = tmp.path().to_path_buf();
-    (tmp, root)
-}
+use common::{cni_fix, scenario, Run};
 
 fn rewrite(root: &Path, args: &[&str]) -> Run {
     let mut all = vec!["rewrite", "--root", root.to_str().unwrap()];

@@ -66,6 +66,14 @@ pub fn copy_node(from: &Path, to: &Path) {
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// A scenario's node tree copied into a new temporary root.
+pub fn scenario(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_node(&scenarios_dir().join(name).join("node"), tmp.path());
+    let root = tmp.path().to_path_buf();
+    (tmp, root)
+}
+
 /// Apply a scenario's `modes` file.
 pub fn apply_modes(root: &Path, modes: &str) {
     for line in modes
