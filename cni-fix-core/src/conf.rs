@@ -362,6 +362,30 @@ fn go_map(ms: &[json::Member]) -> Vec<(&str, &Value)> {
     out
 }
 
+/// The opening character of the first container at `depth` (the top level is depth 1), in
+/// the order Go marshals a decoded document: map keys sorted, the last of duplicates kept.
+fn first_container_at_depth(doc: &Value, depth: usize) -> Option<char> {
+    let mut stack: Vec<(&Value, usize)> = vec![(doc, 1)];
+    while let Some((v, d)) = stack.pop() {
+        let open = match &v.kind {
+            Kind::Array(_) => '[',
+            Kind::Object(_) => '{',
+            _ => continue,
+        };
+        if d == depth {
+            return Some(open);
+        }
+        match &v.kind {
+            Kind::Array(items) => stack.extend(items.iter().rev().map(|i| (i, d + 1))),
+            Kind::Object(ms) => {
+                stack.extend(map_order(ms).into_iter().rev().map(|(_, v)| (v, d + 1)))
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The members of an object as Go re-marshals a decoded map: duplicates collapsed (last
 /// wins), keys in byte order.
 fn map_order(ms: &[json::Member]) -> Vec<(&str, &Value)> {
@@ -618,6 +642,13 @@ pub fn parse_single_conf(bytes: &[u8]) -> Result<NetworkList, SingleConfError> {
     // ConfListFromConf: decode the bytes into a map, wrap them in a list, and parse that.
     let raw = decode_raw_map(&doc).map_err(|e| SingleConfError::Convert(err(e)))?;
     debug_assert!(raw.is_some(), "a decoded NetConf is an object");
+    // The wrapper puts the object two levels deeper: a container at depth MAX_DEPTH - 1 of
+    // the file exceeds Go's limit when the list is parsed again.
+    if let Some(open) = first_container_at_depth(&doc, json::MAX_DEPTH - 1) {
+        return Err(SingleConfError::Convert(err(format!(
+            "error parsing configuration list: invalid character '{open}' exceeded max depth"
+        ))));
+    }
     let plugin = conf_from_value(&doc, map_order).map_err(|e| {
         SingleConfError::Convert(err(format!(
             "failed to parse plugin config 0: error parsing configuration: {e}"
@@ -767,6 +798,29 @@ mod tests {
             conf(r#"{"type":"x","mtu":1e400}"#).unwrap_err(),
             "json: cannot unmarshal number 1e400 into Go value of type float64"
         );
+    }
+
+    #[test]
+    fn a_conf_nested_near_the_limit_fails_its_conversion() {
+        // Go accepts the file (depth 10000) but not the list wrapped around it (10002).
+        let deep = |d: usize| {
+            format!(
+                "{{\"type\":\"x\",\"z\":{}{},\"a\":{{}}}}",
+                "[".repeat(d),
+                "]".repeat(d)
+            )
+        };
+        assert_eq!(
+            conf(&deep(9_999)).unwrap_err(),
+            "error parsing configuration list: invalid character '[' exceeded max depth"
+        );
+        assert!(conf(&deep(9_997)).is_ok());
+        assert!(list(&format!(
+            "{{\"name\":\"n\",\"x\":{}{},\"plugins\":[{{\"type\":\"a\"}}]}}",
+            "[".repeat(9_999),
+            "]".repeat(9_999)
+        ))
+        .is_ok());
     }
 
     #[test]

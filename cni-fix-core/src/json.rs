@@ -281,6 +281,16 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Go's scanner, at the end of input, feeds one more space through its state machine:
+    /// where a space is not allowed (inside a literal, a number's sign, fraction or exponent,
+    /// an escape), the error names that space, at the input's end.
+    fn eof_space(&self, context: &str) -> SyntaxError {
+        SyntaxError {
+            message: format!("invalid character ' ' {context}"),
+            offset: self.input.len(),
+        }
+    }
+
     fn invalid(&self, at: usize, context: &str) -> SyntaxError {
         match self.input.get(at) {
             None => self.eof(),
@@ -512,15 +522,11 @@ impl<'a> Parser<'a> {
         let name = std::str::from_utf8(word).expect("ASCII literal");
         for (i, &expected) in word.iter().enumerate().skip(1) {
             let at = self.pos + i;
+            let context = format!("in literal {name} (expecting {})", quote_char(expected));
             match self.input.get(at) {
-                None => return Err(self.eof()),
+                None => return Err(self.eof_space(&context)),
                 Some(&c) if c == expected => {}
-                Some(_) => {
-                    return Err(self.invalid(
-                        at,
-                        &format!("in literal {name} (expecting {})", quote_char(expected)),
-                    ))
-                }
+                Some(_) => return Err(self.invalid(at, &context)),
             }
         }
         self.pos += word.len();
@@ -539,14 +545,14 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                 }
             }
-            None => return Err(self.eof()),
+            None => return Err(self.eof_space("in numeric literal")),
             Some(_) => return Err(self.invalid(self.pos, "in numeric literal")),
         }
         if self.peek() == Some(b'.') {
             self.pos += 1;
             match self.peek() {
                 Some(b'0'..=b'9') => {}
-                None => return Err(self.eof()),
+                None => return Err(self.eof_space("after decimal point in numeric literal")),
                 Some(_) => {
                     return Err(self.invalid(self.pos, "after decimal point in numeric literal"))
                 }
@@ -562,7 +568,7 @@ impl<'a> Parser<'a> {
             }
             match self.peek() {
                 Some(b'0'..=b'9') => {}
-                None => return Err(self.eof()),
+                None => return Err(self.eof_space("in exponent of numeric literal")),
                 Some(_) => return Err(self.invalid(self.pos, "in exponent of numeric literal")),
             }
             while let Some(b'0'..=b'9') = self.peek() {
@@ -576,7 +582,10 @@ impl<'a> Parser<'a> {
     fn hex4(&self, at: usize) -> Result<u16, SyntaxError> {
         let mut v: u16 = 0;
         for i in 0..4 {
-            let c = *self.input.get(at + i).ok_or_else(|| self.eof())?;
+            let c = *self
+                .input
+                .get(at + i)
+                .ok_or_else(|| self.eof_space("in \\u hexadecimal character escape"))?;
             let d = match c {
                 b'0'..=b'9' => c - b'0',
                 b'a'..=b'f' => c - b'a' + 10,
@@ -604,7 +613,10 @@ impl<'a> Parser<'a> {
                 }
                 b'\\' => {
                     push_go_utf8(&mut out, &self.input[chunk_start..self.pos]);
-                    let esc = *self.input.get(self.pos + 1).ok_or_else(|| self.eof())?;
+                    let esc = *self
+                        .input
+                        .get(self.pos + 1)
+                        .ok_or_else(|| self.eof_space("in string escape code"))?;
                     match esc {
                         b'"' => out.push('"'),
                         b'\\' => out.push('\\'),
@@ -723,7 +735,27 @@ mod tests {
             err(b"\xef\xbb\xbf{}"),
             "invalid character '\u{ef}' looking for beginning of value"
         );
-        assert_eq!(err(b"tru"), "unexpected end of JSON input");
+        // At the end of input Go feeds a space: inside a token, that space is the error.
+        assert_eq!(
+            err(b"tru"),
+            "invalid character ' ' in literal true (expecting 'e')"
+        );
+        assert_eq!(
+            err(b"[1."),
+            "invalid character ' ' after decimal point in numeric literal"
+        );
+        assert_eq!(err(b"-"), "invalid character ' ' in numeric literal");
+        assert_eq!(
+            err(b"1e+"),
+            "invalid character ' ' in exponent of numeric literal"
+        );
+        assert_eq!(err(b"\"\\"), "invalid character ' ' in string escape code");
+        assert_eq!(
+            err(b"\"\\u12"),
+            "invalid character ' ' in \\u hexadecimal character escape"
+        );
+        assert_eq!(err(b"\"abc"), "unexpected end of JSON input");
+        assert_eq!(err(b"{\"a\""), "unexpected end of JSON input");
         assert_eq!(
             err(b"trux"),
             "invalid character 'x' in literal true (expecting 'e')"
