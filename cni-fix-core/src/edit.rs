@@ -138,7 +138,23 @@ fn insert_first_member(
     let open = obj.span.start + 1;
     match members.first() {
         Some(first) => {
+            // The line break and indentation of the first key's line (not any blank lines
+            // before it), or the inline spacing of a one-line object.
             let lead = &bytes[open..first.key_span.start];
+            let lead = match lead.iter().rposition(|&b| b == b'\n') {
+                Some(i) => {
+                    let eol_start = if i > 0 && lead[i - 1] == b'\r' {
+                        i - 1
+                    } else {
+                        i
+                    };
+                    let mut l = lead[eol_start..=i].to_vec();
+                    l.extend_from_slice(&lead[i + 1..]);
+                    l
+                }
+                None => lead.to_vec(),
+            };
+            let lead = lead.as_slice();
             let colon = &bytes[first.key_span.end..first.value.span.start];
             Edit {
                 start: first.key_span.start,
@@ -234,6 +250,15 @@ mod tests {
         assert_eq!(
             fix(compact, FileForm::SingleConf, SpecVersion::V1_0_0),
             r#"{"cniVersion":"1.0.0","name":"n","type":"bridge"}"#
+        );
+    }
+
+    #[test]
+    fn blank_lines_before_the_first_key_are_not_copied() {
+        let t = "{\n \n \"name\": \"n\",\n \"plugins\": [{\"type\": \"a\"}]\n}\n";
+        assert_eq!(
+            fix(t, FileForm::ConfList, SpecVersion::V1_0_0),
+            "{\n \n \"cniVersion\": \"1.0.0\",\n \"name\": \"n\",\n \"plugins\": [{\"type\": \"a\"}]\n}\n"
         );
     }
 

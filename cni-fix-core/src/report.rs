@@ -174,6 +174,7 @@ impl Report {
             plugins: snap
                 .plugins
                 .iter()
+                .filter(|p| p.needed)
                 .map(|p| PluginReport {
                     plugin_type: p.plugin_type.clone(),
                     path: p.path.as_deref().map(display_path),

@@ -789,7 +789,7 @@ fn plugins(ctx: &mut Ctx<'_>) {
     let needed = snap.needed_plugins();
     let dirs: Vec<String> = snap.bin_dirs.iter().map(|d| display_path(d)).collect();
     let go_dirs = format!("[{}]", dirs.join(" "));
-    for info in &snap.plugins {
+    for info in snap.plugins.iter().filter(|p| p.needed) {
         let t = info.plugin_type.as_str();
         let users: Vec<Option<usize>> = match needed.get(t) {
             Some(f) if !f.is_empty() => f.iter().map(|&i| Some(i)).collect(),

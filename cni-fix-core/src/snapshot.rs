@@ -247,6 +247,9 @@ pub struct PluginInfo {
     pub probe_failed: bool,
     /// Whether the runtime's loopback network needs it.
     pub for_loopback: bool,
+    /// Whether the networks containerd loads (or loopback) need it; other plugins are looked
+    /// up only so that shadowed files can be rewritten.
+    pub needed: bool,
 }
 
 /// Owner and mode of a file or directory the runtime trusts.
@@ -618,8 +621,21 @@ impl Snapshot {
         );
         self.probe = mode;
         let needed = self.needed_plugins();
-        let mut plugins: Vec<PluginInfo> = needed
-            .keys()
+        // Every plugin of every valid file: rewrite may target files containerd does not load.
+        let mut types: std::collections::BTreeSet<String> = needed.keys().cloned().collect();
+        for f in &self.files {
+            if let Some(net) = f.network() {
+                for p in &net.plugins {
+                    for t in [&p.plugin_type, &p.ipam_type] {
+                        if !t.is_empty() {
+                            types.insert(t.clone());
+                        }
+                    }
+                }
+            }
+        }
+        let mut plugins: Vec<PluginInfo> = types
+            .iter()
             .map(|t| {
                 let mut info = PluginInfo {
                     plugin_type: t.clone(),
@@ -630,6 +646,7 @@ impl Snapshot {
                     problem: None,
                     probe_failed: false,
                     for_loopback: t == "loopback" && !self.internal_loopback,
+                    needed: needed.contains_key(t),
                 };
                 if t.contains('/') {
                     info.problem = Some(format!("invalid plugin name: {t}"));
@@ -733,7 +750,7 @@ impl Snapshot {
         for d in &self.bin_dirs {
             record(&self.node, d, "plugin dir", None);
         }
-        for p in &self.plugins {
+        for p in self.plugins.iter().filter(|p| p.needed) {
             if let Some(path) = &p.path {
                 record(&self.node, path, "plugin", None);
             }
