@@ -211,7 +211,10 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+    fn choose<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
 }
@@ -286,18 +289,18 @@ fn structural(rng: &mut Rng, mut v: Value) -> Value {
         let keys: Vec<String> = obj.keys().cloned().collect();
         match rng.below(8) {
             0 if !keys.is_empty() => {
-                let key = rng.pick(&keys).clone();
+                let key = rng.choose(&keys).clone();
                 obj.shift_remove(&key);
             }
             1 if !keys.is_empty() => {
-                let key = rng.pick(&keys).clone();
+                let key = rng.choose(&keys).clone();
                 obj.insert(key, random_value(rng));
             }
             2 => {
                 obj.insert("cniVersion".into(), random_version(rng));
             }
             3 if !keys.is_empty() => {
-                let key = rng.pick(&keys).clone();
+                let key = rng.choose(&keys).clone();
                 let value = obj.shift_remove(&key).unwrap();
                 let renamed = match rng.below(3) {
                     0 => key.to_uppercase(),
@@ -312,7 +315,7 @@ fn structural(rng: &mut Rng, mut v: Value) -> Value {
                 obj.insert(renamed, value);
             }
             4 => {
-                let field = *rng.pick(&[
+                let field = rng.pick(&[
                     "ipam",
                     "dns",
                     "capabilities",
@@ -374,27 +377,22 @@ fn render(rng: &mut Rng, v: &Value) -> Vec<u8> {
 }
 
 fn textual(rng: &mut Rng, mut b: Vec<u8>) -> Vec<u8> {
+    let object = b.first() == Some(&b'{');
     match rng.below(12) {
         0 => {
             let at = rng.below(b.len().max(1));
             b.truncate(at);
         }
-        1 => b.extend_from_slice(*rng.pick(&[
-            &b"x"[..],
-            b"}",
-            b",",
-            b"\0",
-            b" \n\t",
-            b"{}",
-            b"\xff",
-        ])),
+        1 => {
+            b.extend_from_slice(rng.pick(&[&b"x"[..], b"}", b",", b"\0", b" \n\t", b"{}", b"\xff"]))
+        }
         2 => b
             .splice(0..0, b"\xef\xbb\xbf".iter().copied())
             .for_each(drop),
         3 => {
             // Invalid UTF-8 inside the first string.
             if let Some(q) = b.iter().position(|&c| c == b'"') {
-                let bad: &[u8] = *rng.pick(&[
+                let bad: &[u8] = rng.pick(&[
                     &b"\xff"[..],
                     b"\xe9",
                     b"\xe2\x82",
@@ -404,18 +402,16 @@ fn textual(rng: &mut Rng, mut b: Vec<u8>) -> Vec<u8> {
                 b.splice(q + 1..q + 1, bad.iter().copied()).for_each(drop);
             }
         }
-        4 => {
+        4 if object => {
             // A duplicate member at the start of the top-level object.
-            if b.first() == Some(&b'{') {
-                let dup: &[u8] = *rng.pick(&[
-                    &br#""name":"dup","#[..],
-                    br#""cniVersion":"0.3.1","#,
-                    br#""plugins":[],"#,
-                    br#""name":7,"#,
-                    br#""type":"bridge","#,
-                ]);
-                b.splice(1..1, dup.iter().copied()).for_each(drop);
-            }
+            let dup: &[u8] = rng.pick(&[
+                &br#""name":"dup","#[..],
+                br#""cniVersion":"0.3.1","#,
+                br#""plugins":[],"#,
+                br#""name":7,"#,
+                br#""type":"bridge","#,
+            ]);
+            b.splice(1..1, dup.iter().copied()).for_each(drop);
         }
         5 => {
             // Nesting around Go's 10000-level limit.
@@ -430,27 +426,23 @@ fn textual(rng: &mut Rng, mut b: Vec<u8>) -> Vec<u8> {
                 .pick(&[&b""[..], b" ", b"\n", b"null", b"[]", b"{}", b"\"x\"", b"0"])
                 .to_vec()
         }
-        7 => {
-            if b.first() == Some(&b'{') {
-                let esc: &[u8] = *rng.pick(&[
-                    &br#""x":"\ud800","#[..],
-                    br#""name":"\udc00\u0041","#,
-                    br#""x":"\ud83d\ude00","#,
-                ]);
-                b.splice(1..1, esc.iter().copied()).for_each(drop);
-            }
+        7 if object => {
+            let esc: &[u8] = rng.pick(&[
+                &br#""x":"\ud800","#[..],
+                br#""name":"\udc00\u0041","#,
+                br#""x":"\ud83d\ude00","#,
+            ]);
+            b.splice(1..1, esc.iter().copied()).for_each(drop);
         }
-        8 => {
-            if b.first() == Some(&b'{') {
-                let num: &[u8] = *rng.pick(&[
-                    &br#""x":1e400,"#[..],
-                    br#""x":-1e309,"#,
-                    br#""x":1e-400,"#,
-                    br#""x":01,"#,
-                    br#""x":1.,"#,
-                ]);
-                b.splice(1..1, num.iter().copied()).for_each(drop);
-            }
+        8 if object => {
+            let num: &[u8] = rng.pick(&[
+                &br#""x":1e400,"#[..],
+                br#""x":-1e309,"#,
+                br#""x":1e-400,"#,
+                br#""x":01,"#,
+                br#""x":1.,"#,
+            ]);
+            b.splice(1..1, num.iter().copied()).for_each(drop);
         }
         9 => {
             if let Some(p) = b.iter().position(|&c| c == b':') {
@@ -481,7 +473,7 @@ fn variations(dir: &Path, count: usize, seed: u64) -> Vec<PathBuf> {
     let seeds = seeds();
     (0..count)
         .map(|i| {
-            let base = rng.pick(&seeds).clone();
+            let base = rng.choose(&seeds).clone();
             let v = if rng.below(4) == 0 {
                 base
             } else {
@@ -522,7 +514,7 @@ fn go_cni_loads_what_cni_fix_says_it_loads() {
     for round in 0..300 {
         let dir = tempfile::tempdir().unwrap();
         for _ in 0..rng.below(5) {
-            let f = rng.pick(&files);
+            let f = rng.choose(&files);
             let ext = f.extension().unwrap().to_str().unwrap();
             let name = format!("{:02}-{}.{ext}", rng.below(100), rng.below(1000));
             fs::copy(f, dir.path().join(name)).unwrap();
