@@ -71,7 +71,9 @@ pub enum FailOn {
 pub enum Probe {
     /// Run each plugin with CNI_COMMAND=VERSION.
     Exec,
-    /// Run nothing.
+    /// Read each plugin's binary (Go build information, library markers) without running it.
+    Static,
+    /// Run and read nothing.
     None,
 }
 
@@ -120,8 +122,8 @@ pub struct NodeArgs {
     #[arg(long, value_name = "V")]
     pub containerd_version: Option<String>,
 
-    /// How to learn plugin versions [default: exec on the live node (root /) unless
-    /// --assume-plugins-release is given, otherwise none].
+    /// How to learn plugin versions [default: exec on the live node (root /), static under
+    /// another root; none when --assume-plugins-release is given].
     #[arg(long, value_enum)]
     pub probe: Option<Probe>,
 
@@ -214,6 +216,7 @@ impl NodeArgs {
             containerd_version,
             probe: self.probe.map(|p| match p {
                 Probe::Exec => ProbeMode::Exec,
+                Probe::Static => ProbeMode::Static,
                 Probe::None => ProbeMode::None,
             }),
             assume_plugins_release,

@@ -162,9 +162,16 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
             .max()
             .unwrap_or(0);
         for p in &report.plugins {
-            let versions = match &p.supported_versions {
-                Some(v) => format!("{} ({})", v.join(" "), serde_plain(&p.source)),
-                None => "versions unknown".to_string(),
+            let versions = match (&p.supported_versions, p.confidence) {
+                (Some(v), Some(c)) => format!(
+                    "{} ({}, {} confidence: {})",
+                    v.join(" "),
+                    serde_plain(&p.source),
+                    serde_plain(&c),
+                    p.evidence.as_deref().unwrap_or("")
+                ),
+                (Some(v), None) => format!("{} ({})", v.join(" "), serde_plain(&p.source)),
+                (None, _) => "versions unknown".to_string(),
             };
             writeln!(
                 out,

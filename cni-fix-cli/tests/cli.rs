@@ -167,6 +167,8 @@ struct PluginV1 {
     path: Option<String>,
     supported_versions: Option<Vec<String>>,
     source: String,
+    confidence: Option<String>,
+    evidence: Option<String>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

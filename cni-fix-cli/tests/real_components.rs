@@ -92,6 +92,69 @@ fn exec_probe_reports_what_the_real_plugins_print() {
 }
 
 #[test]
+fn static_probe_agrees_with_exec_on_every_real_plugin() {
+    require(&format!("{PLUGINS}/bridge"), "containernetworking-plugins");
+    let conf = tempfile::tempdir().unwrap();
+    let mut types: Vec<String> = std::fs::read_dir(PLUGINS)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    types.sort();
+    let plugins: Vec<String> = types
+        .iter()
+        .map(|t| format!("{{\"type\":{t:?}}}"))
+        .collect();
+    std::fs::write(
+        conf.path().join("10-all.conflist"),
+        format!(
+            "{{\"cniVersion\":\"1.0.0\",\"name\":\"all\",\"plugins\":[{}]}}",
+            plugins.join(",")
+        ),
+    )
+    .unwrap();
+    let run = |probe: &str| -> serde_json::Value {
+        let out = cni_fix(&[
+            "check",
+            "--conf-dir",
+            conf.path().to_str().unwrap(),
+            "--bin-dir",
+            PLUGINS,
+            "--containerd-version",
+            "1.6.20",
+            "--probe",
+            probe,
+            "--format",
+            "json",
+        ]);
+        serde_json::from_str(&out.stdout).expect(&out.stderr)
+    };
+    let (exec, stat) = (run("exec"), run("static"));
+    let by_type = |r: &serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
+        r["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["type"].as_str().unwrap().to_string(), p.clone()))
+            .collect()
+    };
+    let (exec, stat) = (by_type(&exec), by_type(&stat));
+    assert_eq!(exec.len(), types.len());
+    for (t, e) in &exec {
+        let s = &stat[t];
+        assert_eq!(s["source"], "static", "{t}");
+        assert_eq!(
+            s["supported_versions"], e["supported_versions"],
+            "{t}: static and exec disagree"
+        );
+        assert_eq!(
+            s["confidence"], "medium",
+            "{t}: Debian's GOPATH builds carry no module information"
+        );
+    }
+}
+
+#[test]
 fn real_containerd_version_output() {
     require("/usr/bin/containerd", "containerd");
     let out = Command::new("/usr/bin/containerd")

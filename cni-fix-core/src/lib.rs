@@ -71,6 +71,7 @@ pub mod rules;
 pub mod runtime;
 pub mod snapshot;
 pub mod spec;
+pub mod static_probe;
 pub mod write;
 
 pub use finding::{Finding, FindingId, Severity};

@@ -92,6 +92,11 @@ pub struct PluginReport {
     pub supported_versions: Option<Vec<String>>,
     /// `exec`, `assumed`, `static` or `unknown`.
     pub source: VersionSource,
+    /// For `static`: `high` (from the Go build information) or `medium` (from library
+    /// package markers); null otherwise.
+    pub confidence: Option<crate::static_probe::Confidence>,
+    /// For `static`: what the versions were read from; null otherwise.
+    pub evidence: Option<String>,
 }
 
 /// Counts of findings by severity.
@@ -180,6 +185,8 @@ impl Report {
                     path: p.path.as_deref().map(display_path),
                     supported_versions: p.versions.clone(),
                     source: p.source,
+                    confidence: p.confidence,
+                    evidence: p.evidence.clone(),
                 })
                 .collect(),
             findings,

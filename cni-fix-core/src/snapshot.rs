@@ -27,7 +27,9 @@ pub const DEFAULT_CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
 pub enum ProbeMode {
     /// Run each plugin with `CNI_COMMAND=VERSION`.
     Exec,
-    /// Run nothing.
+    /// Read each plugin's binary without running it (see [`crate::static_probe`]).
+    Static,
+    /// Run and read nothing.
     None,
 }
 
@@ -47,8 +49,9 @@ pub struct CheckOptions {
     /// The containerd version, instead of asking `containerd --version`; also the way to ask
     /// what an upgrade to that version would break.
     pub containerd_version: Option<ContainerdVersion>,
-    /// How to learn plugin versions; `None` chooses: `exec` on the live node unless a plugins
-    /// release is assumed, otherwise nothing is executed.
+    /// How to learn plugin versions; `None` chooses: with an assumed plugins release, that
+    /// alone; otherwise `exec` on the live node and `static` under another root (a copied tree
+    /// may come from another machine or architecture, and its binaries must not run here).
     pub probe: Option<ProbeMode>,
     /// Take plugin versions from this containernetworking/plugins release.
     pub assume_plugins_release: Option<PluginsRelease>,
@@ -250,6 +253,10 @@ pub struct PluginInfo {
     /// Whether the networks containerd loads (or loopback) need it; other plugins are looked
     /// up only so that shadowed files can be rewritten.
     pub needed: bool,
+    /// How sure a static reading is (`None` for other sources).
+    pub confidence: Option<crate::static_probe::Confidence>,
+    /// What a static reading was based on.
+    pub evidence: Option<String>,
 }
 
 /// Owner and mode of a file or directory the runtime trusts.
@@ -612,13 +619,15 @@ impl Snapshot {
     }
 
     fn find_plugins(&mut self, options: &CheckOptions) {
-        let mode = options.probe.unwrap_or(
-            if self.node.is_live() && options.assume_plugins_release.is_none() {
+        let mode = options
+            .probe
+            .unwrap_or(if options.assume_plugins_release.is_some() {
+                ProbeMode::None
+            } else if self.node.is_live() {
                 ProbeMode::Exec
             } else {
-                ProbeMode::None
-            },
-        );
+                ProbeMode::Static
+            });
         self.probe = mode;
         let needed = self.needed_plugins();
         // Every plugin of every valid file: rewrite may target files containerd does not load.
@@ -647,6 +656,8 @@ impl Snapshot {
                     probe_failed: false,
                     for_loopback: t == "loopback" && !self.internal_loopback,
                     needed: needed.contains_key(t),
+                    confidence: None,
+                    evidence: None,
                 };
                 if t.contains('/') {
                     info.problem = Some(format!("invalid plugin name: {t}"));
@@ -690,6 +701,49 @@ impl Snapshot {
                 }
             }
         }
+        if mode == ProbeMode::Static {
+            let node = &self.node;
+            let readings: Vec<Option<Result<crate::static_probe::StaticVersions, String>>> =
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = plugins
+                        .iter()
+                        .map(|p| {
+                            let path = p.path.clone();
+                            let t = p.plugin_type.clone();
+                            s.spawn(move || {
+                                let path = path?;
+                                Some(
+                                    node.read_file(&path, crate::static_probe::MAX_BINARY_BYTES)
+                                        .map_err(|e| e.to_string())
+                                        .and_then(|bytes| {
+                                            crate::static_probe::probe_bytes(&bytes, &t)
+                                                .map_err(|e| e.to_string())
+                                        }),
+                                )
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or(None))
+                        .collect()
+                });
+            for (p, reading) in plugins.iter_mut().zip(readings) {
+                match reading {
+                    Some(Ok(r)) => {
+                        p.versions = Some(r.versions);
+                        p.source = VersionSource::Static;
+                        p.confidence = Some(r.confidence);
+                        p.evidence = Some(r.evidence);
+                    }
+                    Some(Err(e)) => {
+                        p.probe_failed = true;
+                        p.problem = Some(format!("static probe: {e}"));
+                    }
+                    None => {}
+                }
+            }
+        }
         for p in plugins.iter_mut() {
             if p.versions.is_some() || p.path.is_none() {
                 continue;
@@ -716,10 +770,10 @@ impl Snapshot {
             if p.problem.is_none() {
                 p.problem = Some(match (mode, p.executable) {
                     (_, false) => "the file is not executable".to_string(),
-                    (ProbeMode::None, _) => {
-                        "no probe was made (--probe none, or a root other than /)".to_string()
+                    (ProbeMode::None, _) => "no probe was made (--probe none)".to_string(),
+                    (ProbeMode::Exec | ProbeMode::Static, _) => {
+                        "the probe gave no answer".to_string()
                     }
-                    (ProbeMode::Exec, _) => "the probe gave no answer".to_string(),
                 });
             }
         }
