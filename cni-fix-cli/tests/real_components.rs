@@ -20,6 +20,31 @@ fn require(path: &str, package: &str) {
     );
 }
 
+/// A conf dir with one network chaining every plugin Debian ships; and their types.
+fn all_plugins_network() -> (tempfile::TempDir, Vec<String>) {
+    require(&format!("{PLUGINS}/bridge"), "containernetworking-plugins");
+    let conf = tempfile::tempdir().unwrap();
+    let mut types: Vec<String> = std::fs::read_dir(PLUGINS)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    types.sort();
+    let plugins: Vec<String> = types
+        .iter()
+        .map(|t| format!("{{\"type\":{t:?}}}"))
+        .collect();
+    std::fs::write(
+        conf.path().join("10-all.conflist"),
+        format!(
+            "{{\"cniVersion\":\"1.0.0\",\"name\":\"all\",\"plugins\":[{}]}}",
+            plugins.join(",")
+        ),
+    )
+    .unwrap();
+    (conf, types)
+}
+
 /// What a binary itself prints for VERSION, read without cni-fix.
 fn version_answer(binary: &Path) -> Vec<String> {
     let out = Command::new(binary)
@@ -39,27 +64,7 @@ fn version_answer(binary: &Path) -> Vec<String> {
 
 #[test]
 fn exec_probe_reports_what_the_real_plugins_print() {
-    require(&format!("{PLUGINS}/bridge"), "containernetworking-plugins");
-    let conf = tempfile::tempdir().unwrap();
-    // Every plugin Debian ships, in one chain; max_conf_num 1 loads it.
-    let mut types: Vec<String> = std::fs::read_dir(PLUGINS)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    types.sort();
-    let plugins: Vec<String> = types
-        .iter()
-        .map(|t| format!("{{\"type\":{t:?}}}"))
-        .collect();
-    std::fs::write(
-        conf.path().join("10-all.conflist"),
-        format!(
-            "{{\"cniVersion\":\"1.0.0\",\"name\":\"all\",\"plugins\":[{}]}}",
-            plugins.join(",")
-        ),
-    )
-    .unwrap();
+    let (conf, types) = all_plugins_network();
     let out = cni_fix(&[
         "check",
         "--root",
@@ -93,26 +98,7 @@ fn exec_probe_reports_what_the_real_plugins_print() {
 
 #[test]
 fn static_probe_agrees_with_exec_on_every_real_plugin() {
-    require(&format!("{PLUGINS}/bridge"), "containernetworking-plugins");
-    let conf = tempfile::tempdir().unwrap();
-    let mut types: Vec<String> = std::fs::read_dir(PLUGINS)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    types.sort();
-    let plugins: Vec<String> = types
-        .iter()
-        .map(|t| format!("{{\"type\":{t:?}}}"))
-        .collect();
-    std::fs::write(
-        conf.path().join("10-all.conflist"),
-        format!(
-            "{{\"cniVersion\":\"1.0.0\",\"name\":\"all\",\"plugins\":[{}]}}",
-            plugins.join(",")
-        ),
-    )
-    .unwrap();
+    let (conf, types) = all_plugins_network();
     let run = |probe: &str| -> serde_json::Value {
         let out = cni_fix(&[
             "check",

@@ -58,18 +58,19 @@ struct Verdict {
     types: Vec<String>,
 }
 
-fn oracle_files(dir: &Path) -> BTreeMap<String, Verdict> {
-    let out = Command::new(oracle())
-        .arg("files")
-        .arg(dir)
-        .output()
-        .unwrap();
+/// Run the oracle; its stdout, which must come with success.
+fn run_oracle(args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    let out = Command::new(oracle()).args(args).output().unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "oracle {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
+    out.stdout
+}
+
+fn oracle_files(dir: &Path) -> BTreeMap<String, Verdict> {
+    String::from_utf8(run_oracle(&["files".as_ref(), dir.as_os_str()]))
         .unwrap()
         .lines()
         .map(|l| {
@@ -520,18 +521,9 @@ fn go_cni_loads_what_cni_fix_says_it_loads() {
             fs::copy(f, dir.path().join(name)).unwrap();
         }
         let max = rng.below(4) as i64;
-        let out = Command::new(oracle())
-            .arg("load")
-            .arg(dir.path())
-            .arg(max.to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let max_s = max.to_string();
+        let out = run_oracle(&["load".as_ref(), dir.path().as_os_str(), max_s.as_ref()]);
+        let theirs: Value = serde_json::from_slice(&out).unwrap();
 
         let snap = Snapshot::gather(&CheckOptions {
             conf_dir: Some(dir.path().to_path_buf()),
