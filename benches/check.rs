@@ -4,7 +4,10 @@
 //!   the real-world corpus in `../shared/corpus/real-world`;
 //! - `libcni`: parsing those files with libcni's rules;
 //! - `check`: a whole check of a node whose conf dir holds 200 networks, with plugin versions
-//!   taken from the release table (no process is spawned).
+//!   taken from the release table (no process is spawned), and the rewrite plan of the same
+//!   node beside it;
+//! - `static`: the static probe of Debian's bridge plugin (/usr/lib/cni, from
+//!   containernetworking-plugins) against one substring scan of the same bytes (the baseline).
 //!
 //! Compare a change against the code before it with criterion's named baselines:
 //! `cargo bench -p cni-fix-core -- --save-baseline before`, then, after the change,
@@ -109,12 +112,48 @@ fn whole_check(c: &mut Criterion) {
     g.bench_function("200 networks", |b| {
         b.iter(|| black_box(check(black_box(&options)).unwrap()))
     });
+    let rewrite = cni_fix_core::rewrite::RewriteOptions {
+        check: options.clone(),
+        scope: cni_fix_core::rewrite::Scope::All,
+        cni_version: None,
+        upgrade: true,
+    };
+    g.bench_function("rewrite plan, 200 networks", |b| {
+        b.iter(|| black_box(cni_fix_core::rewrite::plan(black_box(&rewrite)).unwrap()))
+    });
+    g.finish();
+}
+
+fn static_probe(c: &mut Criterion) {
+    let path = "/usr/lib/cni/bridge";
+    let bytes = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{path}: {e}; install containernetworking-plugins"));
+    let mut g = c.benchmark_group("static");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("probe bridge", |b| {
+        b.iter(|| {
+            black_box(cni_fix_core::static_probe::probe_bytes(black_box(&bytes), "bridge").unwrap())
+        })
+    });
+    g.bench_function("one marker scan (baseline)", |b| {
+        b.iter(|| {
+            black_box(memchr::memmem::find(
+                black_box(&bytes),
+                b"github.com/containernetworking/cni/pkg/types/100",
+            ))
+        })
+    });
     g.finish();
 }
 
 // The macro generates an undocumented `benches` function.
 #[allow(missing_docs)]
 mod group {
-    criterion::criterion_group!(benches, super::json, super::whole_check);
+    criterion::criterion_group!(
+        benches,
+        super::json,
+        super::whole_check,
+        super::static_probe
+    );
 }
 criterion_main!(group::benches);
