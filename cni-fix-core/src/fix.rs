@@ -12,7 +12,7 @@ use crate::edit::{version_edits, Edit};
 use crate::node::display_path;
 use crate::plugins_release::RELEASE_PLUGINS;
 use crate::runtime::max_spec_for_libcni;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{ConfFile, Snapshot};
 use crate::spec::SpecVersion;
 
 /// The change a rewritable finding proposes: the network's new version, and the edits to the
@@ -190,12 +190,9 @@ pub fn choose_target(
     })
 }
 
-/// The fix for the network in `snap.files[index]`: its target version and the edits, or `None`
-/// when no target can be chosen or the file already says it.
-pub fn fix_for_file(snap: &Snapshot, index: usize, requested: Option<SpecVersion>) -> Option<Fix> {
-    let file = snap.files.get(index)?;
-    let net = file.network()?;
-    let target = choose_target(snap, net, requested).ok()?;
+/// The fix that sets `file`'s network to `target`, or `None` when the file already says it
+/// (or cannot be edited).
+pub fn fix_to(file: &ConfFile, target: SpecVersion) -> Option<Fix> {
     let edits = version_edits(file.bytes.as_deref()?, file.form?, target).ok()?;
     (!edits.is_empty()).then_some(Fix { target, edits })
 }

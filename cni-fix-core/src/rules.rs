@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use crate::conf::NetworkList;
 use crate::finding::{Finding, FindingId, Severity};
-use crate::fix::{choose_target, fix_for_file};
+use crate::fix::{choose_target, fix_to};
 use crate::node::display_path;
 use crate::runtime::{max_spec_for_libcni, Regression};
 use crate::snapshot::{ContainerdConfigState, FileStatus, PluginInfo, Snapshot};
@@ -484,9 +484,14 @@ pub const VERSION_FINDINGS: &[FindingId] = &[
 ];
 
 fn network_rules(ctx: &mut Ctx<'_>, i: usize) {
+    let Some(net) = ctx.snap.files[i].network() else {
+        return;
+    };
+    // One target for the messages and the fix.
+    let target = choose_target(ctx.snap, net, None).ok();
     let first_new = ctx.out.len();
-    network_rules_inner(ctx, i);
-    if let Some(fix) = fix_for_file(ctx.snap, i, None) {
+    network_rules_inner(ctx, i, target);
+    if let Some(fix) = target.and_then(|t| fix_to(&ctx.snap.files[i], t)) {
         for f in &mut ctx.out[first_new..] {
             if f.fixable && VERSION_FINDINGS.contains(&f.id) {
                 f.fix = Some(fix.clone());
@@ -495,7 +500,7 @@ fn network_rules(ctx: &mut Ctx<'_>, i: usize) {
     }
 }
 
-fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize) {
+fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>) {
     let snap = ctx.snap;
     let f = &snap.files[i];
     let Some(net) = f.network() else { return };
@@ -507,7 +512,6 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize) {
     let first_desc = first
         .map(|p| describe(&p.plugin_type, &p.name))
         .unwrap_or_default();
-    let target = choose_target(snap, net, None).ok();
     let target_hint = match target {
         Some(v) => format!("set \"cniVersion\": \"{v}\", the highest version every plugin in the chain and the runtime support (`cni-fix rewrite` does this)"),
         None => "set a cniVersion every plugin in the chain supports (`cni-fix rewrite --cni-version V`)".to_string(),
