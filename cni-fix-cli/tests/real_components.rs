@@ -9,7 +9,7 @@ use std::process::Command;
 
 use cni_fix_core::containerd_config;
 use cni_fix_core::ContainerdVersion;
-use common::cni_fix;
+use common::check_json;
 
 const PLUGINS: &str = "/usr/lib/cni";
 
@@ -65,8 +65,7 @@ fn version_answer(binary: &Path) -> Vec<String> {
 #[test]
 fn exec_probe_reports_what_the_real_plugins_print() {
     let (conf, types) = all_plugins_network();
-    let out = cni_fix(&[
-        "check",
+    let (out, report) = check_json(&[
         "--root",
         "/",
         "--conf-dir",
@@ -77,10 +76,7 @@ fn exec_probe_reports_what_the_real_plugins_print() {
         "1.6.20",
         "--probe",
         "exec",
-        "--format",
-        "json",
     ]);
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).expect(&out.stderr);
     let probed = report["plugins"].as_array().unwrap();
     // The chain's types plus loopback (already among them): every binary Debian ships.
     assert_eq!(probed.len(), types.len(), "{probed:?}");
@@ -100,8 +96,7 @@ fn exec_probe_reports_what_the_real_plugins_print() {
 fn static_probe_agrees_with_exec_on_every_real_plugin() {
     let (conf, types) = all_plugins_network();
     let run = |probe: &str| -> serde_json::Value {
-        let out = cni_fix(&[
-            "check",
+        check_json(&[
             "--conf-dir",
             conf.path().to_str().unwrap(),
             "--bin-dir",
@@ -110,10 +105,8 @@ fn static_probe_agrees_with_exec_on_every_real_plugin() {
             "1.6.20",
             "--probe",
             probe,
-            "--format",
-            "json",
-        ]);
-        serde_json::from_str(&out.stdout).expect(&out.stderr)
+        ])
+        .1
     };
     let (exec, stat) = (run("exec"), run("static"));
     let by_type = |r: &serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
@@ -188,14 +181,7 @@ fn real_containerd_configs() {
 #[test]
 fn live_node_reads_the_real_runtime() {
     require("/usr/bin/containerd", "containerd");
-    let out = cni_fix(&[
-        "check",
-        "--format",
-        "json",
-        "--conf-dir",
-        "/nonexistent-cni-fix-test",
-    ]);
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).expect(&out.stderr);
+    let (out, report) = check_json(&["--conf-dir", "/nonexistent-cni-fix-test"]);
     assert_eq!(report["node"]["runtime"]["source"], "exec");
     assert!(report["node"]["runtime"]["version"]
         .as_str()

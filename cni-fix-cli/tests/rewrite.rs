@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{cni_fix, scenario, Run};
+use common::{check_json, cni_fix, scenario, Run};
 
 fn rewrite(root: &Path, args: &[&str]) -> Run {
     let mut all = vec!["rewrite", "--root", root.to_str().unwrap()];
@@ -382,8 +382,7 @@ fn upgrade_raises_working_versions_and_single_confs_get_their_own() {
             .unwrap()
             .contains("\"cniVersion\": \"1.0.0\"")
     );
-    let check = cni_fix(&[
-        "check",
+    let (_, report) = check_json(&[
         "--root",
         root.to_str().unwrap(),
         "--containerd-version",
@@ -392,10 +391,7 @@ fn upgrade_raises_working_versions_and_single_confs_get_their_own() {
         "exec",
         "--max-conf-num",
         "0",
-        "--format",
-        "json",
     ]);
-    let report: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
     assert_eq!(report["summary"]["errors"], 0);
 }
 
@@ -670,18 +666,14 @@ fn generate_prints_writes_and_checks_clean() {
     assert_eq!(w.code, 0, "{}", w.stderr);
     assert_eq!(fs::read_to_string(&conf).unwrap(), out.stdout);
     assert_eq!(fs::metadata(&conf).unwrap().mode() & 0o777, 0o644);
-    let check = cni_fix(&[
-        "check",
+    let (check, report) = check_json(&[
         "--root",
         root.to_str().unwrap(),
         "--containerd-version",
         "1.7.20",
         "--probe",
         "exec",
-        "--format",
-        "json",
     ]);
-    let report: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
     assert_eq!(
         report["findings"],
         serde_json::json!([]),
@@ -724,8 +716,7 @@ fn generate_passes_check_against_the_real_debian_plugins() {
             .unwrap(),
     ]);
     assert_eq!(w.code, 0);
-    let check = cni_fix(&[
-        "check",
+    let (check, report) = check_json(&[
         "--conf-dir",
         conf.path().to_str().unwrap(),
         "--bin-dir",
@@ -734,10 +725,7 @@ fn generate_passes_check_against_the_real_debian_plugins() {
         "1.6.20",
         "--probe",
         "exec",
-        "--format",
-        "json",
     ]);
-    let report: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
     assert_eq!(report["summary"]["errors"], 0, "{}", check.stdout);
     assert_eq!(report["summary"]["warnings"], 0, "{}", check.stdout);
 }

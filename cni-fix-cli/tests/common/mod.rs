@@ -31,6 +31,17 @@ pub fn cni_fix(args: &[&str]) -> Run {
     }
 }
 
+/// `cni-fix check ARGS --format json`: the run and its parsed report.
+pub fn check_json(args: &[&str]) -> (Run, serde_json::Value) {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    all.extend(["--format", "json"]);
+    let run = cni_fix(&all);
+    let report = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("check {args:?}: {e}\n{}{}", run.stdout, run.stderr));
+    (run, report)
+}
+
 /// `cni-fix check --root ROOT --format FORMAT ARGS`, with ROOT replaced by `<root>` in the
 /// output.
 pub fn run_check(root: &Path, args: &[&str], format: &str) -> Run {
