@@ -452,7 +452,7 @@ fn unknown_versions_are_never_guessed() {
     let args = ["--containerd-version", "1.6.2", "--probe", "none"];
     let out = rewrite(&root, &args);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("needs input  /etc/cni/net.d/10-flannel.conflist: the spec versions of flannel, portmap are unknown; cni-fix does not guess: pass --cni-version V, --assume-plugins-release R, or --probe exec"), "{}", out.stdout);
+    assert!(out.stdout.contains("needs input  /etc/cni/net.d/10-flannel.conflist: the spec versions of flannel, bridge, host-local, portmap are unknown; cni-fix does not guess: pass --cni-version V, --assume-plugins-release R, or --probe exec"), "{}", out.stdout);
     assert_eq!(tree(&root), before);
     let out = rewrite(&root, &[&args[..], &["--cni-version", "0.3.1"]].concat());
     assert_eq!(out.code, 0, "{}", out.stdout);

@@ -109,6 +109,9 @@ pub struct PluginConf {
     pub cni_version: String,
     /// `ipam.type`: the IPAM plugin the plugin will execute, or empty.
     pub ipam_type: String,
+    /// `delegate.type`, when the object has a `delegate` object with a string `type` (the
+    /// plugin flannel delegates to). Not part of libcni's `NetConf`; read for the chain.
+    pub delegate_type: Option<String>,
 }
 
 /// A network as libcni loads it: a list of plugins under one name and version.
@@ -183,6 +186,7 @@ fn decode_netconf<'v>(
         name: String::new(),
         cni_version: String::new(),
         ipam_type: String::new(),
+        delegate_type: None,
     };
     let mut first_err: Option<String> = None;
     let mut save = |e: String| {
@@ -191,6 +195,11 @@ fn decode_netconf<'v>(
         }
     };
     for (key, value) in members {
+        if go_field_matches("delegate", key) {
+            if let Some(t) = value.get("type").and_then(Value::as_str) {
+                out.delegate_type = Some(t.to_string());
+            }
+        }
         let field = [
             "cniVersion",
             "name",

@@ -1,10 +1,7 @@
 //! The rules: from a [`Snapshot`] to [`Finding`]s. Pure functions of the snapshot.
 
-use std::collections::BTreeSet;
-
-use crate::conf::NetworkList;
 use crate::finding::{Finding, FindingId, Severity};
-use crate::fix::{choose_target, fix_to};
+use crate::fix::{choose_target, executed, fix_to, Role};
 use crate::node::display_path;
 use crate::runtime::{max_spec_for_libcni, Regression};
 use crate::snapshot::{ContainerdConfigState, FileStatus, PluginInfo, Snapshot};
@@ -446,24 +443,6 @@ fn valid_name(name: &str) -> bool {
     chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// The types a network runs, in chain order, with the plugin that executes each: a chain
-/// plugin runs itself, an IPAM plugin is run by its chain plugin.
-fn chain_types(net: &NetworkList) -> Vec<(String, String, String)> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for p in &net.plugins {
-        for (t, runner, runner_name) in [
-            (&p.plugin_type, &p.plugin_type, &p.name),
-            (&p.ipam_type, &p.plugin_type, &p.name),
-        ] {
-            if !t.is_empty() && seen.insert(t.clone()) {
-                out.push((t.clone(), runner.clone(), runner_name.clone()));
-            }
-        }
-    }
-    out
-}
-
 /// The rules about one network's version, name and chain, for the file at `snap.files[index]`
 /// (whether containerd loads it or not).
 pub fn network_findings(snap: &Snapshot, index: usize) -> Vec<Finding> {
@@ -507,7 +486,7 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
     let path = f.display();
     let release = snap.runtime.release;
     let runtime = ctx.runtime_label();
-    let types = chain_types(net);
+    let types = executed(net);
     let first = net.plugins.first();
     let first_desc = first
         .map(|p| describe(&p.plugin_type, &p.name))
@@ -658,7 +637,8 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
         } else {
             effective
         };
-        for (t, runner, runner_name) in &types {
+        for e in &types {
+            let (t, runner, runner_name) = (e.plugin_type, &e.runner.plugin_type, &e.runner.name);
             let Some(info) = ctx.plugin(t) else { continue };
             let Some(list) = &info.versions else { continue };
             if list.iter().any(|s| s == v) {
@@ -680,10 +660,10 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
             } else {
                 format!("cniVersion {v}")
             };
-            let role = if t == runner {
-                String::new()
-            } else {
-                format!(" (IPAM plugin of {runner})")
+            let role = match e.role {
+                Role::Chain => String::new(),
+                Role::Ipam => format!(" (IPAM plugin of {runner})"),
+                Role::Delegate => format!(" (delegate of {runner})"),
             };
             let minimum = list.iter().filter_map(|s| SpecVersion::exact(s)).min();
             let below_minimum =
@@ -813,10 +793,10 @@ fn plugins(ctx: &mut Ctx<'_>) {
                     let runner = user
                         .and_then(|i| snap.files[i].network())
                         .and_then(|n| {
-                            n.plugins
-                                .iter()
-                                .find(|p| p.plugin_type == t || p.ipam_type == t)
-                                .map(|p| describe(&p.plugin_type, &p.name))
+                            executed(n)
+                                .into_iter()
+                                .find(|e| e.plugin_type == t)
+                                .map(|e| describe(&e.runner.plugin_type, &e.runner.name))
                         })
                         .unwrap_or_else(|| describe(t, ""));
                     let err = info.problem.clone().unwrap_or_else(|| {

@@ -603,15 +603,10 @@ impl Snapshot {
             let Some(net) = self.files[i].network() else {
                 continue;
             };
-            for p in &net.plugins {
-                for t in [&p.plugin_type, &p.ipam_type] {
-                    if t.is_empty() {
-                        continue;
-                    }
-                    let files = needed.entry(t.clone()).or_default();
-                    if !files.contains(&i) {
-                        files.push(i);
-                    }
+            for e in crate::fix::executed(net) {
+                let files = needed.entry(e.plugin_type.to_string()).or_default();
+                if !files.contains(&i) {
+                    files.push(i);
                 }
             }
         }
@@ -634,13 +629,11 @@ impl Snapshot {
         let mut types: std::collections::BTreeSet<String> = needed.keys().cloned().collect();
         for f in &self.files {
             if let Some(net) = f.network() {
-                for p in &net.plugins {
-                    for t in [&p.plugin_type, &p.ipam_type] {
-                        if !t.is_empty() {
-                            types.insert(t.clone());
-                        }
-                    }
-                }
+                types.extend(
+                    crate::fix::executed(net)
+                        .into_iter()
+                        .map(|e| e.plugin_type.to_string()),
+                );
             }
         }
         let mut plugins: Vec<PluginInfo> = types
