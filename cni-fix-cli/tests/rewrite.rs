@@ -598,6 +598,15 @@ fn a_kill_at_any_moment_leaves_old_or_new_files_never_torn() {
     );
     let out = cni_fix(&args);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    let leftovers: Vec<_> = fs::read_dir(root.join("etc/cni/net.d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files of killed runs remain: {leftovers:?}"
+    );
     for i in 0..n {
         assert_eq!(
             fs::read_to_string(root.join(format!("etc/cni/net.d/{i:03}.conflist"))).unwrap(),

@@ -148,6 +148,20 @@ pub fn apply(plan: &RewritePlan, backup_dir: &Path) -> Result<ApplyReport, Write
         let rel = written.strip_prefix(&host_backup).unwrap_or(&written);
         backups.push(backup_dir.join(rel));
     }
+    // Temporary files of runs that were killed before their rename.
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for (f, _, _) in &rewrites {
+        if let Some(dir) = node
+            .resolve(&f.path)
+            .ok()
+            .and_then(|h| h.parent().map(Path::to_path_buf))
+        {
+            if !dirs.contains(&dir) {
+                remove_stale_temporaries(&dir);
+                dirs.push(dir);
+            }
+        }
+    }
     let mut files = Vec::new();
     for ((f, original, updated), backup) in rewrites.into_iter().zip(backups) {
         let result = match node.resolve(&f.path) {
@@ -291,6 +305,30 @@ impl From<io::Error> for ReplaceError {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Remove `.cni-fix-<pid>-<n>.tmp` files in `dir` whose process no longer runs: what a run
+/// killed between writing and renaming leaves. Best effort; no runtime loads these names.
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = name
+            .strip_prefix(".cni-fix-")
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<u32>().ok()))
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Removes the temporary file unless disarmed.
 struct TempGuard(Option<PathBuf>);
 
@@ -425,6 +463,25 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["10-x.conflist"]);
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_runs_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".cni-fix-999999999-3.tmp");
+        let live = dir
+            .path()
+            .join(format!(".cni-fix-{}-0.tmp", std::process::id()));
+        let other = dir.path().join(".cni-fix-notes.tmp");
+        for p in [&dead, &live, &other] {
+            fs::write(p, b"x").unwrap();
+        }
+        remove_stale_temporaries(dir.path());
+        assert!(!dead.exists());
+        assert!(
+            live.exists() && other.exists(),
+            "a running process's file and other names stay"
+        );
     }
 
     #[test]
