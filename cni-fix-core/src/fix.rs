@@ -11,7 +11,6 @@ use crate::conf::{NetworkList, PluginConf};
 use crate::edit::{version_edits, Edit};
 use crate::node::display_path;
 use crate::plugins_release::RELEASE_PLUGINS;
-use crate::runtime::max_spec_for_libcni;
 use crate::snapshot::{ConfFile, Snapshot};
 use crate::spec::SpecVersion;
 
@@ -61,13 +60,15 @@ impl fmt::Display for TargetError {
     }
 }
 
-/// The highest spec version the snapshot's runtime can use. An unknown runtime is taken as one
-/// before containerd 2.0: nothing above 1.0.0.
+/// The highest spec version the snapshot's runtime can use, when its release is known.
+pub fn runtime_max(snap: &Snapshot) -> Option<SpecVersion> {
+    snap.runtime.release.map(|r| r.max_spec_version())
+}
+
+/// [`runtime_max`], with an unknown runtime taken as one before containerd 2.0: nothing above
+/// 1.0.0.
 pub fn runtime_cap(snap: &Snapshot) -> SpecVersion {
-    snap.runtime
-        .release
-        .map(|r| max_spec_for_libcni(&r.libcni))
-        .unwrap_or(SpecVersion::V1_0_0)
+    runtime_max(snap).unwrap_or(SpecVersion::V1_0_0)
 }
 
 /// Why a network runs a plugin.

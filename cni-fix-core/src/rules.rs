@@ -1,9 +1,9 @@
 //! The rules: from a [`Snapshot`] to [`Finding`]s. Pure functions of the snapshot.
 
 use crate::finding::{Finding, FindingId, Severity};
-use crate::fix::{choose_target, executed, fix_to, Role};
+use crate::fix::{choose_target, executed, fix_to, runtime_max, Role};
 use crate::node::display_path;
-use crate::runtime::{max_spec_for_libcni, Regression};
+use crate::runtime::Regression;
 use crate::snapshot::{ContainerdConfigState, FileStatus, PluginInfo, Snapshot};
 use crate::spec::{go_quote_list, SpecVersion, IMPLICIT_VERSION};
 
@@ -53,14 +53,6 @@ impl Ctx<'_> {
             Some(v) => format!("containerd {v}"),
             None => "the runtime (version unknown)".to_string(),
         }
-    }
-
-    /// The highest spec version the runtime can use, if known.
-    fn runtime_max(&self) -> Option<SpecVersion> {
-        self.snap
-            .runtime
-            .release
-            .map(|r| max_spec_for_libcni(&r.libcni))
     }
 }
 
@@ -565,7 +557,7 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
 
     // Spec versions the runtime cannot use.
     if let Some(spec) = SpecVersion::exact(effective) {
-        match ctx.runtime_max() {
+        match runtime_max(ctx.snap) {
             Some(max) if spec > max => ctx.push(
                 FindingId::UnsupportedSpecVersion,
                 Severity::Error,
