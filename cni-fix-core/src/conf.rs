@@ -131,6 +131,8 @@ pub struct NetworkList {
     pub cni_versions: Option<Vec<String>>,
     /// `disableCheck`.
     pub disable_check: bool,
+    /// `loadOnlyInlinedPlugins` (libcni 1.3): plugins come only from the file itself.
+    pub load_only_inlined_plugins: bool,
     /// The plugins, in chain order.
     pub plugins: Vec<PluginConf>,
 }
@@ -417,8 +419,7 @@ pub fn parse_conflist(
     let mut list = conflist_from_value(&doc, generation)?;
     if generation >= LibcniGeneration::V1_3 {
         if let Some(reader) = plugin_dir {
-            let only_inlined = lookup_raw_bool(&doc, "loadOnlyInlinedPlugins");
-            if !only_inlined {
+            if !list.load_only_inlined_plugins {
                 for (_file, bytes) in reader(&list.name).map_err(err)? {
                     let value = json::parse(&bytes)
                         .map_err(|e| syntax("error parsing configuration: ", e))?;
@@ -433,14 +434,6 @@ pub fn parse_conflist(
         }
     }
     Ok(list)
-}
-
-fn lookup_raw_bool(doc: &Value, key: &str) -> bool {
-    match doc.get(key).map(|v| &v.kind) {
-        Some(Kind::Bool(b)) => *b,
-        Some(Kind::String(s)) => s.eq_ignore_ascii_case("true"),
-        _ => false,
-    }
 }
 
 fn conflist_from_value(
@@ -510,6 +503,7 @@ fn conflist_from_value(
         declared_cni_version: declared,
         cni_versions,
         disable_check,
+        load_only_inlined_plugins: only_inlined,
         plugins: Vec::new(),
     };
 
@@ -672,6 +666,7 @@ pub fn parse_single_conf(bytes: &[u8]) -> Result<NetworkList, SingleConfError> {
         declared_cni_version: declares.then(|| conf.cni_version.clone()),
         cni_versions: None,
         disable_check: false,
+        load_only_inlined_plugins: false,
         plugins: vec![plugin],
     })
 }
