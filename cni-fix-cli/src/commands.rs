@@ -173,18 +173,18 @@ pub fn generate(args: GenerateArgs) -> Result<u8> {
         .backup_dir
         .clone()
         .unwrap_or_else(|| write::default_backup_dir(SystemTime::now()));
-    let unchanged = std::fs::read(&output).is_ok_and(|b| b == text.as_bytes());
-    let backup = write::replace_with_backup(&output, text.as_bytes(), &backup_dir)?;
     let mut out = io::stdout().lock();
-    match backup {
-        _ if unchanged => writeln!(out, "unchanged  {}: already this network", output.display())?,
-        Some(b) => writeln!(
+    match write::replace_with_backup(&output, text.as_bytes(), &backup_dir)? {
+        write::Replaced::Unchanged => {
+            writeln!(out, "unchanged  {}: already this network", output.display())?
+        }
+        write::Replaced::Created => writeln!(out, "wrote  {}", output.display())?,
+        write::Replaced::Replaced(b) => writeln!(
             out,
             "wrote  {}; original kept in {}",
             output.display(),
             b.display()
         )?,
-        None => writeln!(out, "wrote  {}", output.display())?,
     }
     Ok(OK)
 }

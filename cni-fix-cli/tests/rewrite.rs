@@ -706,7 +706,23 @@ fn generate_prints_writes_and_checks_clean() {
     assert_eq!(fs::metadata(&conf).unwrap().mode() & 0o777, 0o600);
     assert!(fs::read_to_string(&conf).unwrap().contains("10.244.0.0/16"));
     let backup = backups.join(conf.strip_prefix("/").unwrap());
-    assert_eq!(fs::read_to_string(backup).unwrap(), out.stdout);
+    assert_eq!(fs::read_to_string(&backup).unwrap(), out.stdout);
+
+    // The same network again: nothing is written, nothing backed up.
+    let again = cni_fix(&[
+        "generate",
+        "--subnet",
+        "10.244.0.0/16",
+        "--output",
+        conf.to_str().unwrap(),
+        "--backup-dir",
+        backups.to_str().unwrap(),
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.starts_with("unchanged  "), "{}", again.stdout);
+    let mut numbered = backup.into_os_string();
+    numbered.push(".1");
+    assert!(!Path::new(&numbered).exists(), "no second backup");
 }
 
 #[test]

@@ -246,14 +246,25 @@ fn write_backup(dest: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     unreachable!("the loop returns")
 }
 
+/// What [`replace_with_backup`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replaced {
+    /// The file already held these bytes; nothing was written.
+    Unchanged,
+    /// There was no file; it was created.
+    Created,
+    /// The file was replaced; the original is at this path.
+    Replaced(PathBuf),
+}
+
 /// Write `bytes` to `path` (a host path) atomically. An existing, different file is first
 /// backed up under `backup_dir` (a host path) at its own absolute path, and keeps its mode,
-/// owner and extended attributes. Returns the backup's path, if one was made.
+/// owner and extended attributes.
 pub fn replace_with_backup(
     path: &Path,
     bytes: &[u8],
     backup_dir: &Path,
-) -> Result<Option<PathBuf>, WriteError> {
+) -> Result<Replaced, WriteError> {
     let io_err = |p: &Path, e: &io::Error| WriteError::Io {
         path: p.display().to_string(),
         reason: io_message(e),
@@ -264,7 +275,7 @@ pub fn replace_with_backup(
         Err(e) => return Err(io_err(path, &e)),
     };
     let backup = match &existing {
-        Some(old) if old == bytes => return Ok(None),
+        Some(old) if old == bytes => return Ok(Replaced::Unchanged),
         Some(old) => {
             create_private_dir(backup_dir).map_err(|(p, reason)| WriteError::Backup {
                 path: backup_dir.display().to_string(),
@@ -279,7 +290,7 @@ pub fn replace_with_backup(
         None => None,
     };
     match replace_file(path, bytes, existing.as_deref()) {
-        Ok(()) => Ok(backup),
+        Ok(()) => Ok(backup.map_or(Replaced::Created, Replaced::Replaced)),
         Err(ReplaceError::Changed) => Err(WriteError::Io {
             path: path.display().to_string(),
             reason: "it changed while cni-fix was writing it; left alone".into(),
