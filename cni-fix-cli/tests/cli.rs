@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{cni_fix, copy_node, run_check, scenario, scenarios_dir};
+use common::{check_json, cni_fix, copy_node, run_check, scenario, scenarios_dir};
 use serde::Deserialize;
 
 #[test]
@@ -334,21 +334,14 @@ fn a_closed_pipe_is_not_an_error() {
 #[test]
 fn reports_show_node_paths_not_the_root() {
     let (_t, root) = scenario("old-plugins-1.0.0-config");
-    let out = Command::new(env!("CARGO_BIN_EXE_cni-fix"))
-        .args([
-            "check",
-            "--root",
-            root.to_str().unwrap(),
-            "--containerd-version",
-            "1.6.3",
-            "--probe",
-            "exec",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, v) = check_json(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--containerd-version",
+        "1.6.3",
+        "--probe",
+        "exec",
+    ]);
     let root_s = root.to_str().unwrap();
     for f in v["findings"].as_array().unwrap() {
         let text = f.to_string();
