@@ -37,6 +37,13 @@ pub enum Cmd {
     Rewrite(RewriteArgs),
     /// Write a reference network: bridge + portmap, as in the Kubernetes documentation.
     Generate(GenerateArgs),
+    /// Put back the originals that a rewrite (or generate --output) replaced, from its backup
+    /// directory.
+    ///
+    /// A file is restored only if it still holds what cni-fix wrote; one changed since is left
+    /// alone. Exit status: 0 when everything was restored (or already was), 1 when a file was
+    /// left alone, 2 on an operational error.
+    Restore(RestoreArgs),
     /// Explain a finding id: cause, affected runtime versions, symptoms, remedy, references.
     ///
     /// Without an id, list every id.
@@ -82,7 +89,7 @@ pub enum Probe {
 pub enum ColorChoice {
     /// On a terminal, unless NO_COLOR is set.
     Auto,
-    /// Always.
+    /// Always, even with NO_COLOR set (the explicit flag wins).
     Always,
     /// Never.
     Never,
@@ -96,13 +103,10 @@ pub struct NodeArgs {
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
 
-    /// containerd's config, a node path.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "/etc/containerd/config.toml"
-    )]
-    pub containerd_config: PathBuf,
+    /// containerd's config, a node path [default: /etc/containerd/config.toml, which may be
+    /// missing; a FILE given here must exist].
+    #[arg(long, value_name = "FILE")]
+    pub containerd_config: Option<PathBuf>,
 
     /// The CNI conf dir (node path); overrides the config's conf_dir.
     #[arg(long, value_name = "DIR")]
@@ -128,8 +132,8 @@ pub struct NodeArgs {
     pub probe: Option<Probe>,
 
     /// Seconds one plugin may take to answer VERSION.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub probe_timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "5")]
+    pub probe_timeout: String,
 
     /// Take plugin versions from this containernetworking/plugins release (for example 0.9.1)
     /// instead of running the binaries.
@@ -140,6 +144,7 @@ pub struct NodeArgs {
 /// Arguments of `cni-fix check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// How to find and read the node.
     #[command(flatten)]
     pub node: NodeArgs,
 
@@ -151,7 +156,8 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
 
-    /// When to colour human output.
+    /// When to colour human output: auto colours a terminal unless NO_COLOR is set; always
+    /// and never override NO_COLOR.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
@@ -171,9 +177,27 @@ pub struct CheckRun {
 
 fn node_path(flag: &str, p: PathBuf) -> Result<PathBuf> {
     if !p.is_absolute() {
-        bail!("{flag} takes an absolute node path (such as /etc/cni/net.d), not {p:?}");
+        let example = match flag {
+            "--containerd-config" => "/etc/containerd/config.toml",
+            "--backup-dir" | "BACKUP_DIR" => "/var/backups/cni-fix/20261122T101500Z",
+            "--bin-dir" => "/opt/cni/bin",
+            _ => "/etc/cni/net.d",
+        };
+        bail!("{flag} takes an absolute node path (such as {example}), not {p:?}");
     }
     Ok(p)
+}
+
+/// Seconds for --probe-timeout: a number above 0 and at most 600, that is at least a
+/// millisecond.
+fn probe_timeout(raw: &str) -> Result<Duration> {
+    let secs: f64 = raw.trim().parse().map_err(|_| {
+        anyhow::anyhow!("--probe-timeout takes seconds (such as 5 or 0.5), not {raw:?}")
+    })?;
+    if !(secs.is_finite() && (0.001..=600.0).contains(&secs)) {
+        bail!("--probe-timeout takes seconds from 0.001 to 600, not {raw}");
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 impl NodeArgs {
@@ -191,18 +215,13 @@ impl NodeArgs {
             .map(PluginsRelease::parse)
             .transpose()
             .context("--assume-plugins-release")?;
-        if !(self.probe_timeout.is_finite()
-            && self.probe_timeout > 0.0
-            && self.probe_timeout <= 600.0)
-        {
-            bail!(
-                "--probe-timeout takes seconds between 0 and 600, not {}",
-                self.probe_timeout
-            );
-        }
+        let probe_timeout = probe_timeout(&self.probe_timeout)?;
         Ok(CheckOptions {
             root: self.root,
-            containerd_config: Some(node_path("--containerd-config", self.containerd_config)?),
+            containerd_config: self
+                .containerd_config
+                .map(|p| node_path("--containerd-config", p))
+                .transpose()?,
             conf_dir: self
                 .conf_dir
                 .map(|p| node_path("--conf-dir", p))
@@ -220,7 +239,7 @@ impl NodeArgs {
                 Probe::None => ProbeMode::None,
             }),
             assume_plugins_release,
-            probe_timeout: Duration::from_secs_f64(self.probe_timeout),
+            probe_timeout,
         })
     }
 }
@@ -406,6 +425,7 @@ mod tests {
 /// Arguments of `cni-fix rewrite`.
 #[derive(Debug, Args)]
 pub struct RewriteArgs {
+    /// How to find and read the node.
     #[command(flatten)]
     pub node: NodeArgs,
 
@@ -432,9 +452,15 @@ pub struct RewriteArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// With --dry-run: exit 1 when there is something to change.
+    /// With --dry-run: exit 1 when there is something to change and everything can be fixed,
+    /// 3 when some file needs input or cannot be fixed (0: nothing to do).
     #[arg(long, requires = "dry_run")]
     pub exit_code: bool,
+
+    /// Output format: what happened to each file, for people, or one JSON object (schema
+    /// cni-fix.rewrite/v1). With --dry-run, json replaces the diff on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 
     /// Where to keep the originals (a node path) [default: /var/backups/cni-fix/YYYYMMDDTHHMMSSZ, in UTC].
     #[arg(long, value_name = "DIR")]
@@ -452,6 +478,8 @@ pub struct RewriteRun {
     pub exit_code: bool,
     /// The backup directory, when given.
     pub backup_dir: Option<PathBuf>,
+    /// How to print.
+    pub format: Format,
 }
 
 fn spec_version(flag: &str, v: &str) -> Result<SpecVersion> {
@@ -481,6 +509,7 @@ impl RewriteArgs {
             },
             dry_run: self.dry_run,
             exit_code: self.exit_code,
+            format: self.format,
             backup_dir: self
                 .backup_dir
                 .map(|p| node_path("--backup-dir", p))
@@ -517,8 +546,9 @@ pub struct GenerateArgs {
     #[arg(long, conflicts_with = "external_set_mark_chain")]
     pub no_external_set_mark_chain: bool,
 
-    /// Write the network to FILE, atomically, instead of printing it. An existing FILE keeps
-    /// its mode, owner and extended attributes, and is backed up first.
+    /// Write the network to FILE, atomically, instead of printing it (- prints it). An
+    /// existing FILE must be a regular file; it keeps its mode, owner and extended attributes,
+    /// and is backed up first.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -545,5 +575,50 @@ impl GenerateArgs {
         };
         options.validate()?;
         Ok(options)
+    }
+}
+
+/// Arguments of `cni-fix restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup directory of the run to undo (a node path) [default: the newest under
+    /// /var/backups/cni-fix].
+    #[arg(value_name = "BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// Read and write the node under DIR.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// Change nothing; print a unified diff from the current files to the originals.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Validated options for `cni-fix restore`.
+#[derive(Debug)]
+pub struct RestoreRun {
+    /// The node's root.
+    pub root: PathBuf,
+    /// The backup directory (a node path), or `None` for the newest.
+    pub backup_dir: Option<PathBuf>,
+    /// Print a diff instead of writing.
+    pub dry_run: bool,
+}
+
+impl RestoreArgs {
+    /// Validate the arguments.
+    pub fn validate(self) -> Result<RestoreRun> {
+        if !self.root.is_dir() {
+            bail!("--root {}: not a directory", self.root.display());
+        }
+        Ok(RestoreRun {
+            root: self.root,
+            backup_dir: self
+                .backup_dir
+                .map(|p| node_path("BACKUP_DIR", p))
+                .transpose()?,
+            dry_run: self.dry_run,
+        })
     }
 }

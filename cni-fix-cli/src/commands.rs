@@ -1,20 +1,32 @@
-//! `cni-fix rewrite` and `cni-fix generate`: run the core, say what happened to each file, and
-//! choose the exit status.
+//! `cni-fix rewrite`, `cni-fix generate` and `cni-fix restore`: run the core, say what happened
+//! to each file, and choose the exit status.
 
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use cni_fix_core::node::display_path;
+use cni_fix_core::node::{display_path, NodeFs};
+use cni_fix_core::quote::{escape_text, quote_path};
 use cni_fix_core::rewrite::{self, FilePlan, Outcome};
-use cni_fix_core::write::{self, Written};
+use cni_fix_core::write::{self, RestoreOutcome, Written};
+use serde::Serialize;
 
-use crate::args::{GenerateArgs, RewriteRun};
-use crate::{OK, PROBLEM, UNKNOWN};
+use crate::args::{Format, GenerateArgs, RestoreRun, RewriteRun};
+use crate::{keep_status, NEEDS_ATTENTION, OK, PROBLEM, UNKNOWN};
+
+/// The schema of `rewrite --format json`.
+pub const REWRITE_SCHEMA: &str = "cni-fix.rewrite/v1";
+
+/// A node path for people: quoted as git quotes it when it holds anything unusual.
+fn shown(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    quote_path(p.as_os_str().as_bytes()).into_owned()
+}
 
 fn describe_change(from: &Option<String>, to: &str, fixes: &[cni_fix_core::FindingId]) -> String {
     let from = match from {
-        Some(v) => format!("{v:?}"),
+        Some(v) => format!("{:?}", escape_text(v)),
         None => "none".to_string(),
     };
     let why = if fixes.is_empty() {
@@ -27,13 +39,13 @@ fn describe_change(from: &Option<String>, to: &str, fixes: &[cni_fix_core::Findi
 }
 
 fn plan_line(f: &FilePlan, dry_run: bool) -> String {
-    let path = display_path(&f.path);
+    let path = shown(&f.path);
     let via = if f.target_path != f.path {
-        format!(" (at its target {})", display_path(&f.target_path))
+        format!(" (at its target {})", shown(&f.target_path))
     } else {
         String::new()
     };
-    match &f.outcome {
+    let line = match &f.outcome {
         Outcome::Rewrite {
             from, to, fixes, ..
         } => {
@@ -46,18 +58,25 @@ fn plan_line(f: &FilePlan, dry_run: bool) -> String {
         Outcome::Unchanged { reason } => format!("unchanged  {path}: {reason}"),
         Outcome::NotFixable { reason } => format!("not fixable  {path}: {reason}; left untouched"),
         Outcome::NeedsInput { reason } => format!("needs input  {path}: {reason}; left untouched"),
-    }
+        Outcome::Unread { reason } => format!("not read  {path}: {reason}; left untouched"),
+    };
+    escape_text(&line).into_owned()
 }
 
-/// A note on the errors no config change can fix, so that a clean rewrite is not read as a
+/// The errors no config change can fix, once each, so that a clean rewrite is not read as a
 /// healthy node.
-fn remaining_errors(plan: &rewrite::RewritePlan) -> Option<String> {
+fn remaining_errors(plan: &rewrite::RewritePlan) -> Vec<&'static str> {
     let mut ids: Vec<&str> = cni_fix_core::rules::evaluate(&plan.snapshot)
         .into_iter()
         .filter(|f| f.severity == cni_fix_core::Severity::Error && !f.fixable)
         .map(|f| f.id.as_str())
         .collect();
+    ids.sort_unstable();
     ids.dedup();
+    ids
+}
+
+fn remaining_note(ids: &[&str]) -> Option<String> {
     (!ids.is_empty()).then(|| {
         format!(
             "note: errors that a config change cannot fix remain ({}); see `cni-fix check`",
@@ -66,125 +85,356 @@ fn remaining_errors(plan: &rewrite::RewritePlan) -> Option<String> {
     })
 }
 
+/// One file in `rewrite --format json`.
+#[derive(Debug, Serialize)]
+struct FileJson {
+    path: String,
+    path_bytes: Option<String>,
+    target_path: String,
+    /// `rewritten`, `would-rewrite`, `unchanged`, `not-fixable`, `needs-input`, `unread`,
+    /// `changed-meanwhile` or `failed`.
+    outcome: &'static str,
+    from: Option<String>,
+    to: Option<&'static str>,
+    fixes: Vec<&'static str>,
+    reason: Option<String>,
+    backup: Option<String>,
+}
+
+/// `rewrite --format json`: schema `cni-fix.rewrite/v1`.
+#[derive(Debug, Serialize)]
+struct RewriteJson {
+    schema: &'static str,
+    dry_run: bool,
+    backup_dir: Option<String>,
+    files: Vec<FileJson>,
+    remaining_errors: Vec<&'static str>,
+    status: u8,
+}
+
+fn file_json(f: &FilePlan, dry_run: bool, written: Option<&Written>) -> FileJson {
+    let mut j = FileJson {
+        path: display_path(&f.path),
+        path_bytes: cni_fix_core::node::path_bytes(&f.path),
+        target_path: display_path(&f.target_path),
+        outcome: "unchanged",
+        from: None,
+        to: None,
+        fixes: Vec::new(),
+        reason: None,
+        backup: None,
+    };
+    match &f.outcome {
+        Outcome::Rewrite {
+            from, to, fixes, ..
+        } => {
+            j.outcome = if dry_run {
+                "would-rewrite"
+            } else {
+                "rewritten"
+            };
+            j.from = from.clone();
+            j.to = Some(to.as_str());
+            j.fixes = fixes.iter().map(|i| i.as_str()).collect();
+        }
+        Outcome::Unchanged { reason } => j.reason = Some(reason.clone()),
+        Outcome::NotFixable { reason } => {
+            j.outcome = "not-fixable";
+            j.reason = Some(reason.clone());
+        }
+        Outcome::NeedsInput { reason } => {
+            j.outcome = "needs-input";
+            j.reason = Some(reason.clone());
+        }
+        Outcome::Unread { reason } => {
+            j.outcome = "unread";
+            j.reason = Some(reason.clone());
+        }
+    }
+    match written {
+        Some(Written::Rewritten { backup }) => j.backup = Some(display_path(backup)),
+        Some(Written::ChangedMeanwhile) => {
+            j.outcome = "changed-meanwhile";
+            j.reason = Some("it changed while cni-fix was working; run cni-fix again".into());
+        }
+        Some(Written::Failed { reason }) => {
+            j.outcome = "failed";
+            j.reason = Some(format!("{reason}; the file is as it was"));
+        }
+        None => {}
+    }
+    j
+}
+
+fn print_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    writeln!(out)?;
+    out.flush()
+}
+
+/// The exit status of a rewrite plan, before anything is written.
+fn plan_status(plan: &rewrite::RewritePlan, run: &RewriteRun) -> u8 {
+    if plan.has_unread() {
+        UNKNOWN
+    } else if run.dry_run && run.exit_code {
+        if plan.has_unfixed() {
+            NEEDS_ATTENTION
+        } else if plan.has_changes() {
+            PROBLEM
+        } else {
+            OK
+        }
+    } else if plan.has_unfixed() {
+        PROBLEM
+    } else {
+        OK
+    }
+}
+
 /// `cni-fix rewrite`.
 pub fn rewrite(run: RewriteRun) -> Result<u8> {
     let plan = rewrite::plan(&run.options)?;
+    let remaining = remaining_errors(&plan);
+    let status = plan_status(&plan, &run);
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let stderr = io::stderr();
     let mut err = stderr.lock();
-    if plan.files.is_empty() {
-        writeln!(
-            err,
-            "no config to rewrite in {}",
-            display_path(&plan.snapshot.conf_dir)
-        )?;
-    }
     if run.dry_run {
-        // stdout carries only the diff, so it can be piped to patch.
-        out.write_all(&plan.unified_diff())?;
-        out.flush()?;
-        for f in &plan.files {
-            writeln!(err, "{}", plan_line(f, true))?;
-        }
-        if let Some(note) = remaining_errors(&plan) {
-            writeln!(err, "{note}")?;
-        }
-        let status = if plan.has_unfixed() || (run.exit_code && plan.has_changes()) {
-            PROBLEM
-        } else {
-            OK
-        };
-        return Ok(status);
+        let printed = (|| -> io::Result<()> {
+            if run.format == Format::Json {
+                let json = RewriteJson {
+                    schema: REWRITE_SCHEMA,
+                    dry_run: true,
+                    backup_dir: None,
+                    files: plan
+                        .files
+                        .iter()
+                        .map(|f| file_json(f, true, None))
+                        .collect(),
+                    remaining_errors: remaining.clone(),
+                    status,
+                };
+                return print_json(&mut out, &json);
+            }
+            // stdout carries only the diff, so it can be piped to patch.
+            out.write_all(&plan.unified_diff())?;
+            out.flush()?;
+            if plan.files.is_empty() {
+                writeln!(
+                    err,
+                    "no config to rewrite in {}",
+                    shown(&plan.snapshot.conf_dir)
+                )?;
+            }
+            for f in &plan.files {
+                writeln!(err, "{}", plan_line(f, true))?;
+            }
+            if let Some(note) = remaining_note(&remaining) {
+                writeln!(err, "{note}")?;
+            }
+            Ok(())
+        })();
+        return keep_status(status, printed);
     }
 
     let backup_dir = run
         .backup_dir
+        .clone()
         .unwrap_or_else(|| write::default_backup_dir(SystemTime::now()));
     let report = write::apply(&plan, &backup_dir)?;
-    let mut status = if plan.has_unfixed() { PROBLEM } else { OK };
+    let mut status = status;
+    let mut lines = Vec::new();
+    let mut files_json = Vec::new();
     for f in &plan.files {
         let written = report
             .files
             .iter()
             .find(|(p, _)| p == &f.path)
             .map(|(_, w)| w);
+        files_json.push(file_json(f, false, written));
         let line = match (written, &f.outcome) {
             (
                 Some(Written::Rewritten { backup }),
                 Outcome::Rewrite {
                     from, to, fixes, ..
                 },
-            ) => {
-                format!(
-                    "rewrote  {}: {}; original kept in {}",
-                    display_path(&f.path),
-                    describe_change(from, to.as_str(), fixes),
-                    display_path(backup)
-                )
-            }
+            ) => escape_text(&format!(
+                "rewrote  {}: {}; original kept in {}",
+                shown(&f.path),
+                describe_change(from, to.as_str(), fixes),
+                shown(backup)
+            ))
+            .into_owned(),
             (Some(Written::ChangedMeanwhile), _) => {
                 status = status.max(PROBLEM);
                 format!(
                     "left alone  {}: it changed while cni-fix was working; run cni-fix again",
-                    display_path(&f.path)
+                    shown(&f.path)
                 )
             }
             (Some(Written::Failed { reason }), _) => {
                 status = UNKNOWN;
-                format!(
+                escape_text(&format!(
                     "failed  {}: {reason}; the file is as it was",
-                    display_path(&f.path)
-                )
+                    shown(&f.path)
+                ))
+                .into_owned()
             }
             _ => plan_line(f, false),
         };
-        writeln!(out, "{line}")?;
+        lines.push(line);
     }
-    if !report.files.is_empty() {
-        let root = plan.snapshot.node.root();
-        let under = if plan.snapshot.node.is_live() {
-            String::new()
-        } else {
-            format!(" (under {})", root.display())
-        };
-        writeln!(out, "backups: {}{under}", display_path(&report.backup_dir))?;
-    }
-    if let Some(note) = remaining_errors(&plan) {
-        writeln!(out, "{note}")?;
-    }
-    out.flush()?;
-    Ok(status)
+    let printed = (|| -> io::Result<()> {
+        if run.format == Format::Json {
+            let json = RewriteJson {
+                schema: REWRITE_SCHEMA,
+                dry_run: false,
+                backup_dir: (!report.files.is_empty()).then(|| display_path(&report.backup_dir)),
+                files: files_json,
+                remaining_errors: remaining.clone(),
+                status,
+            };
+            return print_json(&mut out, &json);
+        }
+        if plan.files.is_empty() {
+            writeln!(
+                err,
+                "no config to rewrite in {}",
+                shown(&plan.snapshot.conf_dir)
+            )?;
+        }
+        for line in &lines {
+            writeln!(out, "{line}")?;
+        }
+        let kept = report
+            .files
+            .iter()
+            .any(|(_, w)| matches!(w, Written::Rewritten { .. }));
+        if kept {
+            let root = plan.snapshot.node.root();
+            let under = if plan.snapshot.node.is_live() {
+                String::new()
+            } else {
+                format!(" (under {})", shown(root))
+            };
+            writeln!(out, "backups: {}{under}", shown(&report.backup_dir))?;
+        }
+        if let Some(note) = remaining_note(&remaining) {
+            writeln!(out, "{note}")?;
+        }
+        out.flush()
+    })();
+    keep_status(status, printed)
 }
 
 /// `cni-fix generate`.
 pub fn generate(args: GenerateArgs) -> Result<u8> {
     let options = args.validate()?;
     let text = options.render()?;
-    let Some(output) = &args.output else {
-        let mut out = io::stdout().lock();
-        out.write_all(text.as_bytes())?;
-        out.flush()?;
-        return Ok(OK);
+    let output = match &args.output {
+        Some(p) if p.as_os_str() != "-" => p,
+        _ => {
+            let mut out = io::stdout().lock();
+            let printed = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            return keep_status(OK, printed);
+        }
     };
     let output =
-        std::path::absolute(output).with_context(|| format!("--output {}", output.display()))?;
+        std::path::absolute(output).with_context(|| format!("--output {}", shown(output)))?;
     let backup_dir = args
         .backup_dir
         .clone()
         .unwrap_or_else(|| write::default_backup_dir(SystemTime::now()));
-    let mut out = io::stdout().lock();
-    match write::replace_with_backup(&output, text.as_bytes(), &backup_dir)? {
+    let line = match write::replace_with_backup(&output, text.as_bytes(), &backup_dir)? {
         write::Replaced::Unchanged => {
-            writeln!(out, "unchanged  {}: already this network", output.display())?
+            format!("unchanged  {}: already this network", shown(&output))
         }
-        write::Replaced::Created => writeln!(out, "wrote  {}", output.display())?,
-        write::Replaced::Replaced(b) => writeln!(
-            out,
-            "wrote  {}; original kept in {}",
-            output.display(),
-            b.display()
-        )?,
+        write::Replaced::Created => format!("wrote  {}", shown(&output)),
+        write::Replaced::Replaced(b) => {
+            format!("wrote  {}; original kept in {}", shown(&output), shown(&b))
+        }
+    };
+    let mut out = io::stdout().lock();
+    let printed = writeln!(out, "{line}").and_then(|()| out.flush());
+    keep_status(OK, printed)
+}
+
+/// The parent of the default backup directories.
+const BACKUPS: &str = "/var/backups/cni-fix";
+
+/// `cni-fix restore`.
+pub fn restore(run: RestoreRun) -> Result<u8> {
+    let node = NodeFs::new(&run.root);
+    let backup_dir: PathBuf = match run.backup_dir {
+        Some(d) => d,
+        None => write::latest_backup_dir(&node, Path::new(BACKUPS)).with_context(|| {
+            format!("no backup directory with a cni-fix manifest under {BACKUPS}; name one")
+        })?,
+    };
+    let plan = write::plan_restore(&node, &backup_dir)?;
+    let mut status = OK;
+    let mut lines = Vec::new();
+    for f in &plan.files {
+        match &f.outcome {
+            RestoreOutcome::AlreadyOriginal => lines.push(format!(
+                "unchanged  {}: already the original",
+                shown(&f.path)
+            )),
+            RestoreOutcome::Refused { reason } => {
+                status = PROBLEM;
+                lines.push(
+                    escape_text(&format!("left alone  {}: {reason}", shown(&f.path))).into_owned(),
+                );
+            }
+            RestoreOutcome::Restore { .. } if run.dry_run => {
+                lines.push(format!("would restore  {}", shown(&f.path)))
+            }
+            RestoreOutcome::Restore { .. } => {}
+        }
     }
-    Ok(OK)
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if run.dry_run {
+        let printed = (|| -> io::Result<()> {
+            out.write_all(&plan.unified_diff())?;
+            out.flush()?;
+            let mut err = io::stderr().lock();
+            for line in &lines {
+                writeln!(err, "{line}")?;
+            }
+            Ok(())
+        })();
+        return keep_status(status, printed);
+    }
+    for (path, written) in write::apply_restore(&node, &plan) {
+        let line = match written {
+            Written::Rewritten { backup } => {
+                format!("restored  {} from {}", shown(&path), shown(&backup))
+            }
+            Written::ChangedMeanwhile => {
+                status = status.max(PROBLEM);
+                format!(
+                    "left alone  {}: it changed while cni-fix was working; run cni-fix again",
+                    shown(&path)
+                )
+            }
+            Written::Failed { reason } => {
+                status = UNKNOWN;
+                escape_text(&format!(
+                    "failed  {}: {reason}; the file is as it was",
+                    shown(&path)
+                ))
+                .into_owned()
+            }
+        };
+        lines.push(line);
+    }
+    let printed = (|| -> io::Result<()> {
+        for line in &lines {
+            writeln!(out, "{line}")?;
+        }
+        out.flush()
+    })();
+    keep_status(status, printed)
 }

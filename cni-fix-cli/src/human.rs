@@ -3,6 +3,9 @@
 
 use std::io::{self, Write};
 
+use std::collections::HashMap;
+
+use cni_fix_core::quote::{escape_text, quote_path};
 use cni_fix_core::report::{FileReport, Report};
 use cni_fix_core::{Finding, Severity};
 
@@ -32,16 +35,16 @@ impl Style {
 fn file_line(f: &FileReport) -> String {
     let mut parts = vec![format!("[{}]", serde_plain(&f.status))];
     if let Some(name) = &f.name {
-        parts.push(format!("network {name:?}"));
+        parts.push(format!("network {:?}", escape_text(name)));
     }
     if f.name.is_some() {
         parts.push(match &f.cni_version {
-            Some(v) => format!("cniVersion {v:?}"),
+            Some(v) => format!("cniVersion {:?}", escape_text(v)),
             None => "no cniVersion".to_string(),
         });
     }
     if !f.plugins.is_empty() {
-        parts.push(f.plugins.join(" → "));
+        parts.push(escape_text(&f.plugins.join(" → ")).into_owned());
     }
     parts.join("  ")
 }
@@ -57,7 +60,7 @@ fn finding(out: &mut dyn Write, style: &Style, f: &Finding) -> io::Result<()> {
     let plugin = f
         .plugin
         .as_deref()
-        .map(|p| format!("  ({p})"))
+        .map(|p| format!("  ({})", escape_text(p)))
         .unwrap_or_default();
     writeln!(
         out,
@@ -65,9 +68,14 @@ fn finding(out: &mut dyn Write, style: &Style, f: &Finding) -> io::Result<()> {
         style.severity(f.severity),
         style.paint("1", f.id.as_str())
     )?;
-    writeln!(out, "          {}", f.message)?;
+    writeln!(out, "          {}", escape_text(&f.message))?;
     if let Some(e) = &f.runtime_error {
-        writeln!(out, "          {} {e}", style.paint("2", "runtime says:"))?;
+        writeln!(
+            out,
+            "          {} {}",
+            style.paint("2", "runtime says:"),
+            escape_text(e)
+        )?;
     }
     let fixable = if f.fixable {
         " [cni-fix rewrite can fix this]"
@@ -78,9 +86,50 @@ fn finding(out: &mut dyn Write, style: &Style, f: &Finding) -> io::Result<()> {
         out,
         "          {} {}{fixable}",
         style.paint("2", "remedy:"),
-        f.remedy
+        escape_text(&f.remedy)
     )?;
     Ok(())
+}
+
+/// A path from the report, quoted as git quotes paths when it holds anything but plain
+/// printable text; exact bytes come from `path_bytes` where the path is not UTF-8.
+fn shown_path(path: &str, bytes: Option<&str>) -> String {
+    use base64::Engine;
+    let raw = bytes
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .unwrap_or_else(|| path.as_bytes().to_vec());
+    quote_path(&raw).into_owned()
+}
+
+/// How a plugin's versions were learnt, for the plugins table.
+fn versions_line(p: &cni_fix_core::report::PluginReport) -> String {
+    let source = serde_plain(&p.source);
+    match &p.supported_versions {
+        Some(v) => {
+            let from = match source.as_str() {
+                "exec" => "from its VERSION answer".to_string(),
+                "assumed" => format!(
+                    "from the release table of containernetworking/plugins {}",
+                    p.release.as_deref().unwrap_or("?")
+                ),
+                "static" => format!(
+                    "read from the binary, {} confidence: {}",
+                    p.confidence.map(|c| serde_plain(&c)).unwrap_or_default(),
+                    p.evidence.as_deref().unwrap_or("")
+                ),
+                other => other.to_string(),
+            };
+            let earlier = match (&p.problem, source.as_str()) {
+                (Some(problem), "assumed") => format!("; the probe failed first: {problem}"),
+                _ => String::new(),
+            };
+            escape_text(&format!("{} ({from}{earlier})", v.join(" "))).into_owned()
+        }
+        None => match &p.problem {
+            Some(problem) => escape_text(&format!("versions unknown: {problem}")).into_owned(),
+            None => "versions unknown".to_string(),
+        },
+    }
 }
 
 /// Write `report` for people. `color` turns on ANSI colours.
@@ -100,53 +149,75 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
                 .as_deref()
                 .map(|l| format!(", libcni {l}"))
                 .unwrap_or_default();
-            format!("containerd {v} (from {from}{libcni})")
+            format!("containerd {} (from {from}{libcni})", escape_text(v))
         }
         None => "containerd, version unknown".to_string(),
     };
-    writeln!(out, "{} {}", style.paint("1", "cni-fix check"), n.root)?;
+    writeln!(
+        out,
+        "{} {}",
+        style.paint("1", "cni-fix check"),
+        shown_path(&n.root, None)
+    )?;
     writeln!(out, "  runtime       {runtime}")?;
     writeln!(
         out,
         "  containerd    {}",
         n.containerd_config
             .as_deref()
-            .unwrap_or("no config file (defaults)")
+            .map(|c| shown_path(c, None))
+            .unwrap_or_else(|| "no config file (defaults)".to_string())
     )?;
     writeln!(
         out,
         "  conf dir      {}  (max_conf_num {})",
-        n.conf_dir, n.max_conf_num
+        shown_path(&n.conf_dir, None),
+        n.max_conf_num
     )?;
-    writeln!(out, "  plugin dirs   {}", n.bin_dirs.join(", "))?;
+    let dirs: Vec<String> = n.bin_dirs.iter().map(|d| shown_path(d, None)).collect();
+    writeln!(out, "  plugin dirs   {}", dirs.join(", "))?;
     if let Some(e) = &n.load_error {
-        writeln!(out, "  {}  {e}", style.paint("1;31", "load fails"))?;
+        writeln!(
+            out,
+            "  {}  {}",
+            style.paint("1;31", "load fails"),
+            escape_text(e)
+        )?;
     }
 
+    // One pass over the findings: by file, in report order; the rest under "node".
+    let mut by_file: HashMap<&str, Vec<&Finding>> = HashMap::with_capacity(report.files.len());
     for f in &report.files {
-        writeln!(out)?;
-        writeln!(out, "{}  {}", style.paint("1", &f.path), file_line(f))?;
-        for finding_ in report
-            .findings
-            .iter()
-            .filter(|x| x.file.as_deref() == Some(&f.path))
-        {
-            finding(out, &style, finding_)?;
+        by_file.entry(f.path.as_str()).or_default();
+    }
+    let mut rest: Vec<&Finding> = Vec::new();
+    for x in &report.findings {
+        match x.file.as_deref().and_then(|p| by_file.get_mut(p)) {
+            Some(list) => list.push(x),
+            None => rest.push(x),
         }
     }
-    // Findings about files not listed (containerd's config) and about the node as a whole.
-    let listed = |p: &str| report.files.iter().any(|f| f.path == p);
-    let rest: Vec<&Finding> = report
-        .findings
-        .iter()
-        .filter(|x| x.file.as_deref().is_none_or(|p| !listed(p)))
-        .collect();
+    for f in &report.files {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}  {}",
+            style.paint("1", &shown_path(&f.path, f.path_bytes.as_deref())),
+            file_line(f)
+        )?;
+        // Each path's list is printed once, under its first entry.
+        if let Some(list) = by_file.get_mut(f.path.as_str()) {
+            for finding_ in std::mem::take(list) {
+                finding(out, &style, finding_)?;
+            }
+        }
+    }
     if !rest.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.paint("1", "node"))?;
         for f in rest {
             if let Some(file) = &f.file {
-                writeln!(out, "  {}", style.paint("2", file))?;
+                writeln!(out, "  {}", style.paint("2", &shown_path(file, None)))?;
             }
             finding(out, &style, f)?;
         }
@@ -162,22 +233,15 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
             .max()
             .unwrap_or(0);
         for p in &report.plugins {
-            let versions = match (&p.supported_versions, p.confidence) {
-                (Some(v), Some(c)) => format!(
-                    "{} ({}, {} confidence: {})",
-                    v.join(" "),
-                    serde_plain(&p.source),
-                    serde_plain(&c),
-                    p.evidence.as_deref().unwrap_or("")
-                ),
-                (Some(v), None) => format!("{} ({})", v.join(" "), serde_plain(&p.source)),
-                (None, _) => "versions unknown".to_string(),
-            };
             writeln!(
                 out,
-                "  {:<width$}  {}  {versions}",
-                p.plugin_type,
-                p.path.as_deref().unwrap_or("not found"),
+                "  {:<width$}  {}  {}",
+                escape_text(&p.plugin_type),
+                p.path
+                    .as_deref()
+                    .map(|x| shown_path(x, None))
+                    .unwrap_or_else(|| "not found".to_string()),
+                versions_line(p),
             )?;
         }
     }
@@ -192,7 +256,27 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
         if s.warnings == 1 { "" } else { "s" },
         s.infos
     );
-    let verdict = if s.errors > 0 {
+    if !report.incomplete.is_empty() {
+        writeln!(out, "{}", style.paint("1;35", "cni-fix could not read"))?;
+        for u in &report.incomplete {
+            writeln!(
+                out,
+                "  {} {}: {}",
+                u.what,
+                shown_path(&u.path, None),
+                escape_text(&u.reason)
+            )?;
+        }
+        writeln!(out)?;
+    }
+    let verdict = if !report.incomplete.is_empty() {
+        style.paint(
+            "1;35",
+            &format!(
+                "UNKNOWN: {counts} in what cni-fix could read; it could not read everything the runtime reads, so the verdict is unknown"
+            ),
+        )
+    } else if s.errors > 0 {
         style.paint(
             "1;31",
             &format!("FAIL: {counts}: pods on this node will fail to start or to stop"),

@@ -15,6 +15,7 @@ fn help_texts() {
         &["check", "--help"],
         &["rewrite", "--help"],
         &["generate", "--help"],
+        &["restore", "--help"],
         &["explain", "--help"],
     ] {
         let out = cni_fix(args);
@@ -125,6 +126,15 @@ struct ReportV1 {
     plugins: Vec<PluginV1>,
     findings: Vec<FindingV1>,
     summary: SummaryV1,
+    incomplete: Vec<UnreadV1>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct UnreadV1 {
+    path: String,
+    what: String,
+    reason: String,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +163,7 @@ struct RuntimeV1 {
 #[allow(dead_code)]
 struct FileV1 {
     path: String,
+    path_bytes: Option<String>,
     status: String,
     name: Option<String>,
     cni_version: Option<String>,
@@ -169,6 +180,8 @@ struct PluginV1 {
     source: String,
     confidence: Option<String>,
     evidence: Option<String>,
+    release: Option<String>,
+    problem: Option<String>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,6 +196,7 @@ struct FindingV1 {
     remedy: String,
     fixable: bool,
     fix: Option<FixV1>,
+    files: Vec<String>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,7 +244,9 @@ fn json_schema_is_pinned() {
             .unwrap_or_else(|e| panic!("{}: {e}\n{}", dir.display(), out.stdout));
         assert_eq!(report.schema, "cni-fix.check/v1");
         for f in &report.files {
-            assert!(["loaded", "shadowed", "invalid", "ignored"].contains(&f.status.as_str()));
+            assert!(
+                ["loaded", "shadowed", "invalid", "ignored", "unread"].contains(&f.status.as_str())
+            );
         }
         for p in &report.plugins {
             assert!(["exec", "assumed", "static", "unknown"].contains(&p.source.as_str()));
@@ -297,21 +313,25 @@ fn explain() {
 }
 
 #[test]
-fn a_closed_pipe_is_not_an_error() {
+fn a_closed_pipe_keeps_the_verdict() {
+    // `cni-fix check | head -1` must not turn a failing node into exit 0: the status is the
+    // verdict's, whether or not the reader stayed.
     let (_t, root) = scenario("old-plugins-1.0.0-config");
+    let args = [
+        "check",
+        "--root",
+        root.to_str().unwrap(),
+        "--containerd-version",
+        "1.6.3",
+        "--probe",
+        "exec",
+    ];
+    let unpiped = cni_fix(&args).code;
+    assert_eq!(unpiped, 1, "the scenario fails");
     for format in ["human", "json"] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cni-fix"))
-            .args([
-                "check",
-                "--root",
-                root.to_str().unwrap(),
-                "--containerd-version",
-                "1.6.3",
-                "--probe",
-                "exec",
-                "--format",
-                format,
-            ])
+            .args(args)
+            .args(["--format", format])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -325,10 +345,22 @@ fn a_closed_pipe_is_not_an_error() {
         );
         assert_eq!(
             out.status.code(),
-            Some(0),
-            "{format}: a closed pipe ends the run quietly"
+            Some(unpiped),
+            "{format}: the verdict stays"
         );
     }
+    // The shell's own `| head -1`, as in the README.
+    let line = format!(
+        "{} check --root {} --containerd-version 1.6.3 --probe exec | head -1; exit ${{PIPESTATUS[0]}}",
+        env!("CARGO_BIN_EXE_cni-fix"),
+        root.display()
+    );
+    let status = Command::new("bash")
+        .args(["-c", &line])
+        .output()
+        .unwrap()
+        .status;
+    assert_eq!(status.code(), Some(1));
 }
 
 #[test]
@@ -354,9 +386,22 @@ fn reports_show_node_paths_not_the_root() {
     assert!(Path::new(v["node"]["root"].as_str().unwrap()) == root);
 }
 
+/// Run cni-fix as nobody (setpriv, from util-linux): root reads everything.
+fn as_nobody(args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_cni-fix"),
+        ])
+        .args(args)
+        .output()
+        .expect("setpriv from util-linux")
+}
+
 #[test]
-fn unreadable_files_are_findings_for_an_unprivileged_user() {
-    // Root reads everything, so run the check as nobody (setpriv, from util-linux).
+fn what_cni_fix_cannot_read_is_its_own_limit_not_the_runtimes() {
     use std::os::unix::fs::PermissionsExt;
     let (tmp, root) = scenario("shadowed-config");
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -364,51 +409,113 @@ fn unreadable_files_are_findings_for_an_unprivileged_user() {
     std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o000)).unwrap();
     let containerd = root.join("etc/containerd/config.toml");
     std::fs::set_permissions(&containerd, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_cni-fix"),
-        ])
-        .args([
-            "check",
+    let root_s = root.to_str().unwrap();
+    let args = [
+        "check",
+        "--root",
+        root_s,
+        "--containerd-version",
+        "1.7.20",
+        "--probe",
+        "exec",
+        "--format",
+        "json",
+    ];
+    let out = as_nobody(&args);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(2), "the verdict is unknown");
+    let incomplete = report["incomplete"].as_array().unwrap();
+    let paths: Vec<&str> = incomplete
+        .iter()
+        .map(|u| u["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/etc/containerd/config.toml",
+            "/etc/cni/net.d/10-containerd-net.conflist"
+        ]
+    );
+    for u in incomplete {
+        assert!(
+            u["reason"]
+                .as_str()
+                .unwrap()
+                .contains("permission denied; run cni-fix as root"),
+            "{u}"
+        );
+    }
+    let findings = report["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().all(|f| f["id"] != "invalid-config"
+            && f["id"] != "invalid-containerd-config"
+            && f["id"] != "no-config"),
+        "no runtime failure is made up: {findings:?}"
+    );
+    assert_eq!(report["node"]["load_error"], serde_json::Value::Null);
+    assert_eq!(
+        report["files"][1]["status"], "unread",
+        "{}",
+        report["files"]
+    );
+    let human = as_nobody(&args[..args.len() - 2]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert_eq!(human.status.code(), Some(2));
+    assert!(text.contains("cni-fix could not read\n  containerd config /etc/containerd/config.toml: permission denied; run cni-fix as root"), "{text}");
+    assert!(text.contains("UNKNOWN: "), "{text}");
+
+    // A conf dir and a plugin dir it cannot enter.
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&containerd, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let bin = root.join("opt/cni/bin");
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = as_nobody(&args);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let findings = report["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().all(|f| f["id"] != "plugin-not-found"),
+        "{findings:?}"
+    );
+    assert!(report["incomplete"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("cannot look into /opt/cni/bin: permission denied"));
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let net_d = root.join("etc/cni/net.d");
+    std::fs::set_permissions(&net_d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = as_nobody(&args);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(report["incomplete"][0]["what"], "conf dir");
+    assert!(report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["id"] != "no-config"));
+
+    // rewrite says so too, and never skips the file silently.
+    std::fs::set_permissions(&net_d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o000)).unwrap();
+    for extra in [&[][..], &["--all"]] {
+        let mut a = vec![
+            "rewrite",
             "--root",
-            root.to_str().unwrap(),
+            root_s,
             "--containerd-version",
             "1.7.20",
             "--probe",
             "exec",
-            "--format",
-            "json",
-        ])
-        .output()
-        .expect("setpriv from util-linux");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(1));
-    let findings = report["findings"].as_array().unwrap();
-    let invalid = findings
-        .iter()
-        .find(|f| f["id"] == "invalid-config")
-        .expect("the unreadable conflist is a finding");
-    assert_eq!(invalid["file"], "/etc/cni/net.d/10-containerd-net.conflist");
-    assert!(
-        invalid["message"]
-            .as_str()
-            .unwrap()
-            .contains("permission denied"),
-        "{invalid}"
-    );
-    let config = findings
-        .iter()
-        .find(|f| f["id"] == "invalid-containerd-config")
-        .expect("the unreadable containerd config is a finding");
-    assert!(
-        config["message"]
-            .as_str()
-            .unwrap()
-            .contains("permission denied"),
-        "{config}"
-    );
+            "--dry-run",
+        ];
+        a.extend_from_slice(extra);
+        let out = as_nobody(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(
+            err.contains("not read  /etc/cni/net.d/10-containerd-net.conflist: cni-fix could not read it: permission denied"),
+            "{extra:?}: {err}"
+        );
+    }
 }

@@ -201,3 +201,96 @@ fn live_node_reads_the_real_runtime() {
     assert_eq!(lo["source"], "exec");
     assert_eq!(out.code, 1, "no conf dir: no-config is an error");
 }
+
+/// The CNI settings `containerd --config FILE config dump` reports, or the error containerd
+/// stops with.
+fn dump(file: &Path) -> Result<containerd_config::CniSettings, String> {
+    let out = Command::new("/usr/bin/containerd")
+        .arg("--config")
+        .arg(file)
+        .args(["config", "dump"])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    // The dump is a complete version 2 config.
+    let c = containerd_config::parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    Ok(c.cni)
+}
+
+#[test]
+fn config_versions_are_read_as_the_real_containerd_reads_them() {
+    require("/usr/bin/containerd", "containerd");
+    let out = Command::new("/usr/bin/containerd")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version =
+        ContainerdVersion::from_version_output(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let release = cni_fix_core::runtime::containerd_release(&version.release)
+        .expect("Debian's containerd is in the table");
+    let tables = "[plugins.'io.containerd.cri.v1.runtime'.cni]\nbin_dirs = ['/usr/libexec/cni']\nconf_dir = '/v3'\n\
+                  [plugins.\"io.containerd.grpc.v1.cri\".cni]\nconf_dir = '/v2'\nmax_conf_num = 3\n";
+    let cases: Vec<(&str, String)> = vec![
+        ("no version", "[plugins.cri.cni]\nconf_dir = '/v1'\nbin_dir = '/b1'\n".into()),
+        ("version 1, v2 table", format!("version = 1\n{tables}")),
+        ("version 2", format!("version = 2\n{tables}")),
+        ("version 3", format!("version = 3\n{tables}")),
+        ("version 4", format!("version = 4\n{tables}")),
+        ("version 99", format!("version = 99\n{tables}")),
+        ("version -1", format!("version = -1\n[plugins.cri.cni]\nconf_dir = '/v1'\n{tables}")),
+        ("version 2, short key", "version = 2\n[plugins.cri.cni]\nconf_dir = '/v1'\n".into()),
+        ("version 2, short disabled", "version = 2\ndisabled_plugins = ['cri']\n".into()),
+        ("version 3 only", "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.cni]\nbin_dirs = ['/usr/libexec/cni']\n".into()),
+        ("bad type", "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\nconf_dir = 5\n".into()),
+        ("bad type in an ignored table", "version = 2\n[plugins.'io.containerd.cri.v1.runtime'.cni]\nconf_dir = 5\n".into()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in cases {
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, &text).unwrap();
+        let real = dump(&file);
+        let ours = containerd_config::parse_raw(&text)
+            .and_then(|raw| raw.read_by(Some(&release.config), "config.toml"));
+        match (&real, &ours) {
+            (Ok(real), Ok(c)) => {
+                let fatal = c
+                    .problems
+                    .iter()
+                    .any(|p| matches!(p, containerd_config::ConfigProblem::Fatal { .. }));
+                assert!(
+                    !fatal,
+                    "{name}: containerd starts, cni-fix says it does not: {c:?}"
+                );
+                let effective = |s: &containerd_config::CniSettings| {
+                    (
+                        s.conf_dir.clone().unwrap_or("/etc/cni/net.d".into()),
+                        s.effective_bin_dirs(),
+                        s.max_conf_num.unwrap_or(1),
+                    )
+                };
+                assert_eq!(effective(&c.cni), effective(real), "{name}");
+            }
+            (Err(e), Ok(c)) => {
+                let said = c.problems.iter().find_map(|p| match p {
+                    containerd_config::ConfigProblem::Fatal { runtime_error, .. } => {
+                        Some(runtime_error.clone())
+                    }
+                    _ => None,
+                });
+                let said = said.unwrap_or_else(|| {
+                    panic!("{name}: containerd stops ({e}), cni-fix reads {c:?}")
+                });
+                // containerd names the file; the tail is the same text.
+                let tail = said.rsplit(": ").next().unwrap();
+                assert!(
+                    e.ends_with(tail),
+                    "{name}: containerd says {e:?}, cni-fix {said:?}"
+                );
+            }
+            (Err(_), Err(_)) => {}
+            (Ok(real), Err(e)) => panic!("{name}: containerd reads {real:?}, cni-fix fails: {e}"),
+        }
+    }
+}

@@ -99,6 +99,10 @@ finding_ids! {
     RuntimeUnknown = "runtime-unknown", "the runtime's version could not be determined";
     /// containerd's config does not parse or sets CNI settings it ignores.
     InvalidContainerdConfig = "invalid-containerd-config", "containerd's config does not parse, or CNI settings in it are ignored";
+    /// containerd's config sets `conf_template`.
+    ConfTemplate = "conf-template", "containerd's config sets conf_template, which containerd renders when no network loads";
+    /// A containerd config version the running containerd does not read as declared.
+    UnsupportedConfigVersion = "unsupported-config-version", "containerd's config declares a version this containerd reads differently, or not at all";
 }
 
 impl fmt::Display for FindingId {
@@ -151,6 +155,9 @@ pub struct Finding {
     /// The edit `cni-fix rewrite` would make, when it can choose one on its own (it may still
     /// fix a finding without one when given `--cni-version`).
     pub fix: Option<crate::fix::Fix>,
+    /// Further files the finding is about (node paths), such as every config a conf dir
+    /// shadows; empty for most findings.
+    pub files: Vec<String>,
 }
 
 impl FindingId {
@@ -180,6 +187,10 @@ impl FindingId {
             FindingId::RuntimeUnknown => include_str!("explain/runtime-unknown.md"),
             FindingId::InvalidContainerdConfig => {
                 include_str!("explain/invalid-containerd-config.md")
+            }
+            FindingId::ConfTemplate => include_str!("explain/conf-template.md"),
+            FindingId::UnsupportedConfigVersion => {
+                include_str!("explain/unsupported-config-version.md")
             }
         }
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::conf::{NetworkList, PluginConf};
 use crate::edit::{version_edits, Edit};
 use crate::node::display_path;
-use crate::plugins_release::RELEASE_PLUGINS;
+use crate::plugins_release::{plugin_project, RELEASE_PLUGINS};
 use crate::snapshot::{ConfFile, Snapshot};
 use crate::spec::SpecVersion;
 
@@ -31,6 +31,10 @@ pub enum TargetError {
     UnknownVersions {
         /// The plugin types whose versions are unknown.
         plugins: Vec<String>,
+        /// Why, for each of them.
+        reasons: Vec<String>,
+        /// The inputs that would tell, leaving out any already given.
+        suggestions: Vec<String>,
     },
     /// No spec version is supported by every plugin and the runtime.
     NoCommonVersion {
@@ -47,17 +51,64 @@ pub enum TargetError {
 impl fmt::Display for TargetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TargetError::UnknownVersions { plugins } => write!(
-                f,
-                "the spec versions of {} are unknown; cni-fix does not guess: pass --cni-version V, --assume-plugins-release R, or --probe exec",
-                plugins.join(", ")
-            ),
+            TargetError::UnknownVersions {
+                plugins,
+                reasons,
+                suggestions,
+            } => {
+                let why: Vec<String> = plugins
+                    .iter()
+                    .zip(reasons)
+                    .map(|(p, r)| format!("{p}: {r}"))
+                    .collect();
+                write!(
+                    f,
+                    "the spec versions of {} are unknown ({}); cni-fix does not guess: {}",
+                    plugins.join(", "),
+                    why.join("; "),
+                    or_list(suggestions)
+                )
+            }
             TargetError::NoCommonVersion { advice } => {
-                write!(f, "no cniVersion works for every plugin in the chain: {advice}")
+                write!(
+                    f,
+                    "no cniVersion works for every plugin in the chain: {advice}"
+                )
             }
             TargetError::Refused { reason } => f.write_str(reason),
         }
     }
+}
+
+/// `a`, `a or b`, `a, b, or c`.
+fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [a, b] => format!("{a} or {b}"),
+        [rest @ .., last] => format!("{}, or {last}", rest.join(", ")),
+    }
+}
+
+/// What would tell cni-fix the versions of plugins it could not learn, leaving out what the
+/// snapshot shows was already tried.
+pub fn version_suggestions(snap: &Snapshot) -> Vec<String> {
+    let mut out = vec!["pass --cni-version V".to_string()];
+    if snap.assumed_release.is_none() {
+        out.push(
+            "--assume-plugins-release R (the containernetworking/plugins release on the node)"
+                .into(),
+        );
+    }
+    match snap.probe {
+        crate::snapshot::ProbeMode::Exec => {
+            out.push("a longer --probe-timeout if a plugin is slow to answer".into())
+        }
+        crate::snapshot::ProbeMode::Static | crate::snapshot::ProbeMode::None => {
+            out.push("--probe exec on a machine that can run the plugins".into())
+        }
+    }
+    out
 }
 
 /// The highest spec version the snapshot's runtime can use, when its release is known.
@@ -181,7 +232,21 @@ pub fn choose_target(
         .map(|(t, _)| t.to_string())
         .collect();
     if !unknown.is_empty() {
-        return Err(TargetError::UnknownVersions { plugins: unknown });
+        let reasons = unknown
+            .iter()
+            .map(|t| {
+                snap.plugins
+                    .iter()
+                    .find(|p| p.plugin_type == *t)
+                    .and_then(|p| p.problem.clone().or_else(|| p.unread.clone()))
+                    .unwrap_or_else(|| "no source of versions".to_string())
+            })
+            .collect();
+        return Err(TargetError::UnknownVersions {
+            plugins: unknown,
+            reasons,
+            suggestions: version_suggestions(snap),
+        });
     }
     let known: Vec<(&str, &[String])> = lists.iter().map(|(t, l)| (*t, l.unwrap_or(&[]))).collect();
     let supports = |list: &[String], v: SpecVersion| list.iter().any(|s| s == v.as_str());
@@ -207,27 +272,32 @@ pub fn choose_target(
         })
         .min_by_key(|(_, lacking)| lacking.len())
         .unwrap_or((SpecVersion::V1_0_0, Vec::new()));
-    let upgrades: Vec<String> = lacking
-        .iter()
-        .map(|t| {
-            if RELEASE_PLUGINS.contains(t) {
-                let release = if best == SpecVersion::V1_1_0 {
-                    "v1.6.0"
-                } else {
-                    "v1.0.1"
-                };
-                format!("{t} to containernetworking/plugins {release} or later")
-            } else {
-                format!("{t} to a release that supports {best}")
-            }
-        })
-        .collect();
+    let upgrades: Vec<String> = lacking.iter().map(|t| upgrade_to(t, best)).collect();
     Err(TargetError::NoCommonVersion {
         advice: format!(
             "upgrade {}, then use cniVersion {best}",
             upgrades.join(" and ")
         ),
     })
+}
+
+/// What to upgrade `plugin` to so that it supports `spec`, naming the project it comes from:
+/// `bridge to containernetworking/plugins v1.0.1 or later`, `flannel from flannel-io/cni-plugin
+/// (…) to a release that supports 1.0.0`, or, for a plugin cni-fix does not know, `x to a
+/// release that supports 1.0.0`.
+pub fn upgrade_to(plugin: &str, spec: SpecVersion) -> String {
+    match plugin_project(plugin) {
+        Some(_) if RELEASE_PLUGINS.contains(&plugin) => {
+            let release = if spec == SpecVersion::V1_1_0 {
+                "v1.6.0"
+            } else {
+                "v1.0.1"
+            };
+            format!("{plugin} to containernetworking/plugins {release} or later")
+        }
+        Some(project) => format!("{plugin} from {project} to a release that supports {spec}"),
+        None => format!("{plugin} to a release that supports {spec}"),
+    }
 }
 
 /// The fix that sets `file`'s network to `target`, or `None` when the file already says it

@@ -65,6 +65,7 @@ pub mod json;
 pub mod node;
 pub mod plugins_release;
 pub mod probe;
+pub mod quote;
 pub mod report;
 pub mod rewrite;
 pub mod rules;

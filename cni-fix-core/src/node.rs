@@ -28,9 +28,12 @@ pub struct NodeFs {
 /// Why a file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
-    /// The operating system refused (missing, permission denied, dangling link, loop).
+    /// The operating system refused (missing, dangling link, loop, …).
     #[error("{0}")]
     Io(String),
+    /// Permission denied: whoever reads it lacks the rights (see [`own_limit`]).
+    #[error("permission denied")]
+    Denied,
     /// It is not a regular file.
     #[error("not a regular file: it is a {0}")]
     NotRegular(&'static str),
@@ -206,7 +209,13 @@ impl NodeFs {
 
     /// Read a regular file, at most `cap` bytes. Never blocks on a FIFO or device.
     pub fn read_file(&self, node_path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
-        let io_err = |e: io::Error| ReadError::Io(io_message(&e));
+        let io_err = |e: io::Error| {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                ReadError::Denied
+            } else {
+                ReadError::Io(io_message(&e))
+            }
+        };
         let host = self.resolve(node_path).map_err(io_err)?;
         let file: File = OpenOptions::new()
             .read(true)
@@ -233,6 +242,18 @@ impl NodeFs {
         }
         Ok(bytes)
     }
+}
+
+/// Whether this process runs as root, as the container runtime does.
+pub fn running_as_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Whether failing to read something with `e` is cni-fix's own limit rather than the node's
+/// problem: permission denied to a cni-fix that does not run as root, where the runtime (which
+/// runs as root) would read it.
+pub fn own_limit(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::PermissionDenied && !running_as_root()
 }
 
 /// An I/O error as a short message, without Rust's `(os error N)` suffix.
@@ -269,9 +290,34 @@ pub fn node_join(dir: &Path, name: &OsStr) -> PathBuf {
     dir.join(name)
 }
 
-/// A node path for display: lossless where it is UTF-8.
+/// A node path as text: the path itself where it is UTF-8; otherwise each byte that is not
+/// part of valid UTF-8 is written `\xNN`, so that distinct names stay distinct. Reports give the
+/// exact bytes beside it (see [`path_bytes`]).
 pub fn display_path(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+    let bytes = p.as_os_str().as_bytes();
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => {
+            let mut out = String::with_capacity(bytes.len() + 8);
+            for chunk in bytes.utf8_chunks() {
+                out.push_str(chunk.valid());
+                for b in chunk.invalid() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            out
+        }
+    }
+}
+
+/// The exact bytes of a path that is not UTF-8, in standard base64; `None` for a UTF-8 path,
+/// which [`display_path`] shows as it is.
+pub fn path_bytes(p: &Path) -> Option<String> {
+    use base64::Engine;
+    let bytes = p.as_os_str().as_bytes();
+    std::str::from_utf8(bytes)
+        .is_err()
+        .then(|| base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// Compare names the way Go's `sort.Strings` compares them: by bytes.

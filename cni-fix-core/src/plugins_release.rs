@@ -46,8 +46,9 @@ struct ReleaseLine {
 
 use SpecVersion::*;
 
-/// Plugins whose binaries the containernetworking/plugins releases ship. `flannel` is left
-/// out on purpose: nodes usually run flannel's own build of it.
+/// Plugins whose binaries every containernetworking/plugins release in the table ships.
+/// `flannel` shipped there too until v1.0.0 removed it (`plugins/meta/flannel` at v0.9.1, gone
+/// at v1.0.0); since then it comes from flannel-io/cni-plugin. See [`PluginsRelease::ships`].
 pub const RELEASE_PLUGINS: &[&str] = &[
     "bandwidth",
     "bridge",
@@ -70,6 +71,66 @@ pub const RELEASE_PLUGINS: &[&str] = &[
     "win-bridge",
     "win-overlay",
 ];
+
+/// The meta plugin that containernetworking/plugins shipped until v1.0.0. Its `main` there
+/// is `skel.PluginMain(…, version.All, …)`, so it answers with the release's full list
+/// (plugins v0.6.0 to v0.9.1, `plugins/meta/flannel/flannel.go`).
+const FLANNEL: &str = "flannel";
+/// The first release without flannel.
+const FLANNEL_REMOVED: Version = Version::new(1, 0, 0);
+
+/// Where plugins that containernetworking/plugins does not ship come from, for remedies that
+/// name the right project: (plugin types, project).
+pub const PLUGIN_PROJECTS: &[(&[&str], &str)] = &[
+    (
+        &["flannel"],
+        "flannel-io/cni-plugin (flannel's own CNI plugin, installed by flannel's DaemonSet)",
+    ),
+    (
+        &["calico", "calico-ipam"],
+        "Calico (projectcalico/calico; calico-node's install-cni container installs it)",
+    ),
+    (
+        &["cilium-cni"],
+        "Cilium (cilium/cilium; the Cilium agent installs it)",
+    ),
+    (
+        &["aws-cni", "egress-cni"],
+        "the Amazon VPC CNI (aws/amazon-vpc-cni-k8s)",
+    ),
+    (&["antrea"], "Antrea (antrea-io/antrea)"),
+    (&["weave-net", "weave-ipam"], "Weave Net (weaveworks/weave)"),
+    (
+        &["multus", "multus-shim"],
+        "Multus (k8snetworkplumbingwg/multus-cni)",
+    ),
+    (
+        &["whereabouts"],
+        "Whereabouts (k8snetworkplumbingwg/whereabouts)",
+    ),
+    (&["kube-ovn"], "Kube-OVN (kubeovn/kube-ovn)"),
+    (
+        &["ovn-k8s-cni-overlay"],
+        "OVN-Kubernetes (ovn-org/ovn-kubernetes)",
+    ),
+    (
+        &["azure-vnet", "azure-vnet-ipam"],
+        "Azure CNI (Azure/azure-container-networking)",
+    ),
+];
+
+/// Where a plugin comes from today, when cni-fix knows: `containernetworking/plugins` for the
+/// plugins its current releases ship, the project of [`PLUGIN_PROJECTS`] otherwise, and `None`
+/// for a plugin cni-fix does not know.
+pub fn plugin_project(plugin: &str) -> Option<&'static str> {
+    if RELEASE_PLUGINS.contains(&plugin) {
+        return Some("containernetworking/plugins");
+    }
+    PLUGIN_PROJECTS
+        .iter()
+        .find(|(types, _)| types.contains(&plugin))
+        .map(|(_, project)| *project)
+}
 
 const WIN_OLD: Option<&[SpecVersion]> = Some(&[V0_1_0, V0_2_0, V0_3_0]);
 const STARTING_FROM_LATER: &[(&str, Option<&[SpecVersion]>)] = &[
@@ -154,10 +215,16 @@ impl PluginsRelease {
         &self.version
     }
 
+    /// Whether this release ships a binary named `plugin`: every plugin of
+    /// [`RELEASE_PLUGINS`], and `flannel` before v1.0.0.
+    pub fn ships(&self, plugin: &str) -> bool {
+        RELEASE_PLUGINS.contains(&plugin) || (plugin == FLANNEL && self.version < FLANNEL_REMOVED)
+    }
+
     /// The spec versions `plugin` from this release answers `VERSION` with, or `None` when the
     /// plugin is not one of this project's or its list for this release is not known.
     pub fn supported_versions(&self, plugin: &str) -> Option<Vec<SpecVersion>> {
-        if !RELEASE_PLUGINS.contains(&plugin) {
+        if !self.ships(plugin) {
             return None;
         }
         match self
@@ -219,6 +286,32 @@ mod tests {
             .unwrap(),
             ["0.1.0", "0.2.0", "0.3.0", "0.3.1"]
         );
+    }
+
+    #[test]
+    fn flannel_ships_until_v1_0_0() {
+        let r = PluginsRelease::parse("0.8.7").unwrap();
+        assert_eq!(
+            strs(r.supported_versions("flannel")).unwrap(),
+            ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0"]
+        );
+        assert!(PluginsRelease::parse("0.6.0").unwrap().ships("flannel"));
+        assert!(!PluginsRelease::parse("1.0.0").unwrap().ships("flannel"));
+        assert_eq!(
+            PluginsRelease::parse("1.1.1")
+                .unwrap()
+                .supported_versions("flannel"),
+            None
+        );
+        assert_eq!(
+            plugin_project("bridge"),
+            Some("containernetworking/plugins")
+        );
+        assert!(plugin_project("flannel")
+            .unwrap()
+            .starts_with("flannel-io/cni-plugin"));
+        assert!(plugin_project("calico-ipam").unwrap().starts_with("Calico"));
+        assert_eq!(plugin_project("my-own-plugin"), None);
     }
 
     #[test]

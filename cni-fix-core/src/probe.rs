@@ -9,7 +9,7 @@ use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -26,8 +26,8 @@ pub enum ProbeError {
     /// The binary could not be started.
     #[error("could not run it: {0}")]
     Spawn(String),
-    /// It did not exit in time.
-    #[error("did not answer VERSION within {0:?}; killed")]
+    /// It did not finish in time.
+    #[error("did not finish within {0:?}; killed")]
     Timeout(Duration),
     /// It printed more than [`MAX_STDOUT`] bytes.
     #[error("printed more than {MAX_STDOUT} bytes; killed")]
@@ -57,26 +57,50 @@ pub fn probe_all(binaries: &[PathBuf], timeout: Duration) -> Vec<Result<Vec<Stri
     })
 }
 
-fn read_capped(mut r: impl Read + Send + 'static, cap: u64) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
+/// What the threads watching a child report.
+enum Event {
+    /// The child exited.
+    Exited(std::io::Result<std::process::ExitStatus>),
+    /// Standard output (`true`) or standard error (`false`) reached its end, or the cap.
+    OutputDone(bool),
+}
+
+/// Read `r` into `buf` until its end or `cap + 1` bytes, then say so on `tx`.
+fn read_capped(
+    mut r: impl Read + Send + 'static,
+    cap: u64,
+    buf: Arc<Mutex<Vec<u8>>>,
+    tx: mpsc::Sender<Event>,
+    is_stdout: bool,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = (&mut r).take(cap + 1).read_to_end(&mut buf);
-        let _ = tx.send(buf);
-    });
-    rx
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = match r.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let mut b = buf.lock().unwrap_or_else(|e| e.into_inner());
+            let room = (cap + 1).saturating_sub(b.len() as u64) as usize;
+            b.extend_from_slice(&chunk[..n.min(room)]);
+            if b.len() as u64 > cap {
+                break;
+            }
+        }
+        let _ = tx.send(Event::OutputDone(is_stdout));
+    })
 }
 
 fn kill_group(pid: u32) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return;
     };
-    #[allow(unsafe_code)]
-    // SAFETY: kill(2) with a negative pid signals the process group the child leads; it
-    // has no memory-safety preconditions.
-    unsafe {
-        libc::kill(-pid, libc::SIGKILL);
-    }
+    // The child leads its own process group (process_group(0)), so this reaches the plugin
+    // and everything it started.
+    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
 }
 
 /// What a bounded run produced.
@@ -90,8 +114,14 @@ pub struct Output {
     pub stderr: Vec<u8>,
 }
 
+/// How long output may still arrive after the child exited, before the children it left
+/// holding the pipe are killed.
+const AFTER_EXIT_GRACE: Duration = Duration::from_millis(100);
+
 /// Run `cmd` with empty stdin in its own process group, and kill the group when it outlives
-/// `timeout` or prints more than [`MAX_STDOUT`] bytes.
+/// `timeout` or prints more than [`MAX_STDOUT`] bytes. A child that exits but leaves a process
+/// of its own holding the pipe does not count as a hang: what it printed is kept, and the
+/// leftover processes are killed.
 pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<Output, ProbeError> {
     let mut child = cmd
         .stdin(Stdio::null())
@@ -101,49 +131,65 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<Output, ProbeE
         .spawn()
         .map_err(|e| ProbeError::Spawn(crate::node::io_message(&e)))?;
     let pid = child.id();
-    let stdout = read_capped(child.stdout.take().expect("piped stdout"), MAX_STDOUT);
-    let stderr = read_capped(child.stderr.take().expect("piped stderr"), MAX_STDERR);
-    let (done_tx, done_rx) = mpsc::channel();
-    let waiter = thread::spawn(move || {
-        let status = child.wait();
-        let _ = done_tx.send(());
-        status
-    });
     let deadline = Instant::now() + timeout;
-    fn give_up<T>(
-        pid: u32,
-        waiter: thread::JoinHandle<std::io::Result<std::process::ExitStatus>>,
-        e: ProbeError,
-    ) -> Result<T, ProbeError> {
-        kill_group(pid);
-        let _ = waiter.join();
-        Err(e)
+    let (tx, rx) = mpsc::channel();
+    let out_buf = Arc::new(Mutex::new(Vec::new()));
+    let err_buf = Arc::new(Mutex::new(Vec::new()));
+    let _out = read_capped(
+        child.stdout.take().expect("piped stdout"),
+        MAX_STDOUT,
+        Arc::clone(&out_buf),
+        tx.clone(),
+        true,
+    );
+    let _err = read_capped(
+        child.stderr.take().expect("piped stderr"),
+        MAX_STDERR,
+        Arc::clone(&err_buf),
+        tx.clone(),
+        false,
+    );
+    thread::spawn(move || {
+        let _ = tx.send(Event::Exited(child.wait()));
+    });
+    let mut status = None;
+    let (mut output_done, mut errors_done) = (false, false);
+    let mut grace_until: Option<Instant> = None;
+    while status.is_none() || !output_done || !errors_done {
+        let until = grace_until.unwrap_or(deadline).min(deadline);
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(Event::OutputDone(false)) => errors_done = true,
+            Ok(Event::OutputDone(true)) => {
+                output_done = true;
+                if out_buf.lock().map(|b| b.len() as u64).unwrap_or(0) > MAX_STDOUT {
+                    kill_group(pid);
+                    return Err(ProbeError::TooMuchOutput);
+                }
+            }
+            Ok(Event::Exited(result)) => {
+                let s = result.map_err(|e| ProbeError::Spawn(crate::node::io_message(&e)))?;
+                status = Some(s);
+                grace_until = Some(Instant::now() + AFTER_EXIT_GRACE);
+            }
+            Err(_) if status.is_some() => {
+                // It exited, but something it started still holds stdout: keep what was
+                // printed, and end the leftovers.
+                kill_group(pid);
+                break;
+            }
+            Err(_) => {
+                kill_group(pid);
+                return Err(ProbeError::Timeout(timeout));
+            }
+        }
     }
-    let out = match stdout.recv_timeout(timeout) {
-        Ok(out) => out,
-        Err(_) => return give_up(pid, waiter, ProbeError::Timeout(timeout)),
-    };
-    if out.len() as u64 > MAX_STDOUT {
-        return give_up(pid, waiter, ProbeError::TooMuchOutput);
-    }
-    if done_rx
-        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        .is_err()
-    {
-        return give_up(pid, waiter, ProbeError::Timeout(timeout));
-    }
-    let status = waiter
-        .join()
-        .map_err(|_| ProbeError::Spawn("wait failed".into()))?
-        .map_err(|e| ProbeError::Spawn(crate::node::io_message(&e)))?;
-    // Children that escaped the group may still hold stderr; do not wait long for it.
-    let stderr = stderr
-        .recv_timeout(Duration::from_millis(200))
-        .unwrap_or_default();
+    kill_group(pid);
+    let take =
+        |b: &Arc<Mutex<Vec<u8>>>| std::mem::take(&mut *b.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(Output {
-        status,
-        stdout: out,
-        stderr,
+        status: status.expect("the loop ends with a status"),
+        stdout: take(&out_buf),
+        stderr: take(&err_buf),
     })
 }
 

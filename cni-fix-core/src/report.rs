@@ -29,6 +29,20 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Counts by severity.
     pub summary: Summary,
+    /// What the runtime reads but cni-fix could not (for example, as a user other than root):
+    /// when not empty, the check is incomplete and its verdict unknown.
+    pub incomplete: Vec<UnreadReport>,
+}
+
+/// Something cni-fix could not read, though the runtime would.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnreadReport {
+    /// Its node path.
+    pub path: String,
+    /// `config file`, `conf dir`, `plugin`, `plugin dir` or `containerd config`.
+    pub what: &'static str,
+    /// Why, and what would let cni-fix read it.
+    pub reason: String,
 }
 
 /// The node's settings.
@@ -68,8 +82,10 @@ pub struct RuntimeReport {
 /// One config file.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
-    /// Its node path.
+    /// Its node path (non-UTF-8 bytes written `\xNN`).
     pub path: String,
+    /// The exact bytes of the path in base64 when it is not UTF-8, else null.
+    pub path_bytes: Option<String>,
     /// `loaded`, `shadowed`, `invalid` or `ignored`.
     pub status: FileStatus,
     /// The network name, or null.
@@ -97,6 +113,12 @@ pub struct PluginReport {
     pub confidence: Option<crate::static_probe::Confidence>,
     /// For `static`: what the versions were read from; null otherwise.
     pub evidence: Option<String>,
+    /// For `assumed`: the containernetworking/plugins release whose table gave the versions;
+    /// null otherwise.
+    pub release: Option<String>,
+    /// Why the versions are unknown (or why a probe failed before the release table gave
+    /// them); null when nothing went wrong.
+    pub problem: Option<String>,
 }
 
 /// Counts of findings by severity.
@@ -167,6 +189,7 @@ impl Report {
                     let net = f.network();
                     FileReport {
                         path: f.display(),
+                        path_bytes: crate::node::path_bytes(&f.path),
                         status: f.status,
                         name: net.map(|n| n.name.clone()),
                         cni_version: net.and_then(|n| n.declared_cni_version.clone()),
@@ -187,10 +210,23 @@ impl Report {
                     source: p.source,
                     confidence: p.confidence,
                     evidence: p.evidence.clone(),
+                    release: (p.source == VersionSource::Assumed)
+                        .then(|| snap.assumed_release.as_ref().map(|r| r.to_string()))
+                        .flatten(),
+                    problem: p.problem.clone(),
                 })
                 .collect(),
             findings,
             summary,
+            incomplete: snap
+                .incomplete
+                .iter()
+                .map(|u| UnreadReport {
+                    path: display_path(&u.path),
+                    what: u.what,
+                    reason: u.reason.clone(),
+                })
+                .collect(),
         }
     }
 

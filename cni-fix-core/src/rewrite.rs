@@ -39,6 +39,7 @@
 //! # }
 //! ```
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::conf::{self, FileForm};
@@ -47,7 +48,7 @@ use crate::finding::FindingId;
 use crate::fix::{choose_target, TargetError};
 use crate::node::display_path;
 use crate::rules::{network_findings, VERSION_FINDINGS};
-use crate::snapshot::{CheckError, CheckOptions, Snapshot};
+use crate::snapshot::{CheckError, CheckOptions, FileStatus, Snapshot};
 use crate::spec::SpecVersion;
 
 /// Which files a rewrite considers.
@@ -81,12 +82,15 @@ pub enum RewriteError {
     #[error(transparent)]
     Check(#[from] CheckError),
     /// A file named on the command line is not a config in the conf dir.
-    #[error("{path}: not a .conf, .conflist or .json file in the conf dir {conf_dir}")]
+    #[error("{path}: {why}")]
     NotAConfig {
         /// The path given.
         path: String,
         /// The conf dir.
         conf_dir: String,
+        /// What it is instead: missing, a directory, a name libcni does not read, outside
+        /// the conf dir.
+        why: String,
     },
 }
 
@@ -123,6 +127,11 @@ pub enum Outcome {
         /// What is missing.
         reason: String,
     },
+    /// cni-fix could not read it, though the runtime would: nothing is known about it.
+    Unread {
+        /// Why, and what would let cni-fix read it.
+        reason: String,
+    },
 }
 
 /// One file's plan.
@@ -153,6 +162,13 @@ impl RewritePlan {
             .any(|f| matches!(f.outcome, Outcome::Rewrite { .. }))
     }
 
+    /// Whether cni-fix could not read a file in scope (the plan is incomplete).
+    pub fn has_unread(&self) -> bool {
+        self.files
+            .iter()
+            .any(|f| matches!(f.outcome, Outcome::Unread { .. }))
+    }
+
     /// Whether some file needs a fix that this plan does not make.
     pub fn has_unfixed(&self) -> bool {
         self.files.iter().any(|f| {
@@ -172,19 +188,32 @@ impl RewritePlan {
                 original, updated, ..
             } = &f.outcome
             {
-                let rel = display_path(&f.target_path);
-                let rel = rel.trim_start_matches('/');
-                out.extend_from_slice(format!("diff --git a/{rel} b/{rel}\n").as_bytes());
-                similar::TextDiff::from_lines(original.as_slice(), updated.as_slice())
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(&format!("a/{rel}"), &format!("b/{rel}"))
-                    .to_writer(&mut out)
-                    .expect("writing to a Vec cannot fail");
+                file_diff(&mut out, &f.target_path, original, updated);
             }
         }
         out
     }
+}
+
+/// Append the unified diff of one file (a node path) to `out`, with git's `a/` and `b/`
+/// prefixes. Names are quoted as git quotes them, so that a newline or an escape in a file
+/// name cannot split or fake a header.
+pub(crate) fn file_diff(out: &mut Vec<u8>, node_path: &Path, original: &[u8], updated: &[u8]) {
+    let rel = node_path.as_os_str().as_bytes();
+    let rel = &rel[rel.iter().take_while(|b| **b == b'/').count()..];
+    let side = |prefix: &[u8]| {
+        let mut p = prefix.to_vec();
+        p.extend_from_slice(rel);
+        crate::quote::quote_path(&p).into_owned()
+    };
+    let (a, b) = (side(b"a/"), side(b"b/"));
+    out.extend_from_slice(format!("diff --git {a} {b}\n").as_bytes());
+    similar::TextDiff::from_lines(original, updated)
+        .unified_diff()
+        .context_radius(3)
+        .header(&a, &b)
+        .to_writer(&mut *out)
+        .expect("writing to a Vec cannot fail");
 }
 
 /// Plan a rewrite: read the node, and decide for each file in scope.
@@ -210,9 +239,20 @@ pub fn plan(options: &RewriteOptions) -> Result<RewritePlan, RewriteError> {
 
 fn select(snap: &Snapshot, scope: &Scope) -> Result<Vec<usize>, RewriteError> {
     match scope {
-        Scope::Loaded => Ok(snap.load.active.clone()),
+        // A file cni-fix could not read may be one the runtime loads: it is never skipped
+        // silently.
+        Scope::Loaded => {
+            let mut out = snap.load.active.clone();
+            out.extend(
+                (0..snap.files.len()).filter(|&i| snap.files[i].status == FileStatus::Unread),
+            );
+            out.sort_unstable();
+            Ok(out)
+        }
         Scope::All => Ok((0..snap.files.len())
-            .filter(|&i| snap.files[i].network().is_some())
+            .filter(|&i| {
+                snap.files[i].network().is_some() || snap.files[i].status == FileStatus::Unread
+            })
             .collect()),
         Scope::Files(paths) => {
             let mut out = Vec::new();
@@ -229,6 +269,7 @@ fn select(snap: &Snapshot, scope: &Scope) -> Result<Vec<usize>, RewriteError> {
                     .ok_or_else(|| RewriteError::NotAConfig {
                         path: display_path(p),
                         conf_dir: display_path(&snap.conf_dir),
+                        why: not_a_config(snap, &node_path),
                     })?;
                 if !out.contains(&i) {
                     out.push(i);
@@ -240,8 +281,37 @@ fn select(snap: &Snapshot, scope: &Scope) -> Result<Vec<usize>, RewriteError> {
     }
 }
 
+/// Why a path named for rewrite is not a config containerd reads.
+fn not_a_config(snap: &Snapshot, node_path: &Path) -> String {
+    let conf_dir = display_path(&snap.conf_dir);
+    if node_path.parent() != Some(snap.conf_dir.as_path()) {
+        return format!("not in the conf dir {conf_dir}; only its configs are rewritten");
+    }
+    match snap.node.symlink_metadata(node_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            format!("no such file in the conf dir {conf_dir}")
+        }
+        Err(e) => format!("cannot be read: {}", crate::node::io_message(&e)),
+        Ok(m) if m.is_dir() => {
+            "a directory, which the runtime skips; only files are configs".to_string()
+        }
+        Ok(_) => "the runtime does not read it: only names ending in .conf, .conflist or .json are configs".to_string(),
+    }
+}
+
 fn decide(snap: &Snapshot, i: usize, options: &RewriteOptions) -> Outcome {
     let file = &snap.files[i];
+    if file.status == FileStatus::Unread {
+        let reason = snap
+            .incomplete
+            .iter()
+            .find(|u| u.path == file.path)
+            .map(|u| u.reason.clone())
+            .unwrap_or_else(|| "cni-fix could not read it".to_string());
+        return Outcome::Unread {
+            reason: format!("cni-fix could not read it: {reason}"),
+        };
+    }
     let (net, bytes, form) = match (&file.parsed, &file.bytes, file.form) {
         (Some(Ok(net)), Some(bytes), Some(form)) => (net, bytes, form),
         (Some(Err(problem)), _, _) => {

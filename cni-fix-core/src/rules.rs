@@ -1,11 +1,13 @@
 //! The rules: from a [`Snapshot`] to [`Finding`]s. Pure functions of the snapshot.
 
+use crate::containerd_config::{ConfigProblem, DEFAULT_CONF_DIR};
 use crate::finding::{Finding, FindingId, Severity};
-use crate::fix::{choose_target, executed, fix_to, runtime_max, Role};
+use crate::fix::{choose_target, executed, fix_to, runtime_max, upgrade_to, Role};
 use crate::node::display_path;
+use crate::plugins_release::RELEASE_PLUGINS;
 use crate::runtime::Regression;
 use crate::snapshot::{ContainerdConfigState, FileStatus, PluginInfo, Snapshot};
-use crate::spec::{go_quote_list, SpecVersion, IMPLICIT_VERSION};
+use crate::spec::{go_quote_list, parse_libcni_version, SpecVersion, IMPLICIT_VERSION};
 
 /// Placeholder for a sandbox id in runtime error texts.
 pub const SANDBOX: &str = "<sandbox-id>";
@@ -41,6 +43,7 @@ impl Ctx<'_> {
             remedy,
             fixable,
             fix: None,
+            files: Vec::new(),
         });
     }
 
@@ -72,6 +75,7 @@ pub fn evaluate(snap: &Snapshot) -> Vec<Finding> {
         out: Vec::new(),
     };
     containerd_config(&mut ctx);
+    conf_template(&mut ctx);
     runtime(&mut ctx);
     conf_dir(&mut ctx);
     for &i in &snap.load.active {
@@ -85,7 +89,9 @@ pub fn evaluate(snap: &Snapshot) -> Vec<Finding> {
 fn containerd_config(ctx: &mut Ctx<'_>) {
     let path = display_path(&ctx.snap.containerd_config_path);
     match &ctx.snap.containerd_config {
-        ContainerdConfigState::Missing | ContainerdConfigState::Parsed(_) => {}
+        ContainerdConfigState::Missing
+        | ContainerdConfigState::Parsed(_)
+        | ContainerdConfigState::Unread => {}
         ContainerdConfigState::Unreadable(e) => ctx.push(
             FindingId::InvalidContainerdConfig,
             Severity::Warning,
@@ -120,20 +126,112 @@ fn containerd_config(ctx: &mut Ctx<'_>) {
                 false,
             );
         }
-        let v2 = ctx.snap.runtime.release.is_some_and(|r| r.first.major >= 2);
-        if c.version == 1 && v2 {
-            ctx.push(
-                FindingId::InvalidContainerdConfig,
-                Severity::Warning,
-                Some(path.clone()),
-                None,
-                format!("{path} is a version 1 config, which containerd 2.x no longer reads"),
-                None,
-                "Convert it with `containerd config migrate`.".into(),
-                false,
-            );
+        let runtime = ctx.runtime_label();
+        for p in &c.problems {
+            match p {
+                ConfigProblem::Fatal {
+                    message,
+                    runtime_error,
+                    version,
+                } => ctx.push(
+                    if *version {
+                        FindingId::UnsupportedConfigVersion
+                    } else {
+                        FindingId::InvalidContainerdConfig
+                    },
+                    Severity::Error,
+                    Some(path.clone()),
+                    None,
+                    format!("{path}: {message}; {runtime} does not start, so no pod runs on this node"),
+                    Some(runtime_error.clone()),
+                    if *version {
+                        "Write the config in a version this containerd knows: `containerd config default` prints one, and `containerd config migrate` (2.x) converts an older one.".to_string()
+                    } else {
+                        "Name every plugin by its full URI (for example io.containerd.grpc.v1.cri instead of cri), or go back to version 1.".to_string()
+                    },
+                    false,
+                ),
+                ConfigProblem::VersionMismatch {
+                    message,
+                    changes_settings,
+                } => {
+                    let (severity, effect) = if *changes_settings {
+                        (
+                            Severity::Error,
+                            format!(
+                                "{runtime} takes other CNI settings than the file sets (conf_dir {}, plugin dirs {})",
+                                c.cni.conf_dir.as_deref().unwrap_or(DEFAULT_CONF_DIR),
+                                c.cni.effective_bin_dirs().join(", ")
+                            ),
+                        )
+                    } else {
+                        (
+                            Severity::Warning,
+                            "the CNI settings in effect are the same today, but edits to that table will change nothing".to_string(),
+                        )
+                    };
+                    ctx.push(
+                        FindingId::UnsupportedConfigVersion,
+                        severity,
+                        Some(path.clone()),
+                        None,
+                        format!("{path}: {message}; {effect}"),
+                        None,
+                        format!(
+                            "Write the config in the version {runtime} reads: `containerd config default` prints one (`containerd config migrate` converts with 2.x); the CNI settings then belong in [{}].",
+                            c.table
+                        ),
+                        false,
+                    );
+                }
+            }
         }
     }
+}
+
+/// The name containerd renders `conf_template` into.
+const TEMPLATE_TARGET: &str = "10-containerd-net.conflist";
+
+fn conf_template(ctx: &mut Ctx<'_>) {
+    let snap = ctx.snap;
+    let Some(t) = &snap.conf_template else { return };
+    let shown = display_path(&t.path);
+    let config = display_path(&snap.containerd_config_path);
+    let target = display_path(&snap.conf_dir.join(TEMPLATE_TARGET));
+    let loads = !snap.load.loaded.is_empty();
+    let (severity, message, remedy) = match &t.text {
+        Err(e) => (
+            Severity::Warning,
+            format!(
+                "{config} sets conf_template = {shown}, which cannot be read ({e}): if containerd ever needs it (no network loads and the kubelet sends the pod CIDR), it fails with `failed to parse cni config template`"
+            ),
+            "Point conf_template at the template, or remove the setting if the cluster's CNI writes the conf dir.".to_string(),
+        ),
+        Ok(_) if loads => (
+            Severity::Info,
+            format!(
+                "{config} sets conf_template = {shown}: containerd renders it into {target} only while no network loads, so today it is not used; if the networks in the conf dir go, containerd writes {target} from it once the kubelet sends the node's pod CIDR"
+            ),
+            "Nothing to do while a network loads; cni-fix cannot render the template without the node's pod CIDR.".to_string(),
+        ),
+        Ok(_) => (
+            Severity::Info,
+            format!(
+                "{config} sets conf_template = {shown}: no network loads, so containerd will render it into {target} when the kubelet sends the node's pod CIDR (check that file once it appears: containerd writes it without truncating an older one)"
+            ),
+            "Make sure the node has a pod CIDR (spec.podCIDR), or install the cluster's CNI; run cni-fix check again after containerd has written the file.".to_string(),
+        ),
+    };
+    ctx.push(
+        FindingId::ConfTemplate,
+        severity,
+        Some(config),
+        None,
+        message,
+        None,
+        remedy,
+        false,
+    );
 }
 
 fn runtime(ctx: &mut Ctx<'_>) {
@@ -163,7 +261,7 @@ fn conf_dir(ctx: &mut Ctx<'_>) {
     let snap = ctx.snap;
     let dir = display_path(&snap.conf_dir);
     let loadable: Vec<usize> = (0..snap.files.len())
-        .filter(|&i| snap.files[i].form.is_some())
+        .filter(|&i| snap.files[i].form.is_some() && snap.files[i].status != FileStatus::Unread)
         .collect();
 
     if let Some(e) = &snap.conf_dir_error {
@@ -180,7 +278,7 @@ fn conf_dir(ctx: &mut Ctx<'_>) {
                 .into(),
             false,
         );
-    } else if loadable.is_empty() {
+    } else if loadable.is_empty() && snap.incomplete.is_empty() {
         let why = if snap.conf_dir_missing {
             format!("The conf dir {dir} does not exist")
         } else {
@@ -208,6 +306,7 @@ fn conf_dir(ctx: &mut Ctx<'_>) {
         .iter()
         .map(|&i| snap.files[i].display())
         .collect();
+    let mut shadowed = Vec::new();
     for &i in &loadable {
         let f = &snap.files[i];
         let path = f.display();
@@ -246,38 +345,24 @@ fn conf_dir(ctx: &mut Ctx<'_>) {
                 } else {
                     "rejects"
                 };
+                let why = match f.bytes.as_deref().and_then(encoding_problem) {
+                    Some(plain) => format!("{plain} (libcni: {})", problem.libcni),
+                    None => problem.libcni.clone(),
+                };
                 ctx.push(
                     FindingId::InvalidConfig,
                     severity,
                     Some(path.clone()),
                     None,
-                    format!("libcni {verb} this file{at}: {}; {effect}", problem.libcni),
+                    format!("libcni {verb} this file{at}: {why}; {effect}"),
                     Some(problem.load_error.clone()),
                     "Fix the file, or move it out of the conf dir (or rename it to *.bak) if it is not meant to be loaded.".into(),
                     false,
                 );
             }
-            Some(Ok(net)) => {
+            Some(Ok(_)) => {
                 if f.status == FileStatus::Shadowed && !snap.load.active.contains(&i) {
-                    let first = snap
-                        .load
-                        .active
-                        .first()
-                        .map(|&a| snap.files[a].display())
-                        .unwrap_or_default();
-                    ctx.push(
-                        FindingId::ShadowedConfig,
-                        Severity::Warning,
-                        Some(path.clone()),
-                        None,
-                        format!(
-                            "Network {:?} is valid but containerd does not load it: max_conf_num is {max} and {first} sorts first, so edits to this file change nothing",
-                            net.name
-                        ),
-                        None,
-                        "If this is the network you want, remove or rename (*.bak) the stale file that sorts first, or rename this one to sort first; raise max_conf_num only if you want several networks.".into(),
-                        false,
-                    );
+                    shadowed.push(i);
                 }
                 valid_before += 1;
             }
@@ -306,6 +391,8 @@ fn conf_dir(ctx: &mut Ctx<'_>) {
         }
     }
 
+    shadowed_configs(ctx, &shadowed);
+
     for f in &snap.files {
         if f.form.is_some() {
             continue;
@@ -332,6 +419,121 @@ fn conf_dir(ctx: &mut Ctx<'_>) {
             "Nothing to do if it is a backup; give it a loadable name if it should configure the node.".into(),
             false,
         );
+    }
+}
+
+/// The version libcni 1.2 and later negotiate from a `cniVersions` list and the declared
+/// `cniVersion`: the highest of them not above 1.1.0 (`NetworkConfFromBytes`). `None` when
+/// none is readable.
+fn negotiated_version(list: &[String], declared: &str) -> Option<String> {
+    let cap = (1, 1, 0);
+    list.iter()
+        .map(String::as_str)
+        .chain((!declared.is_empty()).then_some(declared))
+        .filter_map(|v| parse_libcni_version(v).ok().map(|p| (p, v)))
+        .filter(|(p, _)| *p <= cap)
+        .max_by_key(|(p, _)| *p)
+        .map(|(_, v)| v.to_string())
+}
+
+/// A plain account of a file that is not UTF-8 JSON because of its encoding: a byte-order
+/// mark, or UTF-16 text. Go's JSON decoder, and so libcni, reads neither.
+pub fn encoding_problem(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Some("the file starts with a UTF-8 byte-order mark, which libcni rejects; save it as UTF-8 without a BOM");
+    }
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Some("the file is UTF-16 text (it starts with a UTF-16 byte-order mark), and libcni reads only UTF-8; save it as UTF-8");
+    }
+    // UTF-16 without a mark: ASCII text with a zero byte beside every character.
+    let head = &bytes[..bytes.len().min(64)];
+    if head.len() >= 4 {
+        let zeros_even = head.iter().step_by(2).all(|&b| b == 0);
+        let zeros_odd = head.iter().skip(1).step_by(2).all(|&b| b == 0);
+        if zeros_even != zeros_odd {
+            return Some("the file is UTF-16 text, and libcni reads only UTF-8; save it as UTF-8");
+        }
+    }
+    None
+}
+
+/// At most this many shadowed files are named in the summary's message (JSON lists all).
+const SHADOWED_NAMED: usize = 5;
+
+/// Valid configs containerd does not load: one finding each when a single file is shadowed, or
+/// when a file is newer than the network containerd loads (someone likely edited it expecting
+/// it to take effect); the rest in one finding for the conf dir that lists them all.
+fn shadowed_configs(ctx: &mut Ctx<'_>, shadowed: &[usize]) {
+    let snap = ctx.snap;
+    let max = snap.max_conf_num;
+    let first = snap
+        .load
+        .active
+        .first()
+        .map(|&a| snap.files[a].display())
+        .unwrap_or_default();
+    let modified = |i: usize| snap.files[i].modified;
+    let loaded_at = snap.load.active.first().and_then(|&a| modified(a));
+    let (own, grouped): (Vec<usize>, Vec<usize>) = if shadowed.len() <= 1 {
+        (shadowed.to_vec(), Vec::new())
+    } else {
+        shadowed
+            .iter()
+            .partition(|&&i| matches!((modified(i), loaded_at), (Some(m), Some(l)) if m > l))
+    };
+    for i in own {
+        let f = &snap.files[i];
+        let Some(net) = f.network() else { continue };
+        ctx.push(
+            FindingId::ShadowedConfig,
+            Severity::Warning,
+            Some(f.display()),
+            None,
+            format!(
+                "Network {:?} is valid but containerd does not load it: max_conf_num is {max} and {first} sorts first, so edits to this file change nothing",
+                net.name
+            ),
+            None,
+            "If this is the network you want, remove or rename (*.bak) the stale file that sorts first, or rename this one to sort first; raise max_conf_num only if you want several networks.".into(),
+            false,
+        );
+    }
+    match grouped.as_slice() {
+        [] => {}
+        [one] => {
+            // A single file left over is named as one.
+            shadowed_configs(ctx, &[*one]);
+        }
+        many => {
+            let files: Vec<String> = many.iter().map(|&i| snap.files[i].display()).collect();
+            let named = files
+                .iter()
+                .take(SHADOWED_NAMED)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            let more = match files.len().saturating_sub(SHADOWED_NAMED) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            ctx.push(
+                FindingId::ShadowedConfig,
+                Severity::Warning,
+                None,
+                None,
+                format!(
+                    "{} valid configs in {} are not loaded: max_conf_num is {max} and {first} sorts first, so edits to them change nothing: {named}{more}",
+                    files.len(),
+                    display_path(&snap.conf_dir)
+                ),
+                None,
+                "Move the configs that are not meant to be loaded out of the conf dir (or rename them to *.bak); raise max_conf_num only if you want several networks.".into(),
+                false,
+            );
+            if let Some(last) = ctx.out.last_mut() {
+                last.files = files;
+            }
+        }
     }
 }
 
@@ -596,15 +798,19 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
             _ => {}
         }
     }
-    if net.cni_versions.is_some() {
+    if let Some(list) = &net.cni_versions {
         let old = match release {
             Some(r) => r.libcni_generation() < crate::conf::LibcniGeneration::V1_2,
             None => true,
         };
-        if old {
-            let uses = match &net.declared_cni_version {
-                Some(v) if !v.is_empty() => format!("it uses cniVersion {v:?} alone"),
-                _ => "and the file has no cniVersion for it to fall back on".to_string(),
+        let declared = net.declared_cni_version.as_deref().unwrap_or("");
+        let negotiated = negotiated_version(list, declared);
+        if old && negotiated.as_deref().is_some_and(|n| n != declared) {
+            let negotiated = negotiated.unwrap_or_default();
+            let uses = if declared.is_empty() {
+                "it declares no cniVersion of its own".to_string()
+            } else {
+                format!("it runs at cniVersion {declared:?}")
             };
             ctx.push(
                 FindingId::UnsupportedSpecVersion,
@@ -612,11 +818,11 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
                 Some(path.clone()),
                 None,
                 format!(
-                    "Network {:?} has a cniVersions list, which {runtime} ignores (only libcni 1.2 and later, containerd 2.0 and later, read it); {uses}",
+                    "Network {:?} has a cniVersions list, which {runtime} ignores (only libcni 1.2 and later, containerd 2.0 and later, read it): {uses} here, but containerd 2.0 and later negotiate {negotiated:?} from the list, so upgrading containerd changes the version its plugins get",
                     net.name
                 ),
                 None,
-                "Keep a cniVersion the runtime can use beside the cniVersions list.".into(),
+                format!("Make the two agree: {target_hint}, and keep no cniVersions entry above it."),
                 true,
             );
         }
@@ -660,16 +866,22 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
             let minimum = list.iter().filter_map(|s| SpecVersion::exact(s)).min();
             let below_minimum =
                 matches!((SpecVersion::exact(v), minimum), (Some(sv), Some(m)) if sv < m);
+            let wanted = SpecVersion::exact(v).unwrap_or(SpecVersion::V1_0_0);
             let remedy = match (target, below_minimum) {
                 (Some(tv), true) => format!(
                     "Raise the version: set \"cniVersion\": \"{tv}\" (`cni-fix rewrite` does this); {t} supports nothing older than {}",
                     minimum.map(SpecVersion::as_str).unwrap_or_default()
                 ),
                 (Some(tv), false) => format!(
-                    "Set \"cniVersion\": \"{tv}\" (`cni-fix rewrite` does this), or upgrade {t} to containernetworking/plugins v1.0.1 or later"
+                    "Set \"cniVersion\": \"{tv}\" (`cni-fix rewrite` does this), or upgrade {}",
+                    upgrade_to(t, wanted)
+                ),
+                (None, _) if RELEASE_PLUGINS.contains(&t) => format!(
+                    "No cniVersion works for every plugin in this chain: upgrade the plugins that support the fewest versions, starting with {t} (containernetworking/plugins v1.0.1 or later supports 0.1.0 to 1.0.0, v1.6.0 or later adds 1.1.0)"
                 ),
                 (None, _) => format!(
-                    "No cniVersion works for every plugin in this chain: upgrade the plugins that support the fewest versions, starting with {t} (containernetworking/plugins v1.0.1 or later supports 0.1.0 to 1.0.0, v1.6.0 or later adds 1.1.0)"
+                    "No cniVersion works for every plugin in this chain: upgrade the plugins that support the fewest versions, starting with {}",
+                    upgrade_to(t, wanted)
                 ),
             };
             ctx.push(
@@ -765,7 +977,11 @@ fn plugins(ctx: &mut Ctx<'_>) {
     let needed = snap.needed_plugins();
     let dirs: Vec<String> = snap.bin_dirs.iter().map(|d| display_path(d)).collect();
     let go_dirs = format!("[{}]", dirs.join(" "));
-    for info in snap.plugins.iter().filter(|p| p.needed) {
+    for info in snap
+        .plugins
+        .iter()
+        .filter(|p| p.needed && p.unread.is_none())
+    {
         let t = info.plugin_type.as_str();
         let users: Vec<Option<usize>> = match needed.get(t) {
             Some(f) if !f.is_empty() => f.iter().map(|&i| Some(i)).collect(),
@@ -861,12 +1077,49 @@ fn plugins(ctx: &mut Ctx<'_>) {
                     info.problem.as_deref().unwrap_or("no source of versions")
                 ),
                 None,
-                "Run with --probe exec on the node, or name the plugins release with --assume-plugins-release.".into(),
+                unknown_versions_remedy(snap, info),
                 false,
             );
         }
     }
     loopback(ctx);
+}
+
+/// What to do about a plugin whose versions are unknown, given how cni-fix already tried.
+fn unknown_versions_remedy(snap: &Snapshot, info: &PluginInfo) -> String {
+    use crate::snapshot::ProbeMode;
+    let mut steps = Vec::new();
+    match snap.probe {
+        ProbeMode::Exec if info.probe_failed => steps.push(
+            "check that the binary runs on this machine, or raise --probe-timeout if it is slow to answer".to_string(),
+        ),
+        ProbeMode::Exec => {}
+        ProbeMode::Static if info.probe_failed => steps.push(
+            "run with --probe exec on the node (the binary could not be read statically)".to_string(),
+        ),
+        ProbeMode::Static | ProbeMode::None => {
+            steps.push("run with --probe exec on the node".to_string())
+        }
+    }
+    match &snap.assumed_release {
+        None if RELEASE_PLUGINS.contains(&info.plugin_type.as_str()) => steps.push(
+            "name the plugins release with --assume-plugins-release".to_string(),
+        ),
+        None => {}
+        Some(r) => steps.push(format!(
+            "{} is not in containernetworking/plugins {r}, so --assume-plugins-release cannot tell its versions",
+            info.plugin_type
+        )),
+    }
+    if steps.is_empty() {
+        return "Check the plugin's versions by hand (CNI_COMMAND=VERSION).".to_string();
+    }
+    let mut text = steps.join("; ");
+    if let Some(first) = text.get(..1) {
+        let upper = first.to_uppercase();
+        text.replace_range(..1, &upper);
+    }
+    format!("{text}.")
 }
 
 fn loopback(ctx: &mut Ctx<'_>) {

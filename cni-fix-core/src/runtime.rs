@@ -6,6 +6,7 @@ use semver::Version;
 use serde::Serialize;
 
 use crate::conf::LibcniGeneration;
+use crate::containerd_config::{ConfigReading, Migration};
 use crate::spec::SpecVersion;
 
 /// A containerd version as reported by `containerd --version` or given by the operator.
@@ -124,6 +125,8 @@ pub struct ContainerdRelease {
     pub internal_loopback_option: bool,
     /// Known CNI regressions in the line.
     pub regressions: &'static [Regression],
+    /// How it reads its config file.
+    pub config: ConfigReading,
 }
 
 impl ContainerdRelease {
@@ -160,9 +163,44 @@ const fn v(major: u64, minor: u64, patch: u64) -> Version {
 
 use Regression::*;
 
+/// containerd 1.3 to 1.6.31 and 1.7.16: config versions 1 and 2; any version above 1 is read
+/// as 2 (`GetVersion`, `ValidateV2` and `Decode` in `services/server/config/config.go`).
+const READS_1X: ConfigReading = ConfigReading {
+    max_version: 2,
+    rejects_newer: false,
+    migration: None,
+};
+/// containerd 1.6.32+ and 1.7.17+: a version above 2 stops it (`unsupported config version`,
+/// commit 38607b59 "Add check for unsupported config versions").
+const READS_1X_STRICT: ConfigReading = ConfigReading {
+    max_version: 2,
+    rejects_newer: true,
+    migration: None,
+};
+/// containerd 2.0: `version.ConfigVersion` 3; the runtime plugin's migration replaces its
+/// table with `io.containerd.grpc.v1.cri` (v2.0.0 `plugins/cri/runtime/plugin.go`).
+const READS_2_0: ConfigReading = ConfigReading {
+    max_version: 3,
+    rejects_newer: true,
+    migration: Some(Migration::Replace),
+};
+/// containerd 2.1 and 2.2: the migration merges, and moves `bin_dir` to `bin_dirs` (v2.1.0
+/// `plugins/cri/runtime/plugin.go` `configMigration`).
+const READS_2_1: ConfigReading = ConfigReading {
+    max_version: 3,
+    rejects_newer: true,
+    migration: Some(Migration::Merge),
+};
+/// containerd 2.3: `version.ConfigVersion` 4 (v2.3.0 `version/version.go`).
+const READS_2_3: ConfigReading = ConfigReading {
+    max_version: 4,
+    rejects_newer: true,
+    migration: Some(Migration::Merge),
+};
+
 /// containerd release lines, from each tag's `go.mod`/`vendor/modules.txt` and go-cni's
 /// `WithLoNetwork` at that version.
-pub static CONTAINERD_RELEASES: [ContainerdRelease; 10] = [
+pub static CONTAINERD_RELEASES: [ContainerdRelease; 12] = [
     ContainerdRelease {
         first: v(1, 3, 0),
         last: v(1, 4, 999),
@@ -170,6 +208,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 10] = [
         libcni: v(0, 7, 1),
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: false,
+        config: READS_1X,
         regressions: &[EmptyVersionTeardown],
     },
     ContainerdRelease {
@@ -179,6 +218,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 10] = [
         libcni: v(0, 8, 1),
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: false,
+        config: READS_1X,
         regressions: &[EmptyVersionTeardown],
     },
     ContainerdRelease {
@@ -188,6 +228,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 10] = [
         libcni: v(1, 0, 1),
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: false,
+        config: READS_1X,
         regressions: &[EmptyVersionTeardown, ResultWithoutVersion],
     },
     ContainerdRelease {
@@ -197,6 +238,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 10] = [
         libcni: v(1, 0, 1),
         loopback: SpecVersion::V1_0_0,
         internal_loopback_option: false,
+        config: READS_1X,
         regressions: &[EmptyVersionTeardown, ResultWithoutVersion, LoopbackAt1_0_0],
     },
     ContainerdRelease {
@@ -206,24 +248,47 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 10] = [
         libcni: v(1, 1, 0),
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: false,
+        config: READS_1X,
         regressions: &[ResultWithoutVersion],
     },
     ContainerdRelease {
         first: v(1, 6, 5),
+        last: v(1, 6, 31),
+        go_cni: "v1.1.6",
+        libcni: v(1, 1, 1),
+        loopback: SpecVersion::V0_3_1,
+        internal_loopback_option: false,
+        config: READS_1X,
+        regressions: &[],
+    },
+    ContainerdRelease {
+        first: v(1, 6, 32),
         last: v(1, 6, 999),
         go_cni: "v1.1.6",
         libcni: v(1, 1, 1),
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: false,
+        config: READS_1X_STRICT,
         regressions: &[],
     },
     ContainerdRelease {
         first: v(1, 7, 0),
+        last: v(1, 7, 16),
+        go_cni: "v1.1.9",
+        libcni: v(1, 1, 2),
+        loopback: SpecVersion::V0_3_1,
+        internal_loopback_option: false,
+        config: READS_1X,
+        regressions: &[],
+    },
+    ContainerdRelease {
+        first: v(1, 7, 17),
         last: v(1, 7, 999),
         go_cni: "v1.1.9",
         libcni: v(1, 1, 2),
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: false,
+        config: READS_1X_STRICT,
         regressions: &[],
     },
     ContainerdRelease {
@@ -233,6 +298,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 10] = [
         libcni: v(1, 2, 3),
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: true,
+        config: READS_2_0,
         regressions: &[],
     },
     ContainerdRelease {
@@ -242,6 +308,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 10] = [
         libcni: v(1, 3, 0),
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: true,
+        config: READS_2_1,
         regressions: &[],
     },
     ContainerdRelease {
@@ -251,6 +318,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 10] = [
         libcni: v(1, 3, 0),
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: true,
+        config: READS_2_3,
         regressions: &[],
     },
 ];

@@ -38,7 +38,9 @@ pub enum ProbeMode {
 pub struct CheckOptions {
     /// The node's root directory; `/` is the live node.
     pub root: PathBuf,
-    /// containerd's config (a node path); default `/etc/containerd/config.toml`.
+    /// containerd's config (a node path). `None`: the default `/etc/containerd/config.toml`,
+    /// which may be missing (containerd then runs on its defaults); a path given here must
+    /// exist.
     pub containerd_config: Option<PathBuf>,
     /// Overrides the config's `conf_dir`.
     pub conf_dir: Option<PathBuf>,
@@ -96,6 +98,15 @@ pub enum CheckError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The containerd config named explicitly does not exist. (A missing default config is
+    /// fine: containerd then runs on its defaults.)
+    #[error("containerd config {path}: {reason}")]
+    ContainerdConfig {
+        /// The node path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A node path is not absolute.
     #[error("{what} must be an absolute node path, not {path:?}")]
     RelativePath {
@@ -113,6 +124,9 @@ pub enum ContainerdConfigState {
     Missing,
     /// It exists but could not be read.
     Unreadable(String),
+    /// cni-fix could not read it, though containerd would (see [`Snapshot::incomplete`]);
+    /// defaults are used.
+    Unread,
     /// It could not be parsed; defaults are used.
     Invalid(String),
     /// Parsed.
@@ -157,6 +171,20 @@ pub enum FileStatus {
     Invalid,
     /// Not a name libcni lists.
     Ignored,
+    /// cni-fix could not read it, though the runtime would (see [`Snapshot::incomplete`]).
+    Unread,
+}
+
+/// Something the runtime reads that cni-fix could not: the check is incomplete, and its
+/// verdict unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    /// The node path.
+    pub path: PathBuf,
+    /// What it is (`config file`, `conf dir`, `plugin dir`, `plugin`, `containerd config`).
+    pub what: &'static str,
+    /// Why cni-fix could not read it, and what would let it.
+    pub reason: String,
 }
 
 /// Why a loadable file is invalid.
@@ -189,6 +217,8 @@ pub struct ConfFile {
     pub parsed: Option<Result<NetworkList, FileProblem>>,
     /// What containerd does with it.
     pub status: FileStatus,
+    /// When it was last modified, when known.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 impl ConfFile {
@@ -257,6 +287,9 @@ pub struct PluginInfo {
     pub confidence: Option<crate::static_probe::Confidence>,
     /// What a static reading was based on.
     pub evidence: Option<String>,
+    /// Why cni-fix could not look the binary up or learn its versions where the runtime
+    /// could (its own limit, recorded in [`Snapshot::incomplete`]).
+    pub unread: Option<String>,
 }
 
 /// Owner and mode of a file or directory the runtime trusts.
@@ -311,6 +344,35 @@ pub struct Snapshot {
     pub assumed_release: Option<PluginsRelease>,
     /// Ownership of the trusted files and directories.
     pub ownership: Vec<Ownership>,
+    /// What cni-fix could not read though the runtime would: a check with any is incomplete.
+    pub incomplete: Vec<Unread>,
+    /// containerd's `conf_template`, when its config sets one.
+    pub conf_template: Option<ConfTemplate>,
+}
+
+/// containerd's `conf_template`: the file containerd renders into
+/// `<conf dir>/10-containerd-net.conflist` when it has no network and the kubelet sends the
+/// node's pod CIDR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfTemplate {
+    /// The template's node path, as the config gives it.
+    pub path: PathBuf,
+    /// Its text, or why it could not be read.
+    pub text: Result<String, String>,
+}
+
+/// The reason for an [`Unread`] entry, from the read error, or `None` when the error is the
+/// node's problem rather than cni-fix's limit.
+fn own_read_limit(e: &ReadError) -> Option<String> {
+    match e {
+        ReadError::Denied if !node::running_as_root() => Some(
+            "permission denied; run cni-fix as root, as the runtime runs".to_string(),
+        ),
+        ReadError::TooLarge { size, cap } => Some(format!(
+            "it is {size} bytes, more than the {cap} bytes cni-fix reads; the runtime reads files of any size, so cni-fix cannot tell what it makes of this one"
+        )),
+        _ => None,
+    }
 }
 
 /// Whether a name that libcni does not list looks like a network config someone meant to be
@@ -366,17 +428,39 @@ impl Snapshot {
             .containerd_config
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTAINERD_CONFIG));
+        let runtime = determine_runtime(options, &node);
+        let reading = runtime.release.map(|r| &r.config);
+        let shown_config = display_path(&containerd_config_path);
+        let mut incomplete = Vec::new();
         let containerd_config = match node.read_file(&containerd_config_path, MAX_CONFIG_BYTES) {
-            Err(ReadError::Io(_)) if node.symlink_metadata(&containerd_config_path).is_err() => {
+            Err(ReadError::Io(m)) if node.symlink_metadata(&containerd_config_path).is_err() => {
+                if options.containerd_config.is_some() {
+                    return Err(CheckError::ContainerdConfig {
+                        path: containerd_config_path,
+                        reason: m,
+                    });
+                }
                 ContainerdConfigState::Missing
             }
-            Err(e) => ContainerdConfigState::Unreadable(e.to_string()),
+            Err(e) => match own_read_limit(&e) {
+                Some(reason) => {
+                    incomplete.push(Unread {
+                        path: containerd_config_path.clone(),
+                        what: "containerd config",
+                        reason,
+                    });
+                    ContainerdConfigState::Unread
+                }
+                None => ContainerdConfigState::Unreadable(e.to_string()),
+            },
             Ok(bytes) => match std::str::from_utf8(&bytes) {
                 Err(e) => ContainerdConfigState::Invalid(format!(
                     "not UTF-8 text (invalid byte at offset {})",
                     e.valid_up_to()
                 )),
-                Ok(text) => match containerd_config::parse(text) {
+                Ok(text) => match containerd_config::parse_raw(text)
+                    .and_then(|raw| raw.read_by(reading, &shown_config))
+                {
                     Ok(c) => ContainerdConfigState::Parsed(c),
                     Err(e) => ContainerdConfigState::Invalid(e.message),
                 },
@@ -408,7 +492,6 @@ impl Snapshot {
             .or(settings.max_conf_num)
             .unwrap_or(DEFAULT_MAX_CONF_NUM);
 
-        let runtime = determine_runtime(options, &node);
         let generation = runtime
             .release
             .map(ContainerdRelease::libcni_generation)
@@ -434,7 +517,21 @@ impl Snapshot {
             probe: ProbeMode::None,
             assumed_release: options.assume_plugins_release.clone(),
             ownership: Vec::new(),
+            incomplete,
+            conf_template: None,
         };
+        if let Some(t) = settings.conf_template.as_deref() {
+            let path = PathBuf::from(t);
+            let text = if path.is_absolute() {
+                snap.node
+                    .read_file(&path, MAX_CONFIG_BYTES)
+                    .map_err(|e| e.to_string())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+            } else {
+                Err("not an absolute path; containerd resolves it against its own working directory".to_string())
+            };
+            snap.conf_template = Some(ConfTemplate { path, text });
+        }
         snap.read_conf_dir();
         snap.simulate_load();
         snap.find_plugins(options);
@@ -447,6 +544,14 @@ impl Snapshot {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.conf_dir_missing = true;
+                return;
+            }
+            Err(e) if node::own_limit(&e) => {
+                self.incomplete.push(Unread {
+                    path: self.conf_dir.clone(),
+                    what: "conf dir",
+                    reason: "permission denied; run cni-fix as root, as the runtime runs".into(),
+                });
                 return;
             }
             Err(e) => {
@@ -476,6 +581,7 @@ impl Snapshot {
                     bytes: None,
                     parsed: None,
                     status: FileStatus::Ignored,
+                    modified: None,
                 })
             })
             .collect();
@@ -483,13 +589,26 @@ impl Snapshot {
         let generation = self.generation;
         let node = &self.node;
         let conf_dir = &self.conf_dir;
+        let incomplete = &mut self.incomplete;
         for f in files.iter_mut() {
             let Some(form) = f.form else { continue };
             let shown = display_path(&f.path);
+            f.modified = node.metadata(&f.path).and_then(|m| m.modified()).ok();
             match node.read_file(&f.path, MAX_CONFIG_BYTES) {
+                Err(e) if own_read_limit(&e).is_some() => {
+                    incomplete.push(Unread {
+                        path: f.path.clone(),
+                        what: "config file",
+                        reason: own_read_limit(&e).unwrap_or_default(),
+                    });
+                    f.status = FileStatus::Unread;
+                }
                 Err(e) => {
                     let libcni = match &e {
                         ReadError::Io(m) => format!("error reading {shown}: open {shown}: {m}"),
+                        ReadError::Denied => {
+                            format!("error reading {shown}: open {shown}: permission denied")
+                        }
                         ReadError::NotRegular("directory") => {
                             format!("error reading {shown}: read {shown}: is a directory")
                         }
@@ -529,8 +648,9 @@ impl Snapshot {
 
     /// go-cni's `loadFromConfDir` over the listed files.
     fn simulate_load(&mut self) {
+        // Files cni-fix could not read are left out: the report is incomplete, and says so.
         let loadable: Vec<usize> = (0..self.files.len())
-            .filter(|&i| self.files[i].form.is_some())
+            .filter(|&i| self.files[i].form.is_some() && self.files[i].status != FileStatus::Unread)
             .collect();
         let max = self.max_conf_num;
         let full = |n: usize| max > 0 && n as i64 >= max;
@@ -574,7 +694,12 @@ impl Snapshot {
             Some(format!(
                 "failed to read config file: {e}: failed to read config file"
             ))
-        } else if loaded.is_empty() {
+        } else if loaded.is_empty()
+            && !self
+                .incomplete
+                .iter()
+                .any(|u| u.what == "conf dir" || u.what == "config file")
+        {
             Some(format!(
                 "no network config found in {}: cni plugin not initialized",
                 display_path(&self.conf_dir)
@@ -651,6 +776,7 @@ impl Snapshot {
                     needed: needed.contains_key(t),
                     confidence: None,
                     evidence: None,
+                    unread: None,
                 };
                 if t.contains('/') {
                     info.problem = Some(format!("invalid plugin name: {t}"));
@@ -658,12 +784,20 @@ impl Snapshot {
                 }
                 for dir in &self.bin_dirs {
                     let candidate = dir.join(t);
-                    if let Ok(m) = self.node.metadata(&candidate) {
-                        if m.is_file() {
+                    match self.node.metadata(&candidate) {
+                        Ok(m) if m.is_file() => {
                             info.executable = m.mode() & 0o111 != 0;
                             info.path = Some(candidate);
                             break;
                         }
+                        Err(e) if node::own_limit(&e) => {
+                            info.unread = Some(format!(
+                                "cannot look into {}: permission denied; run cni-fix as root, as the runtime runs",
+                                display_path(dir)
+                            ));
+                            break;
+                        }
+                        _ => {}
                     }
                 }
                 info
@@ -688,6 +822,14 @@ impl Snapshot {
                     plugins[i].versions = Some(v);
                     plugins[i].source = VersionSource::Exec;
                 }
+                Err(ProbeError::Spawn(m))
+                    if m == "permission denied" && !node::running_as_root() =>
+                {
+                    plugins[i].unread = Some(
+                        "cannot run it: permission denied; run cni-fix as root, as the runtime runs"
+                            .to_string(),
+                    );
+                }
                 Err(e) => {
                     plugins[i].probe_failed = true;
                     plugins[i].problem = Some(describe_probe_error(&e));
@@ -707,7 +849,12 @@ impl Snapshot {
                                 let path = path?;
                                 Some(
                                     node.read_file(&path, crate::static_probe::MAX_BINARY_BYTES)
-                                        .map_err(|e| e.to_string())
+                                        .map_err(|e| match e {
+                                            ReadError::Denied if !node::running_as_root() => {
+                                                UNREAD_BINARY.to_string()
+                                            }
+                                            e => e.to_string(),
+                                        })
                                         .and_then(|bytes| {
                                             crate::static_probe::probe_bytes(&bytes, &t)
                                                 .map_err(|e| e.to_string())
@@ -729,6 +876,7 @@ impl Snapshot {
                         p.confidence = Some(r.confidence);
                         p.evidence = Some(r.evidence);
                     }
+                    Some(Err(e)) if e == UNREAD_BINARY => p.unread = Some(e),
                     Some(Err(e)) => {
                         p.probe_failed = true;
                         p.problem = Some(format!("static probe: {e}"));
@@ -740,6 +888,16 @@ impl Snapshot {
         for p in plugins.iter_mut() {
             if p.versions.is_some() || p.path.is_none() {
                 continue;
+            }
+            if let Some(reason) = &p.unread {
+                if options.assume_plugins_release.is_none() {
+                    self.incomplete.push(Unread {
+                        path: p.path.clone().unwrap_or_default(),
+                        what: "plugin",
+                        reason: reason.clone(),
+                    });
+                    continue;
+                }
             }
             if let Some(release) = &options.assume_plugins_release {
                 match release.supported_versions(&p.plugin_type) {
@@ -767,6 +925,15 @@ impl Snapshot {
                     (ProbeMode::Exec | ProbeMode::Static, _) => {
                         "the probe gave no answer".to_string()
                     }
+                });
+            }
+        }
+        for p in &plugins {
+            if let (Some(reason), None) = (&p.unread, &p.path) {
+                self.incomplete.push(Unread {
+                    path: self.bin_dirs.first().cloned().unwrap_or_default(),
+                    what: "plugin dir",
+                    reason: format!("looking for {}: {reason}", p.plugin_type),
                 });
             }
         }
@@ -805,6 +972,10 @@ impl Snapshot {
         self.ownership = out;
     }
 }
+
+/// The static probe's reason for a binary a non-root cni-fix cannot read.
+const UNREAD_BINARY: &str =
+    "cannot read it: permission denied; run cni-fix as root, as the runtime runs";
 
 fn describe_probe_error(e: &ProbeError) -> String {
     format!("CNI_COMMAND=VERSION failed: {e}")

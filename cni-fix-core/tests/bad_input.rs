@@ -8,6 +8,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use cni_fix_core::snapshot::FileStatus;
 use cni_fix_core::{
     check, CheckOptions, ContainerdVersion, FindingId, ProbeMode, Report, Severity,
 };
@@ -137,25 +138,53 @@ fn invalid_utf8_in_strings_is_accepted_like_go() {
 fn non_utf8_file_names() {
     let dir = node();
     conf(dir.path(), OsStr::from_bytes(b"10-\xff.conflist"), GOOD);
+    conf(dir.path(), OsStr::from_bytes(b"11-\xfe.conflist"), GOOD);
     let report = run(dir.path());
-    assert_eq!(report.files.len(), 1);
-    assert!(
-        report.files[0].path.ends_with("10-\u{FFFD}.conflist"),
-        "{}",
-        report.files[0].path
-    );
+    assert_eq!(report.files.len(), 2);
+    // Distinct names stay distinct, and the exact bytes round-trip.
+    assert_eq!(report.files[0].path, "/etc/cni/net.d/10-\\xff.conflist");
+    assert_eq!(report.files[1].path, "/etc/cni/net.d/11-\\xfe.conflist");
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(report.files[0].path_bytes.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(bytes, b"/etc/cni/net.d/10-\xff.conflist");
     assert_eq!(report.summary.errors, 0, "{:#?}", report.findings);
 }
 
 #[test]
 fn oversized_file_is_refused_not_read() {
+    // A large file is valid to go-cni; not reading it is cni-fix's own limit, reported as
+    // such, with no runtime text made up for it.
     let dir = node();
     let mut big = GOOD.to_vec();
     big.extend(std::iter::repeat_n(b' ', 5 * 1024 * 1024));
     conf(dir.path(), "10-huge.conflist", &big);
     let report = run(dir.path());
-    let message = invalid(&report, "10-huge.conflist");
-    assert!(message.contains("larger than 4194304 bytes"), "{message}");
+    assert_eq!(report.incomplete.len(), 1, "{:#?}", report.incomplete);
+    let unread = &report.incomplete[0];
+    assert_eq!(unread.path, "/etc/cni/net.d/10-huge.conflist");
+    assert!(
+        unread
+            .reason
+            .contains("more than the 4194304 bytes cni-fix reads"),
+        "{}",
+        unread.reason
+    );
+    assert_eq!(report.files[0].status, FileStatus::Unread);
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.id != FindingId::InvalidConfig
+                && f.id != FindingId::NoConfig
+                && f.runtime_error
+                    .as_deref()
+                    .is_none_or(|e| !e.contains("10-huge"))),
+        "{:#?}",
+        report.findings
+    );
+    assert_eq!(report.node.load_error, None);
 }
 
 #[test]
