@@ -519,3 +519,253 @@ fn what_cni_fix_cannot_read_is_its_own_limit_not_the_runtimes() {
         );
     }
 }
+
+#[test]
+fn hostile_file_names_cannot_fake_output_or_drive_the_terminal() {
+    use std::os::unix::ffi::OsStrExt;
+    let (_t, root) = scenario("old-plugins-1.0.0-config");
+    let dir = root.join("etc/cni/net.d");
+    let good = std::fs::read(dir.join("10-containerd-net.conflist")).unwrap();
+    let evil = std::ffi::OsStr::from_bytes(b"05-x\nOK: 0 errors, 0 warnings\x1b[31m.conflist");
+    std::fs::write(dir.join(evil), &good).unwrap();
+    let args = ["--containerd-version", "1.6.3", "--probe", "exec"];
+    let out = run_check(&root, &args, "human");
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "no raw escape: {}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.lines().any(|l| l.starts_with("OK: 0 errors")),
+        "no faked verdict line: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("\"<root>/etc/cni/net.d/05-x\\nOK: 0 errors, 0 warnings\\033[31m.conflist\"")
+            || out
+                .stdout
+                .contains("\"/etc/cni/net.d/05-x\\nOK: 0 errors, 0 warnings\\033[31m.conflist\""),
+        "quoted as git quotes: {}",
+        out.stdout
+    );
+    // The dry-run diff quotes the name, and git applies it.
+    let diff = cni_fix(&[
+        "rewrite",
+        "--root",
+        root.to_str().unwrap(),
+        "--containerd-version",
+        "1.6.3",
+        "--probe",
+        "exec",
+        "--dry-run",
+    ]);
+    assert!(
+        diff.stdout.starts_with(
+            "diff --git \"a/etc/cni/net.d/05-x\\nOK: 0 errors, 0 warnings\\033[31m.conflist\""
+        ),
+        "{}",
+        diff.stdout
+    );
+    assert!(!diff.stderr.contains('\x1b'), "{}", diff.stderr);
+    let patch = root.join("cni.diff");
+    std::fs::write(&patch, &diff.stdout).unwrap();
+    let git = Command::new("git")
+        .args(["apply", "--check", "--unsafe-paths", "--directory=."])
+        .arg(&patch)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        git.status.success(),
+        "{}",
+        String::from_utf8_lossy(&git.stderr)
+    );
+    // JSON keeps the name exactly.
+    let (_, v) = check_json(&[&["--root", root.to_str().unwrap()][..], &args].concat());
+    assert_eq!(
+        v["files"][0]["path"],
+        "/etc/cni/net.d/05-x\nOK: 0 errors, 0 warnings\u{1b}[31m.conflist"
+    );
+}
+
+#[test]
+fn wording_says_what_happened() {
+    let out = cni_fix(&["check", "--probe-timeout", "0.0000001"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("--probe-timeout takes seconds from 0.001 to 600, not 0.0000001"),
+        "{}",
+        out.stderr
+    );
+    for (flag, example) in [
+        ("--containerd-config", "/etc/containerd/config.toml"),
+        ("--backup-dir", "/var/backups/cni-fix/"),
+    ] {
+        let cmd = if flag == "--backup-dir" {
+            "rewrite"
+        } else {
+            "check"
+        };
+        let out = cni_fix(&[cmd, flag, "relative"]);
+        assert_eq!(out.code, 2);
+        assert!(
+            out.stderr.contains(&format!(
+                "{flag} takes an absolute node path (such as {example}"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
+    // A config named explicitly must exist; the default may be missing.
+    let (_t, root) = scenario("clean");
+    let r = root.to_str().unwrap();
+    let out = cni_fix(&[
+        "check",
+        "--root",
+        r,
+        "--containerd-config",
+        "/etc/containerd/nope.toml",
+    ]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("containerd config /etc/containerd/nope.toml: no such file or directory"),
+        "{}",
+        out.stderr
+    );
+    // A directory named like a config is not "not a .conf file".
+    std::fs::create_dir(root.join("etc/cni/net.d/x.conflist")).unwrap();
+    let out = cni_fix(&[
+        "rewrite",
+        "--root",
+        r,
+        "--containerd-version",
+        "1.7.20",
+        "x.conflist",
+    ]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("x.conflist: a directory, which the runtime skips"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn remedies_name_the_plugins_own_project() {
+    let (_t, root) = scenario("clean");
+    let dir = root.join("etc/cni/net.d");
+    for f in std::fs::read_dir(&dir).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    std::fs::write(
+        dir.join("10-calico.conflist"),
+        r#"{"cniVersion":"1.0.0","name":"k8s-pod-network","plugins":[{"type":"calico","ipam":{"type":"calico-ipam"}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#,
+    )
+    .unwrap();
+    for p in ["calico", "calico-ipam"] {
+        let path = root.join("opt/cni/bin").join(p);
+        std::fs::write(
+            &path,
+            "#!/bin/sh\necho '{\"cniVersion\":\"0.4.0\",\"supportedVersions\":[\"0.1.0\",\"0.2.0\",\"0.3.0\",\"0.3.1\",\"0.4.0\"]}'\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let (_, v) = check_json(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--containerd-version",
+        "1.7.20",
+        "--probe",
+        "exec",
+    ]);
+    let calico = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "incompatible-version" && f["plugin"] == "calico")
+        .expect("calico rejects 1.0.0");
+    let remedy = calico["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains("upgrade calico from Calico (projectcalico/calico"),
+        "{remedy}"
+    );
+    assert!(!remedy.contains("containernetworking/plugins"), "{remedy}");
+}
+
+#[test]
+fn a_byte_order_mark_is_named_plainly() {
+    let (_t, root) = scenario("clean");
+    let conf = std::fs::read_dir(root.join("etc/cni/net.d"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut text = vec![0xEF, 0xBB, 0xBF];
+    text.extend(std::fs::read(&conf).unwrap());
+    std::fs::write(&conf, text).unwrap();
+    let (_, v) = check_json(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--containerd-version",
+        "1.7.20",
+        "--probe",
+        "exec",
+    ]);
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "invalid-config")
+        .unwrap();
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("the file starts with a UTF-8 byte-order mark, which libcni rejects"),
+        "{f}"
+    );
+    assert!(
+        f["runtime_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid character"),
+        "libcni's own text stays: {f}"
+    );
+}
+
+#[test]
+fn a_shadowed_file_newer_than_the_loaded_one_is_named_on_its_own() {
+    let (_t, root) = scenario("many-shadowed");
+    let newer = root.join("etc/cni/net.d/40-team-d.conflist");
+    std::fs::File::options()
+        .write(true)
+        .open(&newer)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    let (_, v) = check_json(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--containerd-version",
+        "1.7.20",
+        "--probe",
+        "exec",
+    ]);
+    let shadowed: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "shadowed-config")
+        .collect();
+    assert_eq!(shadowed.len(), 2, "{shadowed:?}");
+    assert_eq!(shadowed[0]["file"], "/etc/cni/net.d/40-team-d.conflist");
+    assert_eq!(shadowed[1]["file"], serde_json::Value::Null);
+    assert_eq!(shadowed[1]["files"].as_array().unwrap().len(), 6);
+}

@@ -793,3 +793,366 @@ fn generate_rejects_bad_subnets_clearly() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// Every entry under `dir`, directories included.
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap().path().to_path_buf())
+        .collect()
+}
+
+#[test]
+fn generate_output_refuses_devices_and_pipes_before_reading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let backups = tmp.path().join("backups");
+    let fifo = tmp.path().join("pipe.conflist");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let link = tmp.path().join("zero.conflist");
+    symlink("/dev/zero", &link).unwrap();
+    for target in [
+        Path::new("/dev/zero"),
+        Path::new("/dev/urandom"),
+        Path::new("/dev/null"),
+        &fifo,
+        &link,
+    ] {
+        let start = std::time::Instant::now();
+        let out = cni_fix(&[
+            "generate",
+            "--output",
+            target.to_str().unwrap(),
+            "--backup-dir",
+            backups.to_str().unwrap(),
+        ]);
+        assert_eq!(out.code, 2, "{}: {}", target.display(), out.stderr);
+        assert!(
+            out.stderr.contains("not a regular file"),
+            "{}: {}",
+            target.display(),
+            out.stderr
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{}",
+            target.display()
+        );
+        assert!(!backups.exists(), "{}: nothing written", target.display());
+    }
+    // `-` is standard output, not a file named `-`.
+    let out = Command::new(env!("CARGO_BIN_EXE_cni-fix"))
+        .args(["generate", "--output", "-"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"cniVersion\": \"1.0.0\""));
+    assert!(!tmp.path().join("-").exists());
+}
+
+#[test]
+fn a_full_backup_disk_leaves_no_partial_backup() {
+    let (_t, root) = scenario("old-plugins-1.0.0-config");
+    let backups = root.join("var/backups/full");
+    fs::create_dir_all(&backups).unwrap();
+    let before = tree(&root.join("etc"));
+    {
+        let _mount = Mount::tmpfs(&backups, "16k");
+        let mut filler = fs::File::create(backups.join("filler")).unwrap();
+        let chunk = vec![0u8; 1024];
+        while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+        while std::io::Write::write_all(&mut filler, &chunk[..1]).is_ok() {}
+        drop(filler);
+        let out = rewrite(
+            &root,
+            &[OLD, &["--backup-dir", "/var/backups/full/run"]].concat(),
+        );
+        assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("no space left on device"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            entries(&backups),
+            [backups.join("filler")],
+            "no partial backup, no directory left"
+        );
+        assert_eq!(tree(&root.join("etc")), before);
+    }
+    // The next run's backup is the first one, not `.1`.
+    let out = rewrite(
+        &root,
+        &[OLD, &["--backup-dir", "/var/backups/full/run"]].concat(),
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(backups.join("run").join(CONF).exists());
+    assert!(!backups.join("run").join(format!("{CONF}.1")).exists());
+}
+
+#[test]
+fn a_backup_dir_that_leads_into_the_conf_dir_is_refused() {
+    let (_t, root) = scenario("old-plugins-1.0.0-config");
+    fs::create_dir_all(root.join("var")).unwrap();
+    symlink("/etc/cni/net.d", root.join("var/backups")).unwrap();
+    let before = tree(&root.join("etc"));
+    let out = rewrite(
+        &root,
+        &[OLD, &["--backup-dir", "/var/backups/cni-fix/x"]].concat(),
+    );
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("inside the conf dir"), "{}", out.stderr);
+    assert_eq!(tree(&root.join("etc")), before);
+}
+
+#[test]
+fn backups_keep_the_originals_mode_and_owner() {
+    let (_t, root) = scenario("old-plugins-1.0.0-config");
+    let conf = root.join(CONF);
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(&conf, Some(4242), Some(4343)).unwrap();
+    let out = rewrite(&root, &[OLD, &["--backup-dir", "/var/backups/b"]].concat());
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let backup = fs::metadata(root.join("var/backups/b").join(CONF)).unwrap();
+    assert_eq!(
+        (backup.mode() & 0o7777, backup.uid(), backup.gid()),
+        (0o640, 4242, 4343)
+    );
+    let dir = fs::metadata(root.join("var/backups/b")).unwrap();
+    assert_eq!(dir.mode() & 0o777, 0o700, "the backup dir stays private");
+}
+
+#[test]
+fn restore_puts_the_originals_back_and_refuses_changed_files() {
+    let (_t, root) = scenario("old-plugins-1.0.0-config");
+    let conf = root.join(CONF);
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o640)).unwrap();
+    let original = fs::read(&conf).unwrap();
+    let out = rewrite(
+        &root,
+        &[
+            OLD,
+            &["--backup-dir", "/var/backups/cni-fix/20260101T000000Z"],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let rewritten = fs::read(&conf).unwrap();
+    assert_ne!(rewritten, original);
+    let root_s = root.to_str().unwrap();
+
+    // Dry run: a diff back to the original, nothing written.
+    let dry = cni_fix(&["restore", "--root", root_s, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout
+            .starts_with("diff --git a/etc/cni/net.d/10-containerd-net.conflist"),
+        "{}",
+        dry.stdout
+    );
+    assert!(dry
+        .stderr
+        .contains("would restore  /etc/cni/net.d/10-containerd-net.conflist"));
+    assert_eq!(fs::read(&conf).unwrap(), rewritten);
+
+    // The newest backup directory is the default.
+    let out = cni_fix(&["restore", "--root", root_s]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("restored  /etc/cni/net.d/10-containerd-net.conflist"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(fs::read(&conf).unwrap(), original);
+    assert_eq!(fs::metadata(&conf).unwrap().mode() & 0o7777, 0o640);
+    let again = cni_fix(&["restore", "--root", root_s]);
+    assert_eq!(again.code, 0);
+    assert!(again
+        .stdout
+        .contains("unchanged  /etc/cni/net.d/10-containerd-net.conflist: already the original"));
+
+    // A file changed since the rewrite is left alone.
+    let out = rewrite(
+        &root,
+        &[
+            OLD,
+            &["--backup-dir", "/var/backups/cni-fix/20260102T000000Z"],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.code, 0);
+    fs::write(&conf, b"{\"edited\": \"by hand\"}").unwrap();
+    let out = cni_fix(&[
+        "restore",
+        "--root",
+        root_s,
+        "/var/backups/cni-fix/20260102T000000Z",
+    ]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("left alone  /etc/cni/net.d/10-containerd-net.conflist: it changed since cni-fix wrote it"), "{}", out.stdout);
+    assert_eq!(fs::read(&conf).unwrap(), b"{\"edited\": \"by hand\"}");
+    // A directory without a manifest is not a backup of a run.
+    let out = cni_fix(&["restore", "--root", root_s, "/etc"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("holds no cni-fix manifest"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn files_left_alone_keep_no_backup() {
+    use cni_fix_core::rewrite::{plan, RewriteOptions, Scope};
+    use cni_fix_core::write::{apply, Written};
+    let (_t, root) = scenario("old-plugins-1.0.0-config");
+    let options = RewriteOptions {
+        check: cni_fix_core::CheckOptions {
+            containerd_version: Some(cni_fix_core::ContainerdVersion::parse("1.6.3").unwrap()),
+            probe: Some(cni_fix_core::ProbeMode::Exec),
+            ..cni_fix_core::CheckOptions::for_root(&root)
+        },
+        scope: Scope::Loaded,
+        cni_version: None,
+        upgrade: false,
+    };
+    let p = plan(&options).unwrap();
+    // Someone else rewrites the file between the plan and the write.
+    fs::write(root.join(CONF), b"{\"cniVersion\":\"0.4.0\"}").unwrap();
+    let report = apply(&p, Path::new("/var/backups/race")).unwrap();
+    assert_eq!(report.files[0].1, Written::ChangedMeanwhile);
+    assert_eq!(
+        entries(&root.join("var/backups/race")),
+        Vec::<PathBuf>::new()
+    );
+}
+
+#[test]
+fn dry_run_exit_codes_tell_change_from_needs_input() {
+    let (_t, root) = scenario("flannel-no-version");
+    let args = [
+        "--containerd-version",
+        "1.6.2",
+        "--probe",
+        "none",
+        "--dry-run",
+        "--exit-code",
+    ];
+    let out = rewrite(&root, &args);
+    assert_eq!(out.code, 3, "needs input: {}", out.stderr);
+    let out = rewrite(&root, &[&args[..], &["--cni-version", "0.3.1"]].concat());
+    assert_eq!(out.code, 1, "would change: {}", out.stderr);
+}
+
+#[test]
+fn rewrite_json_reports_each_file() {
+    let (_t, root) = scenario("old-plugins-1.0.0-config");
+    let dry = rewrite(&root, &[OLD, &["--dry-run", "--format", "json"]].concat());
+    let v: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
+    assert_eq!(v["schema"], "cni-fix.rewrite/v1");
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["files"][0]["outcome"], "would-rewrite");
+    assert_eq!(v["files"][0]["from"], "1.0.0");
+    assert_eq!(v["files"][0]["to"], "0.4.0");
+    assert_eq!(
+        v["files"][0]["fixes"],
+        serde_json::json!(["incompatible-version"])
+    );
+    let real = rewrite(
+        &root,
+        &[OLD, &["--format", "json", "--backup-dir", "/var/backups/j"]].concat(),
+    );
+    let v: serde_json::Value = serde_json::from_str(&real.stdout).unwrap();
+    assert_eq!(v["files"][0]["outcome"], "rewritten");
+    assert_eq!(v["backup_dir"], "/var/backups/j");
+    assert_eq!(
+        v["files"][0]["backup"],
+        "/var/backups/j/etc/cni/net.d/10-containerd-net.conflist"
+    );
+    assert_eq!(v["status"], 0);
+    assert_eq!(real.code, 0);
+}
+
+#[test]
+fn the_cni_versions_warning_clears_once_rewritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    fs::create_dir_all(root.join("etc/cni/net.d")).unwrap();
+    fs::create_dir_all(root.join("opt/cni/bin")).unwrap();
+    for p in ["bridge", "host-local", "loopback"] {
+        plugin(root, p, &["0.3.1", "0.4.0", "1.0.0", "1.1.0"]);
+    }
+    fs::write(
+        root.join("etc/cni/net.d/10-n.conflist"),
+        "{\n  \"cniVersion\": \"1.0.0\",\n  \"cniVersions\": [\"0.4.0\", \"1.0.0\", \"1.1.0\"],\n  \"name\": \"n\",\n  \"plugins\": [{\"type\": \"bridge\", \"ipam\": {\"type\": \"host-local\"}}]\n}\n",
+    )
+    .unwrap();
+    let args = [
+        "--root",
+        root.to_str().unwrap(),
+        "--containerd-version",
+        "1.7.20",
+        "--probe",
+        "exec",
+    ];
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, v) = check_json(&args);
+    assert_eq!(ids(&v), ["unsupported-spec-version"]);
+    assert!(
+        v["findings"][0]["fix"].is_object(),
+        "a fixable finding carries its fix"
+    );
+    let out = rewrite(root, &[&args[2..], &["--all"]].concat());
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let (run, v) = check_json(&[&args[..], &["--fail-on", "warning"]].concat());
+    assert_eq!(ids(&v), Vec::<String>::new(), "cleared");
+    assert_eq!(run.code, 0);
+}
+
+#[test]
+fn the_example_node_with_an_assumed_release_never_asks_for_that_flag_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_node(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/example-node"),
+        tmp.path(),
+    );
+    let out = rewrite(
+        tmp.path(),
+        &[
+            "--containerd-version",
+            "1.6.3",
+            "--assume-plugins-release",
+            "0.8.7",
+            "--dry-run",
+        ],
+    );
+    assert!(
+        !out.stderr.contains("--assume-plugins-release"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "would rewrite  /etc/cni/net.d/10-flannel.conflist: cniVersion none → \"0.4.0\""
+        ),
+        "{}",
+        out.stderr
+    );
+}

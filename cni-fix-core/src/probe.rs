@@ -371,4 +371,30 @@ mod tests {
         assert!(matches!(results[5], Err(ProbeError::Spawn(_))));
         assert_eq!(results[6].as_ref().unwrap(), &["0.1.0"]);
     }
+
+    #[test]
+    fn an_answer_is_kept_when_a_leftover_child_holds_the_pipe() {
+        let dir = tempfile::tempdir().unwrap();
+        // The plugin answers and exits, but a process it started keeps stdout open.
+        let leaky = script(
+            dir.path(),
+            "leaky",
+            r#"sleep 30 & echo '{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}'"#,
+        );
+        let start = std::time::Instant::now();
+        let result = probe_one(&leaky, Duration::from_secs(3));
+        assert_eq!(result.unwrap(), ["1.0.0"]);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_timeout_names_no_command() {
+        // The same error serves `containerd --version`: it must not speak of VERSION.
+        let e = ProbeError::Timeout(Duration::from_secs(5)).to_string();
+        assert_eq!(e, "did not finish within 5s; killed");
+    }
 }
