@@ -617,4 +617,91 @@ mod tests {
         assert_eq!(parse("version = 9").unwrap().version, 9);
         assert!(parse("version = \"2\"").is_err());
     }
+
+    fn reading(
+        max_version: i64,
+        rejects_newer: bool,
+        migration: Option<Migration>,
+    ) -> ConfigReading {
+        ConfigReading {
+            max_version,
+            rejects_newer,
+            migration,
+        }
+    }
+
+    #[test]
+    fn containerd_2x_migrates_version_2_tables() {
+        let text = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\nbin_dir = \"/old\"\nconf_dir = \"/c2\"\n[plugins.'io.containerd.cri.v1.runtime'.cni]\nconf_dir = \"/c3\"\nmax_conf_num = 2\n";
+        let raw = parse_raw(text).unwrap();
+        // 2.0 replaces the runtime table with the old one whole.
+        let c = raw
+            .read_by(Some(&reading(3, true, Some(Migration::Replace))), "c")
+            .unwrap();
+        assert_eq!(
+            (
+                c.cni.conf_dir.as_deref(),
+                c.cni.effective_bin_dirs(),
+                c.cni.max_conf_num
+            ),
+            (Some("/c2"), vec!["/old".to_string()], None)
+        );
+        // 2.1 merges: the runtime table wins, bin_dir becomes bin_dirs.
+        let c = raw
+            .read_by(Some(&reading(3, true, Some(Migration::Merge))), "c")
+            .unwrap();
+        assert_eq!(
+            (
+                c.cni.conf_dir.as_deref(),
+                c.cni.bin_dirs.clone(),
+                c.cni.max_conf_num
+            ),
+            (Some("/c3"), Some(vec!["/old".to_string()]), Some(2))
+        );
+        assert!(c.problems.is_empty() && c.warnings.is_empty(), "{c:?}");
+    }
+
+    #[test]
+    fn versions_a_release_does_not_read() {
+        let v1 = parse_raw("[plugins.cri.cni]\nbin_dir = \"/usr/lib/cni\"\n").unwrap();
+        let c = v1
+            .read_by(Some(&reading(3, true, Some(Migration::Merge))), "c")
+            .unwrap();
+        assert_eq!(c.cni, CniSettings::default());
+        assert!(matches!(
+            c.problems[..],
+            [ConfigProblem::VersionMismatch {
+                changes_settings: true,
+                ..
+            }]
+        ));
+        let v4 = parse_raw("version = 4\n").unwrap();
+        let c = v4
+            .read_by(
+                Some(&reading(3, true, Some(Migration::Replace))),
+                "/etc/containerd/config.toml",
+            )
+            .unwrap();
+        match &c.problems[..] {
+            [ConfigProblem::Fatal { runtime_error, version: true, .. }] => assert_eq!(
+                runtime_error,
+                "failed to load TOML from /etc/containerd/config.toml: expected containerd config version equal to or less than `3`, got `4`"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let neg = parse_raw("version = -1\n").unwrap();
+        let c = neg
+            .read_by(Some(&reading(3, true, Some(Migration::Merge))), "c")
+            .unwrap();
+        assert!(matches!(
+            c.problems[..],
+            [ConfigProblem::Fatal { version: true, .. }]
+        ));
+        // Without a version line, say so rather than quote a line that is not there.
+        let c = parse("[plugins.\"io.containerd.grpc.v1.cri\".cni]\nbin_dir = \"/x\"\n").unwrap();
+        assert_eq!(
+            c.warnings,
+            ["[plugins.\"io.containerd.grpc.v1.cri\".cni] is ignored: this config has no version line, so it is read as version 1, which reads [plugins.cri.cni]"]
+        );
+    }
 }

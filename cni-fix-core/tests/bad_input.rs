@@ -185,6 +185,21 @@ fn oversized_file_is_refused_not_read() {
         report.findings
     );
     assert_eq!(report.node.load_error, None);
+
+    // The same for containerd's config: a cni-fix limit, not an invalid config.
+    let dir = node();
+    conf(dir.path(), "10-good.conflist", GOOD);
+    let mut toml = b"version = 2\n".to_vec();
+    toml.extend(std::iter::repeat_n(b'#', 5 * 1024 * 1024));
+    fs::create_dir_all(dir.path().join("etc/containerd")).unwrap();
+    fs::write(dir.path().join("etc/containerd/config.toml"), toml).unwrap();
+    let report = run(dir.path());
+    assert_eq!(report.incomplete.len(), 1, "{:#?}", report.incomplete);
+    assert_eq!(report.incomplete[0].what, "containerd config");
+    assert!(report
+        .findings
+        .iter()
+        .all(|f| f.id != FindingId::InvalidContainerdConfig));
 }
 
 #[test]
