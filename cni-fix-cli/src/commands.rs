@@ -172,6 +172,18 @@ fn print_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
     out.flush()
 }
 
+/// Say so when the plan considers no file at all.
+fn nothing_to_rewrite(err: &mut impl Write, plan: &rewrite::RewritePlan) -> io::Result<()> {
+    if plan.files.is_empty() {
+        writeln!(
+            err,
+            "no config to rewrite in {}",
+            shown(&plan.snapshot.conf_dir)
+        )?;
+    }
+    Ok(())
+}
+
 /// The exit status of a rewrite plan, before anything is written.
 fn plan_status(plan: &rewrite::RewritePlan, run: &RewriteRun) -> u8 {
     if plan.has_unread() {
@@ -220,13 +232,7 @@ pub fn rewrite(run: RewriteRun) -> Result<u8> {
             // stdout carries only the diff, so it can be piped to patch.
             out.write_all(&plan.unified_diff())?;
             out.flush()?;
-            if plan.files.is_empty() {
-                writeln!(
-                    err,
-                    "no config to rewrite in {}",
-                    shown(&plan.snapshot.conf_dir)
-                )?;
-            }
+            nothing_to_rewrite(&mut err, &plan)?;
             for f in &plan.files {
                 writeln!(err, "{}", plan_line(f, true))?;
             }
@@ -297,13 +303,7 @@ pub fn rewrite(run: RewriteRun) -> Result<u8> {
             };
             return print_json(&mut out, &json);
         }
-        if plan.files.is_empty() {
-            writeln!(
-                err,
-                "no config to rewrite in {}",
-                shown(&plan.snapshot.conf_dir)
-            )?;
-        }
+        nothing_to_rewrite(&mut err, &plan)?;
         for line in &lines {
             writeln!(out, "{line}")?;
         }

@@ -394,7 +394,7 @@ impl RawConfig {
     fn read_1x(&self, cr: &ConfigReading, version: i64, path: &str) -> Reading {
         let mut problems = Vec::new();
         if version > cr.max_version && cr.rejects_newer {
-            problems.push(ConfigProblem::Fatal {
+            return stops(V2.0, ConfigProblem::Fatal {
                 message: format!(
                     "this config declares version = {version}, but this containerd knows config versions up to {}, and refuses to start with a newer one",
                     cr.max_version
@@ -402,11 +402,6 @@ impl RawConfig {
                 runtime_error: format!("failed to load TOML from {path}: unsupported config version `{version}`"),
                 version: true,
             });
-            return Reading {
-                source: Source::Defaults,
-                table: V2.0,
-                problems,
-            };
         }
         let by_id = version == 0 || version == 1;
         if version >= 2 {
@@ -420,7 +415,7 @@ impl RawConfig {
                     "disabled plugin" => "disabled plugin",
                     _ => "required plugin",
                 };
-                problems.push(ConfigProblem::Fatal {
+                return stops(V2.0, ConfigProblem::Fatal {
                     message: format!(
                         "this config declares version = {version}, where every plugin is named by its full URI, but it names {kind} {name:?}"
                     ),
@@ -429,11 +424,6 @@ impl RawConfig {
                     ),
                     version: false,
                 });
-                return Reading {
-                    source: Source::Defaults,
-                    table: V2.0,
-                    problems,
-                };
             }
         }
         if version > cr.max_version {
@@ -460,7 +450,7 @@ impl RawConfig {
     fn read_2x(&self, cr: &ConfigReading, version: i64, path: &str) -> Reading {
         let mut problems = Vec::new();
         if version > cr.max_version {
-            problems.push(ConfigProblem::Fatal {
+            return stops(V3.0, ConfigProblem::Fatal {
                 message: format!(
                     "this config declares version = {version}, but this containerd knows config versions up to {}, and refuses to start with a newer one",
                     cr.max_version
@@ -471,43 +461,28 @@ impl RawConfig {
                 ),
                 version: true,
             });
-            return Reading {
-                source: Source::Defaults,
-                table: V3.0,
-                problems,
-            };
         }
         if version < 0 {
-            problems.push(ConfigProblem::Fatal {
+            return stops(V3.0, ConfigProblem::Fatal {
                 message: format!(
                     "this config declares version = {version}; containerd 2.x migrates configs from their version upward and has no step for a negative one: it crashes at start-up"
                 ),
                 runtime_error: format!("panic: runtime error: index out of range [{version}]"),
                 version: true,
             });
-            return Reading {
-                source: Source::Defaults,
-                table: V3.0,
-                problems,
-            };
         }
         if let Some((what, name)) = self
             .plugin_names
             .iter()
             .find(|(what, n)| *what != "plugin key" && !n.contains('.'))
         {
-            problems.push(ConfigProblem::Fatal {
+            return stops(V3.0, ConfigProblem::Fatal {
                 message: format!("it names {what} {name:?} without its URI"),
                 runtime_error: format!(
                     "failed to load TOML from {path}: invalid {what} URI {name:?} expect io.containerd.x.vx"
                 ),
                 version: false,
             });
-            return Reading {
-                source: Source::Defaults,
-                table: V3.0,
-                problems,
-            };
         }
         if version <= 1 {
             problems.push(ConfigProblem::VersionMismatch {
@@ -542,6 +517,15 @@ impl RawConfig {
             table: V3.0,
             problems,
         }
+    }
+}
+
+/// containerd does not start: the one problem, and its defaults (which nothing uses).
+fn stops(table: &'static str, problem: ConfigProblem) -> Reading {
+    Reading {
+        source: Source::Defaults,
+        table,
+        problems: vec![problem],
     }
 }
 
