@@ -7,7 +7,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::conf::{NetworkList, PluginConf};
+use crate::chain::executed_types;
+use crate::conf::NetworkList;
 use crate::edit::{version_edits, Edit};
 use crate::node::display_path;
 use crate::plugins_release::{plugin_project, RELEASE_PLUGINS};
@@ -120,59 +121,6 @@ pub fn runtime_max(snap: &Snapshot) -> Option<SpecVersion> {
 /// 1.0.0.
 pub fn runtime_cap(snap: &Snapshot) -> SpecVersion {
     runtime_max(snap).unwrap_or(SpecVersion::V1_0_0)
-}
-
-/// Why a network runs a plugin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// It is in the chain.
-    Chain,
-    /// A chain plugin runs it as its IPAM plugin.
-    Ipam,
-    /// A chain plugin delegates to it (flannel runs `delegate.type`, by default `bridge`,
-    /// with `host-local` as IPAM, passing the network's cniVersion).
-    Delegate,
-}
-
-/// A plugin a network runs, and the chain plugin that runs it.
-#[derive(Debug, Clone, Copy)]
-pub struct Executed<'a> {
-    /// The plugin type.
-    pub plugin_type: &'a str,
-    /// The chain plugin that runs it (itself, for a chain plugin).
-    pub runner: &'a PluginConf,
-    /// Why it runs.
-    pub role: Role,
-}
-
-/// Every plugin a network runs, once each, in chain order: each chain plugin, its IPAM
-/// plugin, and what it delegates to.
-pub fn executed(net: &NetworkList) -> Vec<Executed<'_>> {
-    fn add<'a>(out: &mut Vec<Executed<'a>>, t: &'a str, runner: &'a PluginConf, role: Role) {
-        if !t.is_empty() && !out.iter().any(|e| e.plugin_type == t) {
-            out.push(Executed {
-                plugin_type: t,
-                runner,
-                role,
-            });
-        }
-    }
-    let mut out = Vec::new();
-    for p in &net.plugins {
-        add(&mut out, &p.plugin_type, p, Role::Chain);
-        add(&mut out, &p.ipam_type, p, Role::Ipam);
-        if p.plugin_type == "flannel" {
-            let delegate = p.delegate_type.as_deref().unwrap_or("bridge");
-            add(&mut out, delegate, p, Role::Delegate);
-            add(&mut out, "host-local", p, Role::Delegate);
-        }
-    }
-    out
-}
-
-/// The plugin types a network runs (see [`executed`]).
-pub fn executed_types(net: &NetworkList) -> Vec<&str> {
-    executed(net).into_iter().map(|e| e.plugin_type).collect()
 }
 
 /// The version a network should have: `requested` when it can work, otherwise the highest
@@ -305,51 +253,4 @@ pub fn upgrade_to(plugin: &str, spec: SpecVersion) -> String {
 pub fn fix_to(file: &ConfFile, target: SpecVersion) -> Option<Fix> {
     let edits = version_edits(file.bytes.as_deref()?, file.form?, target).ok()?;
     (!edits.is_empty()).then_some(Fix { target, edits })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::conf::{parse_conflist, LibcniGeneration};
-
-    fn types(text: &str) -> Vec<(String, Role)> {
-        let net = parse_conflist(text.as_bytes(), LibcniGeneration::Classic, None).unwrap();
-        executed(&net)
-            .into_iter()
-            .map(|e| (e.plugin_type.to_string(), e.role))
-            .collect()
-    }
-
-    #[test]
-    fn chains_ipam_and_flannels_delegates() {
-        assert_eq!(
-            types(
-                r#"{"name":"n","plugins":[{"type":"bridge","ipam":{"type":"host-local"}},{"type":"portmap"}]}"#
-            ),
-            [
-                ("bridge".into(), Role::Chain),
-                ("host-local".into(), Role::Ipam),
-                ("portmap".into(), Role::Chain)
-            ]
-        );
-        assert_eq!(
-            types(
-                r#"{"name":"n","plugins":[{"type":"flannel","delegate":{"hairpinMode":true}},{"type":"portmap"}]}"#
-            ),
-            [
-                ("flannel".into(), Role::Chain),
-                ("bridge".into(), Role::Delegate),
-                ("host-local".into(), Role::Delegate),
-                ("portmap".into(), Role::Chain)
-            ]
-        );
-        assert_eq!(
-            types(r#"{"name":"n","plugins":[{"type":"flannel","Delegate":{"type":"ipvlan"}}]}"#),
-            [
-                ("flannel".into(), Role::Chain),
-                ("ipvlan".into(), Role::Delegate),
-                ("host-local".into(), Role::Delegate)
-            ]
-        );
-    }
 }

@@ -55,6 +55,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod chain;
 pub mod conf;
 pub mod containerd_config;
 pub mod edit;

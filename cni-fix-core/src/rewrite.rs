@@ -415,8 +415,3 @@ fn rewrite_to(
         updated,
     }
 }
-
-/// The node path of a backup of `target_path` under `backup_dir`.
-pub fn backup_path(backup_dir: &Path, target_path: &Path) -> PathBuf {
-    backup_dir.join(target_path.strip_prefix("/").unwrap_or(target_path))
-}

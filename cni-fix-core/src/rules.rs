@@ -1,8 +1,9 @@
 //! The rules: from a [`Snapshot`] to [`Finding`]s. Pure functions of the snapshot.
 
+use crate::chain::{executed, Role};
 use crate::containerd_config::{ConfigProblem, DEFAULT_CONF_DIR};
 use crate::finding::{Finding, FindingId, Severity};
-use crate::fix::{choose_target, executed, fix_to, runtime_max, upgrade_to, Role};
+use crate::fix::{choose_target, fix_to, runtime_max, upgrade_to};
 use crate::node::display_path;
 use crate::plugins_release::RELEASE_PLUGINS;
 use crate::runtime::Regression;

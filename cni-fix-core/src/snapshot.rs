@@ -728,7 +728,7 @@ impl Snapshot {
             let Some(net) = self.files[i].network() else {
                 continue;
             };
-            for e in crate::fix::executed(net) {
+            for e in crate::chain::executed(net) {
                 let files = needed.entry(e.plugin_type.to_string()).or_default();
                 if !files.contains(&i) {
                     files.push(i);
@@ -755,7 +755,7 @@ impl Snapshot {
         for f in &self.files {
             if let Some(net) = f.network() {
                 types.extend(
-                    crate::fix::executed(net)
+                    crate::chain::executed(net)
                         .into_iter()
                         .map(|e| e.plugin_type.to_string()),
                 );

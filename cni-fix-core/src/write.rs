@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::node::{display_path, io_message, NodeFs};
-use crate::rewrite::{backup_path, Outcome, RewritePlan};
+use crate::rewrite::{Outcome, RewritePlan};
 
 /// Why writing failed.
 #[derive(Debug, thiserror::Error)]
@@ -424,6 +424,12 @@ pub fn read_manifests(host_backup: &Path) -> Result<Vec<Manifest>, WriteError> {
     }
     out.sort_by_key(|m| m.finished_ns);
     Ok(out)
+}
+
+/// Where the backup of `target_path` goes under `backup_dir`: at its own absolute path, so
+/// `/etc/cni/net.d/10-a.conflist` is backed up as `<backup_dir>/etc/cni/net.d/10-a.conflist`.
+pub fn backup_path(backup_dir: &Path, target_path: &Path) -> PathBuf {
+    backup_dir.join(target_path.strip_prefix("/").unwrap_or(target_path))
 }
 
 /// The host path of a node path that may not exist yet: its existing ancestors are resolved
