@@ -39,10 +39,22 @@ impl Serialize for Severity {
     }
 }
 
-macro_rules! finding_ids {
-    ($( $(#[$doc:meta])* $variant:ident = $id:literal, $summary:literal; )*) => {
-        /// The stable identifier of a kind of finding.
+/// How a kind of finding is repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Repair {
+    /// A change of the network's `cniVersion` (`cni-fix rewrite`).
+    CniVersion,
+    /// Nothing cni-fix edits: an upgrade, an installation or a change by hand.
+    Manual,
+}
+
+macro_rules! finding_catalogue {
+    ($( $(#[$doc:meta])* $variant:ident = $id:literal, $severity:ident, $repair:ident, $summary:literal; )*) => {
+        /// The stable identifier of a kind of finding. New kinds are added as cni-fix grows, so
+        /// a `match` needs a wildcard arm.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
         pub enum FindingId {
             $( $(#[$doc])* $variant, )*
         }
@@ -60,49 +72,66 @@ macro_rules! finding_ids {
             pub fn summary(self) -> &'static str {
                 match self { $(FindingId::$variant => $summary,)* }
             }
+
+            /// The severity a finding of this kind usually has; rules may lower or raise it
+            /// (for example when the runtime's version is unknown).
+            pub fn default_severity(self) -> Severity {
+                match self { $(FindingId::$variant => Severity::$severity,)* }
+            }
+
+            /// How a finding of this kind is repaired.
+            pub fn repair(self) -> Repair {
+                match self { $(FindingId::$variant => Repair::$repair,)* }
+            }
+
+            /// The long explanation printed by `cni-fix explain`: cause, affected runtime
+            /// versions, symptoms, remedy and references (`src/explain/<id>.md`).
+            pub fn explanation(self) -> &'static str {
+                match self { $(FindingId::$variant => include_str!(concat!("explain/", $id, ".md")),)* }
+            }
         }
     };
 }
 
-finding_ids! {
+finding_catalogue! {
     /// A plugin does not list the network's cniVersion.
-    IncompatibleVersion = "incompatible-version", "a plugin in a loaded network does not support the network's cniVersion";
+    IncompatibleVersion = "incompatible-version", Error, CniVersion, "a plugin in a loaded network does not support the network's cniVersion";
     /// A loaded network declares no cniVersion.
-    MissingVersion = "missing-version", "a loaded network declares no cniVersion";
+    MissingVersion = "missing-version", Error, CniVersion, "a loaded network declares no cniVersion";
     /// A cniVersion that is not a spec version.
-    InvalidVersion = "invalid-version", "a cniVersion that is not one of the seven CNI spec versions";
+    InvalidVersion = "invalid-version", Error, CniVersion, "a cniVersion that is not one of the seven CNI spec versions";
     /// A spec version or `cniVersions` list the runtime's libcni cannot use.
-    UnsupportedSpecVersion = "unsupported-spec-version", "a spec version or cniVersions list the runtime's libcni cannot use";
+    UnsupportedSpecVersion = "unsupported-spec-version", Error, CniVersion, "a spec version or cniVersions list the runtime's libcni cannot use";
     /// The runtime's built-in loopback network is not supported by the loopback binary.
-    LoopbackIncompatible = "loopback-incompatible", "the loopback plugin does not support the runtime's built-in loopback network";
+    LoopbackIncompatible = "loopback-incompatible", Error, Manual, "the loopback plugin does not support the runtime's built-in loopback network";
     /// No executable for a needed plugin.
-    PluginNotFound = "plugin-not-found", "no executable for a plugin that a loaded network (or loopback) needs";
+    PluginNotFound = "plugin-not-found", Error, Manual, "no executable for a plugin that a loaded network (or loopback) needs";
     /// A chain after weave-net on containerd 1.6.0 to 1.6.4.
-    ResultVersionRegression = "result-version-regression", "a chain after a plugin whose results carry no version, on containerd 1.6.0 to 1.6.4";
+    ResultVersionRegression = "result-version-regression", Error, Manual, "a chain after a plugin whose results carry no version, on containerd 1.6.0 to 1.6.4";
     /// libcni rejects the file.
-    InvalidConfig = "invalid-config", "libcni rejects the file";
+    InvalidConfig = "invalid-config", Error, Manual, "libcni rejects the file";
     /// Template placeholders were never rendered.
-    UnrenderedTemplate = "unrendered-template", "the file still holds template placeholders";
+    UnrenderedTemplate = "unrendered-template", Error, Manual, "the file still holds template placeholders";
     /// A network name that plugins reject.
-    InvalidNetworkName = "invalid-network-name", "a network name that plugins reject";
+    InvalidNetworkName = "invalid-network-name", Error, Manual, "a network name that plugins reject";
     /// A valid config containerd does not load.
-    ShadowedConfig = "shadowed-config", "a valid config that containerd does not load";
+    ShadowedConfig = "shadowed-config", Warning, Manual, "a valid config that containerd does not load";
     /// Nothing loadable in the conf dir.
-    NoConfig = "no-config", "nothing loadable in the conf dir";
+    NoConfig = "no-config", Error, Manual, "nothing loadable in the conf dir";
     /// A file in the conf dir the runtime ignores.
-    IgnoredFile = "ignored-file", "a file in the conf dir that the runtime ignores";
+    IgnoredFile = "ignored-file", Info, Manual, "a file in the conf dir that the runtime ignores";
     /// A plugin's versions could not be determined.
-    PluginVersionUnknown = "plugin-version-unknown", "a plugin's supported versions could not be determined";
+    PluginVersionUnknown = "plugin-version-unknown", Warning, Manual, "a plugin's supported versions could not be determined";
     /// Writable by others, or not owned by root.
-    InsecurePermissions = "insecure-permissions", "a config or plugin, or their directory, that others can write";
+    InsecurePermissions = "insecure-permissions", Warning, Manual, "a config or plugin, or their directory, that others can write";
     /// The runtime's version could not be determined.
-    RuntimeUnknown = "runtime-unknown", "the runtime's version could not be determined";
+    RuntimeUnknown = "runtime-unknown", Warning, Manual, "the runtime's version could not be determined";
     /// containerd's config does not parse or sets CNI settings it ignores.
-    InvalidContainerdConfig = "invalid-containerd-config", "containerd's config does not parse, or CNI settings in it are ignored";
+    InvalidContainerdConfig = "invalid-containerd-config", Error, Manual, "containerd's config does not parse, or CNI settings in it are ignored";
     /// containerd's config sets `conf_template`.
-    ConfTemplate = "conf-template", "containerd's config sets conf_template, which containerd renders when no network loads";
+    ConfTemplate = "conf-template", Info, Manual, "containerd's config sets conf_template, which containerd renders when no network loads";
     /// A containerd config version the running containerd does not read as declared.
-    UnsupportedConfigVersion = "unsupported-config-version", "containerd's config declares a version this containerd reads differently, or not at all";
+    UnsupportedConfigVersion = "unsupported-config-version", Error, Manual, "containerd's config declares a version this containerd reads differently, or not at all";
 }
 
 impl fmt::Display for FindingId {
@@ -158,42 +187,6 @@ pub struct Finding {
     /// Further files the finding is about (node paths), such as every config a conf dir
     /// shadows; empty for most findings.
     pub files: Vec<String>,
-}
-
-impl FindingId {
-    /// The long explanation printed by `cni-fix explain`: cause, affected runtime versions,
-    /// symptoms, remedy and references.
-    pub fn explanation(self) -> &'static str {
-        match self {
-            FindingId::IncompatibleVersion => include_str!("explain/incompatible-version.md"),
-            FindingId::MissingVersion => include_str!("explain/missing-version.md"),
-            FindingId::InvalidVersion => include_str!("explain/invalid-version.md"),
-            FindingId::UnsupportedSpecVersion => {
-                include_str!("explain/unsupported-spec-version.md")
-            }
-            FindingId::LoopbackIncompatible => include_str!("explain/loopback-incompatible.md"),
-            FindingId::PluginNotFound => include_str!("explain/plugin-not-found.md"),
-            FindingId::ResultVersionRegression => {
-                include_str!("explain/result-version-regression.md")
-            }
-            FindingId::InvalidConfig => include_str!("explain/invalid-config.md"),
-            FindingId::UnrenderedTemplate => include_str!("explain/unrendered-template.md"),
-            FindingId::InvalidNetworkName => include_str!("explain/invalid-network-name.md"),
-            FindingId::ShadowedConfig => include_str!("explain/shadowed-config.md"),
-            FindingId::NoConfig => include_str!("explain/no-config.md"),
-            FindingId::IgnoredFile => include_str!("explain/ignored-file.md"),
-            FindingId::PluginVersionUnknown => include_str!("explain/plugin-version-unknown.md"),
-            FindingId::InsecurePermissions => include_str!("explain/insecure-permissions.md"),
-            FindingId::RuntimeUnknown => include_str!("explain/runtime-unknown.md"),
-            FindingId::InvalidContainerdConfig => {
-                include_str!("explain/invalid-containerd-config.md")
-            }
-            FindingId::ConfTemplate => include_str!("explain/conf-template.md"),
-            FindingId::UnsupportedConfigVersion => {
-                include_str!("explain/unsupported-config-version.md")
-            }
-        }
-    }
 }
 
 #[cfg(test)]

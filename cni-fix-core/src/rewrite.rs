@@ -45,9 +45,10 @@ use std::path::{Path, PathBuf};
 use crate::conf::{self, FileForm};
 use crate::edit::{apply_edits, version_edits, Edit};
 use crate::finding::FindingId;
+use crate::finding::Repair;
 use crate::fix::{choose_target, TargetError};
 use crate::node::display_path;
-use crate::rules::{network_findings, VERSION_FINDINGS};
+use crate::rules::network_findings;
 use crate::snapshot::{CheckError, CheckOptions, FileStatus, Snapshot};
 use crate::spec::SpecVersion;
 
@@ -328,7 +329,7 @@ fn decide(snap: &Snapshot, i: usize, options: &RewriteOptions) -> Outcome {
     let fixes: Vec<FindingId> = {
         let mut ids: Vec<FindingId> = network_findings(snap, i)
             .into_iter()
-            .filter(|f| VERSION_FINDINGS.contains(&f.id))
+            .filter(|f| f.id.repair() == Repair::CniVersion)
             .map(|f| f.id)
             .collect();
         ids.dedup();

@@ -2,7 +2,7 @@
 
 use crate::chain::{executed, Role};
 use crate::containerd_config::{ConfigProblem, DEFAULT_CONF_DIR};
-use crate::finding::{Finding, FindingId, Severity};
+use crate::finding::{Finding, FindingId, Repair, Severity};
 use crate::fix::{choose_target, fix_to, runtime_max, upgrade_to};
 use crate::node::display_path;
 use crate::plugins_release::RELEASE_PLUGINS;
@@ -649,14 +649,6 @@ pub fn network_findings(snap: &Snapshot, index: usize) -> Vec<Finding> {
     ctx.out
 }
 
-/// The findings a cniVersion change fixes.
-pub const VERSION_FINDINGS: &[FindingId] = &[
-    FindingId::MissingVersion,
-    FindingId::InvalidVersion,
-    FindingId::IncompatibleVersion,
-    FindingId::UnsupportedSpecVersion,
-];
-
 fn network_rules(ctx: &mut Ctx<'_>, i: usize) {
     let Some(net) = ctx.snap.files[i].network() else {
         return;
@@ -667,7 +659,7 @@ fn network_rules(ctx: &mut Ctx<'_>, i: usize) {
     network_rules_inner(ctx, i, target);
     if let Some(fix) = target.and_then(|t| fix_to(&ctx.snap.files[i], t)) {
         for f in &mut ctx.out[first_new..] {
-            if f.fixable && VERSION_FINDINGS.contains(&f.id) {
+            if f.fixable && f.id.repair() == Repair::CniVersion {
                 f.fix = Some(fix.clone());
             }
         }
