@@ -66,8 +66,8 @@ fn plan_line(f: &FilePlan, dry_run: bool) -> String {
 /// The errors no config change can fix, once each, so that a clean rewrite is not read as a
 /// healthy node.
 fn remaining_errors(plan: &rewrite::RewritePlan) -> Vec<&'static str> {
-    let mut ids: Vec<&str> = cni_fix_core::rules::evaluate(&plan.snapshot)
-        .into_iter()
+    let mut ids: Vec<&str> = plan
+        .remaining()
         .filter(|f| f.severity == cni_fix_core::Severity::Error && !f.fixable)
         .map(|f| f.id.as_str())
         .collect();

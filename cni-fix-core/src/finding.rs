@@ -181,8 +181,10 @@ pub struct Finding {
     pub remedy: String,
     /// Whether `cni-fix rewrite` can fix it by editing the config.
     pub fixable: bool,
-    /// The edit `cni-fix rewrite` would make, when it can choose one on its own (it may still
-    /// fix a finding without one when given `--cni-version`).
+    /// The repair of a finding that a cniVersion change fixes, with its applicability. JSON
+    /// shows only the fix `cni-fix rewrite` applies on its own (null otherwise; it may still
+    /// fix the finding when given `--cni-version`).
+    #[serde(serialize_with = "crate::fix::serialize_safe_fix")]
     pub fix: Option<crate::fix::Fix>,
     /// Further files the finding is about (node paths), such as every config a conf dir
     /// shadows; empty for most findings.

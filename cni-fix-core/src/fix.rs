@@ -15,14 +15,75 @@ use crate::plugins_release::{plugin_project, RELEASE_PLUGINS};
 use crate::snapshot::{ConfFile, Snapshot};
 use crate::spec::SpecVersion;
 
-/// The change a rewritable finding proposes: the network's new version, and the edits to the
-/// file's text that make it so.
+/// The repair a finding carries: the network's new version and the edits to the file's text
+/// that make it so, and whether `cni-fix rewrite` applies them on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fix {
-    /// The cniVersion the network gets.
-    pub target: SpecVersion,
-    /// The edits, in the file's byte offsets.
+    /// The cniVersion the network gets (`None` when no version can be chosen).
+    pub target: Option<SpecVersion>,
+    /// The edits, in the file's byte offsets (empty when no version can be chosen).
     pub edits: Vec<Edit>,
+    /// Whether the edits are applied, and if not, why.
+    pub applicability: Applicability,
+}
+
+/// Whether `cni-fix rewrite` applies a [`Fix`] on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Applicability {
+    /// Applied: it removes the finding and changes nothing else.
+    Safe,
+    /// The versions of some plugins are unknown: `rewrite` needs a version or a source of
+    /// versions to choose one.
+    NeedsInput(String),
+    /// No config change can fix it (no version works for every plugin): binaries must be
+    /// upgraded.
+    NotFixable(String),
+}
+
+impl Fix {
+    /// The fix for a network whose target version was chosen (or could not be).
+    pub fn for_target(file: &ConfFile, target: &Result<SpecVersion, TargetError>) -> Option<Fix> {
+        match target {
+            Ok(t) => fix_to(file, *t),
+            Err(e @ TargetError::UnknownVersions { .. }) => Some(Fix {
+                target: None,
+                edits: Vec::new(),
+                applicability: Applicability::NeedsInput(e.to_string()),
+            }),
+            Err(e) => Some(Fix {
+                target: None,
+                edits: Vec::new(),
+                applicability: Applicability::NotFixable(e.to_string()),
+            }),
+        }
+    }
+
+    /// Whether `rewrite` applies it on its own.
+    pub fn is_safe(&self) -> bool {
+        self.applicability == Applicability::Safe && self.target.is_some()
+    }
+}
+
+/// The JSON form of a finding's fix: the one `rewrite` applies on its own, else null.
+pub(crate) fn serialize_safe_fix<S: serde::Serializer>(
+    fix: &Option<Fix>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct SafeFix<'a> {
+        target: SpecVersion,
+        edits: &'a [Edit],
+    }
+    match fix {
+        Some(f) if f.is_safe() => SafeFix {
+            target: f.target.unwrap_or(SpecVersion::V1_0_0),
+            edits: &f.edits,
+        }
+        .serialize(s),
+        _ => s.serialize_none(),
+    }
 }
 
 /// Why no target version could be chosen.
@@ -252,5 +313,9 @@ pub fn upgrade_to(plugin: &str, spec: SpecVersion) -> String {
 /// (or cannot be edited).
 pub fn fix_to(file: &ConfFile, target: SpecVersion) -> Option<Fix> {
     let edits = version_edits(file.bytes.as_deref()?, file.form?, target).ok()?;
-    (!edits.is_empty()).then_some(Fix { target, edits })
+    (!edits.is_empty()).then_some(Fix {
+        target: Some(target),
+        edits,
+        applicability: Applicability::Safe,
+    })
 }

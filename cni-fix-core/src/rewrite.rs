@@ -44,8 +44,9 @@ use std::path::{Path, PathBuf};
 
 use crate::conf::{self, FileForm};
 use crate::edit::{apply_edits, version_edits, Edit};
-use crate::finding::FindingId;
 use crate::finding::Repair;
+use crate::finding::{Finding, FindingId};
+use crate::fix::Applicability;
 use crate::fix::{choose_target, TargetError};
 use crate::node::display_path;
 use crate::rules::network_findings;
@@ -153,6 +154,9 @@ pub struct RewritePlan {
     pub snapshot: Snapshot,
     /// One entry per file considered, in conf dir order.
     pub files: Vec<FilePlan>,
+    /// The findings of the check the plan was made from (the networks containerd loads, and
+    /// the node), evaluated once.
+    pub findings: Vec<Finding>,
 }
 
 impl RewritePlan {
@@ -161,6 +165,21 @@ impl RewritePlan {
         self.files
             .iter()
             .any(|f| matches!(f.outcome, Outcome::Rewrite { .. }))
+    }
+
+    /// The findings that remain once the plan is carried out: every finding of the check but
+    /// those of files the plan rewrites that a cniVersion change fixes.
+    pub fn remaining(&self) -> impl Iterator<Item = &Finding> {
+        let rewritten: Vec<String> = self
+            .files
+            .iter()
+            .filter(|f| matches!(f.outcome, Outcome::Rewrite { .. }))
+            .map(|f| display_path(&f.path))
+            .collect();
+        self.findings.iter().filter(move |f| {
+            !(f.id.repair() == Repair::CniVersion
+                && f.file.as_ref().is_some_and(|p| rewritten.contains(p)))
+        })
     }
 
     /// Whether cni-fix could not read a file in scope (the plan is incomplete).
@@ -221,21 +240,38 @@ pub(crate) fn file_diff(out: &mut Vec<u8>, node_path: &Path, original: &[u8], up
 pub fn plan(options: &RewriteOptions) -> Result<RewritePlan, RewriteError> {
     let snapshot = Snapshot::gather(&options.check)?;
     let indexes = select(&snapshot, &options.scope)?;
+    // The rules run once: over the node as `check` sees it, and over the files in scope that
+    // containerd does not load (whose findings `check` does not report).
+    let findings = crate::rules::evaluate(&snapshot);
     let files = indexes
         .into_iter()
         .map(|i| {
             let f = &snapshot.files[i];
+            let own: Vec<Finding> = if snapshot.load.active.contains(&i) {
+                let shown = f.display();
+                findings
+                    .iter()
+                    .filter(|x| x.file.as_deref() == Some(shown.as_str()))
+                    .cloned()
+                    .collect()
+            } else {
+                network_findings(&snapshot, i)
+            };
             FilePlan {
                 path: f.path.clone(),
                 target_path: snapshot
                     .node
                     .canonical_node_path(&f.path)
                     .unwrap_or_else(|_| f.path.clone()),
-                outcome: decide(&snapshot, i, options),
+                outcome: decide(&snapshot, i, &own, options),
             }
         })
         .collect();
-    Ok(RewritePlan { snapshot, files })
+    Ok(RewritePlan {
+        snapshot,
+        files,
+        findings,
+    })
 }
 
 fn select(snap: &Snapshot, scope: &Scope) -> Result<Vec<usize>, RewriteError> {
@@ -300,7 +336,9 @@ fn not_a_config(snap: &Snapshot, node_path: &Path) -> String {
     }
 }
 
-fn decide(snap: &Snapshot, i: usize, options: &RewriteOptions) -> Outcome {
+/// What to do with one file, from its findings: their fix, re-targeted only by
+/// `--cni-version` or `--upgrade`.
+fn decide(snap: &Snapshot, i: usize, findings: &[Finding], options: &RewriteOptions) -> Outcome {
     let file = &snap.files[i];
     if file.status == FileStatus::Unread {
         let reason = snap
@@ -326,20 +364,37 @@ fn decide(snap: &Snapshot, i: usize, options: &RewriteOptions) -> Outcome {
             }
         }
     };
-    let fixes: Vec<FindingId> = {
-        let mut ids: Vec<FindingId> = network_findings(snap, i)
-            .into_iter()
-            .filter(|f| f.id.repair() == Repair::CniVersion)
-            .map(|f| f.id)
-            .collect();
-        ids.dedup();
-        ids
-    };
+    let repaired: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.id.repair() == Repair::CniVersion)
+        .collect();
+    let mut fixes: Vec<FindingId> = repaired.iter().map(|f| f.id).collect();
+    fixes.dedup();
     if fixes.is_empty() && !options.upgrade {
         return Outcome::Unchanged {
             reason: "nothing to fix".to_string(),
         };
     }
+    if options.cni_version.is_none() {
+        // The findings carry their fix: take it as it is.
+        if let Some(fix) = repaired.iter().find_map(|f| f.fix.as_ref()) {
+            return match (&fix.applicability, fix.target) {
+                (Applicability::Safe, Some(target)) => {
+                    rewrite_to(bytes, form, net.declared_cni_version.clone(), target, fixes)
+                }
+                (Applicability::NeedsInput(reason), _) => Outcome::NeedsInput {
+                    reason: reason.clone(),
+                },
+                (Applicability::NotFixable(reason), _) => Outcome::NotFixable {
+                    reason: reason.clone(),
+                },
+                _ => Outcome::Unchanged {
+                    reason: "nothing to fix".to_string(),
+                },
+            };
+        }
+    }
+    // --cni-version, or --upgrade of a file with nothing to fix: choose again.
     let target = match choose_target(snap, net, options.cni_version) {
         Ok(t) => t,
         Err(e @ TargetError::UnknownVersions { .. }) => {

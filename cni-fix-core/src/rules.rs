@@ -3,7 +3,7 @@
 use crate::chain::{executed, Role};
 use crate::containerd_config::{ConfigProblem, DEFAULT_CONF_DIR};
 use crate::finding::{Finding, FindingId, Repair, Severity};
-use crate::fix::{choose_target, fix_to, runtime_max, upgrade_to};
+use crate::fix::{choose_target, runtime_max, upgrade_to, Fix};
 use crate::node::display_path;
 use crate::plugins_release::RELEASE_PLUGINS;
 use crate::runtime::Regression;
@@ -654,12 +654,12 @@ fn network_rules(ctx: &mut Ctx<'_>, i: usize) {
         return;
     };
     // One target for the messages and the fix.
-    let target = choose_target(ctx.snap, net, None).ok();
+    let chosen = choose_target(ctx.snap, net, None);
     let first_new = ctx.out.len();
-    network_rules_inner(ctx, i, target);
-    if let Some(fix) = target.and_then(|t| fix_to(&ctx.snap.files[i], t)) {
+    network_rules_inner(ctx, i, chosen.as_ref().ok().copied());
+    if let Some(fix) = Fix::for_target(&ctx.snap.files[i], &chosen) {
         for f in &mut ctx.out[first_new..] {
-            if f.fixable && f.id.repair() == Repair::CniVersion {
+            if f.id.repair() == Repair::CniVersion {
                 f.fix = Some(fix.clone());
             }
         }

@@ -94,5 +94,27 @@ fn findings_carry_the_fix_rewrite_makes() {
     let Outcome::Rewrite { edits, to, .. } = &p.files[0].outcome else {
         panic!()
     };
-    assert_eq!((&fix.edits, fix.target), (edits, *to));
+    assert_eq!((&fix.edits, fix.target), (edits, Some(*to)));
+}
+
+#[test]
+fn the_plan_carries_the_findings_and_what_remains() {
+    let dir = node();
+    let p = plan(&options(dir.path())).unwrap();
+    let report = cni_fix_core::check(&options(dir.path()).check).unwrap();
+    // One evaluation: the plan's findings are the check's.
+    let ids = |fs: &mut dyn Iterator<Item = &cni_fix_core::Finding>| -> Vec<FindingId> {
+        let mut v: Vec<FindingId> = fs.map(|f| f.id).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids(&mut p.findings.iter()),
+        ids(&mut report.findings.iter())
+    );
+    assert!(p.findings.iter().any(|f| f.id == FindingId::MissingVersion));
+    assert!(
+        p.remaining().all(|f| f.id != FindingId::MissingVersion),
+        "a rewritten file's version findings do not remain"
+    );
 }
