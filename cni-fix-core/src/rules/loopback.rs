@@ -1,0 +1,83 @@
+//! The runtime's built-in loopback network against the loopback binary.
+
+use super::{Ctx, Draft, SANDBOX};
+use crate::finding::{FindingId, Severity};
+use crate::node::display_path;
+use crate::runtime::Regression;
+use crate::spec::{go_quote_list, SpecVersion};
+
+pub(super) fn loopback(ctx: &mut Ctx<'_>) {
+    let snap = ctx.snap;
+    if snap.internal_loopback {
+        return;
+    }
+    let Some(info) = ctx.plugin("loopback") else {
+        return;
+    };
+    let Some(list) = info.versions.clone() else {
+        return;
+    };
+    let path = info.path.as_deref().map(display_path).unwrap_or_default();
+    let runtime = ctx.runtime_label();
+    let err = |v: &str| {
+        format!(
+            "failed to setup network for sandbox \"{SANDBOX}\": plugin type=\"loopback\" failed (add): incompatible CNI versions; config is {v:?}, plugin supports {}",
+            go_quote_list(&list)
+        )
+    };
+    let supports = |v: SpecVersion| list.iter().any(|s| s == v.as_str());
+    match snap.runtime.release {
+        Some(r) => {
+            if !supports(r.loopback) {
+                ctx.push(Draft {
+id: FindingId::LoopbackIncompatible,
+severity: Severity::Error,
+file: None,
+plugin: Some("loopback"),
+message: format!(
+                        "{runtime} runs its built-in cni-loopback network at cniVersion {}, but {path} supports only {}: every pod fails",
+                        r.loopback,
+                        list.join(", ")
+                    ),
+runtime_error: Some(err(r.loopback.as_str())),
+remedy: if r.has(Regression::LoopbackAt1_0_0) {
+                        "Upgrade containerd to 1.6.4 or later, or replace the loopback binary with one from containernetworking/plugins v1.0.1 or later; a config change cannot fix this.".into()
+                    } else {
+                        "Replace the loopback binary with one from containernetworking/plugins v1.0.1 or later; a config change cannot fix this.".into()
+                    },
+fixable: false,
+});
+            }
+        }
+        None => {
+            if !supports(SpecVersion::V0_3_1) {
+                ctx.push(Draft {
+id: FindingId::LoopbackIncompatible,
+severity: Severity::Error,
+file: None,
+plugin: Some("loopback"),
+message: format!(
+                        "Every containerd release runs its built-in cni-loopback network at cniVersion 0.3.1 or 1.0.0, but {path} supports only {}",
+                        list.join(", ")
+                    ),
+runtime_error: Some(err("0.3.1")),
+remedy: "Replace the loopback binary with one from containernetworking/plugins v1.0.1 or later.".into(),
+fixable: false,
+});
+            } else if !supports(SpecVersion::V1_0_0) {
+                ctx.push(Draft {
+id: FindingId::LoopbackIncompatible,
+severity: Severity::Warning,
+file: None,
+plugin: Some("loopback"),
+message: format!(
+                        "{path} does not support 1.0.0, the cniVersion of containerd 1.6.3's built-in loopback network; the runtime version is unknown"
+                    ),
+runtime_error: Some(err("1.0.0")),
+remedy: "Make sure containerd is not 1.6.3 (--containerd-version), or replace the loopback binary with one from containernetworking/plugins v1.0.1 or later.".into(),
+fixable: false,
+});
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The rules: from a [`Snapshot`] to [`Finding`]s. Pure functions of the snapshot.
+
+use crate::finding::{Finding, FindingId, Severity};
+use crate::snapshot::{PluginInfo, Snapshot};
+
+mod conf_dir;
+mod containerd_config;
+mod loopback;
+mod network;
+mod permissions;
+mod placeholders;
+mod plugins;
+
+pub use conf_dir::encoding_problem;
+pub use placeholders::find_placeholder;
+
+use conf_dir::conf_dir;
+use containerd_config::{conf_template, containerd_config, runtime};
+use loopback::loopback;
+use network::network_rules;
+use permissions::permissions;
+use plugins::plugins;
+
+/// Placeholder for a sandbox id in runtime error texts.
+pub const SANDBOX: &str = "<sandbox-id>";
+
+struct Ctx<'a> {
+    snap: &'a Snapshot,
+    out: Vec<Finding>,
+}
+
+/// A finding as a rule states it, before it becomes a [`Finding`].
+struct Draft<'p> {
+    id: FindingId,
+    severity: Severity,
+    file: Option<String>,
+    plugin: Option<&'p str>,
+    message: String,
+    runtime_error: Option<String>,
+    remedy: String,
+    fixable: bool,
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, d: Draft<'_>) {
+        self.out.push(Finding {
+            id: d.id,
+            severity: d.severity,
+            file: d.file,
+            plugin: d.plugin.map(str::to_string),
+            message: d.message,
+            runtime_error: d.runtime_error,
+            remedy: d.remedy,
+            fixable: d.fixable,
+            fix: None,
+            files: Vec::new(),
+        });
+    }
+
+    fn plugin(&self, t: &str) -> Option<&PluginInfo> {
+        self.snap.plugins.iter().find(|p| p.plugin_type == t)
+    }
+
+    fn runtime_label(&self) -> String {
+        match &self.snap.runtime.version {
+            Some(v) => format!("containerd {v}"),
+            None => "the runtime (version unknown)".to_string(),
+        }
+    }
+}
+
+/// `plugin type="x" name="y"` as libcni describes a plugin in errors.
+fn describe(plugin_type: &str, name: &str) -> String {
+    if name.is_empty() {
+        format!("type={plugin_type:?}")
+    } else {
+        format!("type={plugin_type:?} name={name:?}")
+    }
+}
+
+/// Evaluate every rule over a snapshot.
+pub fn evaluate(snap: &Snapshot) -> Vec<Finding> {
+    let mut ctx = Ctx {
+        snap,
+        out: Vec::new(),
+    };
+    containerd_config(&mut ctx);
+    conf_template(&mut ctx);
+    runtime(&mut ctx);
+    conf_dir(&mut ctx);
+    for &i in &snap.load.active {
+        network_rules(&mut ctx, i);
+    }
+    plugins(&mut ctx);
+    loopback(&mut ctx);
+    permissions(&mut ctx);
+    ctx.out
+}
+
+/// The rules about one network's version, name and chain, for the file at `snap.files[index]`
+/// (whether containerd loads it or not).
+pub fn network_findings(snap: &Snapshot, index: usize) -> Vec<Finding> {
+    let mut ctx = Ctx {
+        snap,
+        out: Vec::new(),
+    };
+    network_rules(&mut ctx, index);
+    ctx.out
+}

@@ -1,0 +1,368 @@
+//! Rules about one network: its version, the versions its plugins support, its name, and the
+//! results its chain passes on.
+
+use super::{describe, Ctx, Draft, SANDBOX};
+use crate::chain::{executed, Role};
+use crate::finding::{FindingId, Repair, Severity};
+use crate::fix::{choose_target, runtime_max, upgrade_to, Fix};
+use crate::node::display_path;
+use crate::plugins_release::RELEASE_PLUGINS;
+use crate::runtime::Regression;
+use crate::spec::{go_quote_list, parse_libcni_version, SpecVersion, IMPLICIT_VERSION};
+
+/// Plugins that return results without a `cniVersion`.
+const UNVERSIONED_RESULT_PLUGINS: &[&str] = &["weave-net"];
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphanumeric() => {}
+        _ => return false,
+    }
+    chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+pub(super) fn network_rules(ctx: &mut Ctx<'_>, i: usize) {
+    let Some(net) = ctx.snap.files[i].network() else {
+        return;
+    };
+    // One target for the messages and the fix.
+    let chosen = choose_target(ctx.snap, net, None);
+    let first_new = ctx.out.len();
+    network_rules_inner(ctx, i, chosen.as_ref().ok().copied());
+    if let Some(fix) = Fix::for_target(&ctx.snap.files[i], &chosen) {
+        for f in &mut ctx.out[first_new..] {
+            if f.id.repair() == Repair::CniVersion {
+                f.fix = Some(fix.clone());
+            }
+        }
+    }
+}
+
+fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>) {
+    let snap = ctx.snap;
+    let f = &snap.files[i];
+    let Some(net) = f.network() else { return };
+    let path = f.display();
+    let release = snap.runtime.release;
+    let runtime = ctx.runtime_label();
+    let types = executed(net);
+    let first = net.plugins.first();
+    let first_desc = first
+        .map(|p| describe(&p.plugin_type, &p.name))
+        .unwrap_or_default();
+    let target_hint = match target {
+        Some(v) => format!("set \"cniVersion\": \"{v}\", the highest version every plugin in the chain and the runtime support (`cni-fix rewrite` does this)"),
+        None => "set a cniVersion every plugin in the chain supports (`cni-fix rewrite --cni-version V`)".to_string(),
+    };
+
+    // Version presence and validity.
+    let effective = net.cni_version.as_str();
+    if effective.is_empty() {
+        let teardown = match release {
+            Some(r) => r.has(Regression::EmptyVersionTeardown),
+            None => true,
+        };
+        let declared = match &net.declared_cni_version {
+            Some(_) => "declares an empty cniVersion",
+            None => "declares no cniVersion",
+        };
+        let (severity, message, runtime_error) = if teardown {
+            let why = if release.is_some() {
+                format!("{runtime} links libcni older than 1.1.0, which cannot tear such a network down")
+            } else {
+                "the runtime version is unknown, and every containerd before 1.6.4 links a libcni that cannot tear such a network down".to_string()
+            };
+            (
+                Severity::Error,
+                format!("Network {:?} {declared}: pods start, but {why}, so pods never stop cleanly", net.name),
+                Some(format!(
+                    "failed to destroy network for sandbox \"{SANDBOX}\": invalid version \"\": the version is empty"
+                )),
+            )
+        } else {
+            (
+                Severity::Warning,
+                format!(
+                    "Network {:?} {declared}: {runtime} reads it as 0.1.0, so it runs at the oldest spec version (no CHECK, old result format), and containerd before 1.6.4 cannot tear it down",
+                    net.name
+                ),
+                None,
+            )
+        };
+        ctx.push(Draft {
+            id: FindingId::MissingVersion,
+            severity,
+            file: Some(path.clone()),
+            plugin: None,
+            message,
+            runtime_error,
+            remedy: format!("Declare the version: {target_hint}."),
+            fixable: true,
+        });
+    } else if SpecVersion::exact(effective).is_none() {
+        let list = first
+            .and_then(|p| ctx.plugin(&p.plugin_type))
+            .and_then(|p| p.versions.as_deref())
+            .map(go_quote_list)
+            .unwrap_or_else(|| "[…]".to_string());
+        ctx.push(Draft {
+id: FindingId::InvalidVersion,
+severity: Severity::Error,
+file: Some(path.clone()),
+plugin: None,
+message: format!(
+                "Network {:?} has cniVersion {effective:?}, which is not a CNI spec version (0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0): plugins match versions as exact strings and every one rejects it",
+                net.name
+            ),
+runtime_error: Some(format!(
+                "failed to setup network for sandbox \"{SANDBOX}\": plugin {first_desc} failed (add): incompatible CNI versions; config is {effective:?}, plugin supports {list}"
+            )),
+remedy: format!("Use a spec version: {target_hint}."),
+fixable: true,
+});
+    }
+
+    // Spec versions the runtime cannot use.
+    if let Some(spec) = SpecVersion::exact(effective) {
+        match runtime_max(ctx.snap) {
+            Some(max) if spec > max => ctx.push(Draft {
+id: FindingId::UnsupportedSpecVersion,
+severity: Severity::Error,
+file: Some(path.clone()),
+plugin: None,
+message: format!(
+                    "Network {:?} uses spec {spec}, but {runtime} links libcni {}, which reads results only up to {max}",
+                    net.name,
+                    release.map(|r| r.libcni.to_string()).unwrap_or_default()
+                ),
+runtime_error: Some(format!(
+                    "failed to setup network for sandbox \"{SANDBOX}\": plugin {first_desc} failed (add): unsupported CNI result version \"{spec}\""
+                )),
+remedy: format!(
+                    "Lower the version: {target_hint}; or upgrade containerd ({} needs containerd {}).",
+                    spec,
+                    if spec == SpecVersion::V1_1_0 { "2.0 or later" } else { "1.6 or later" }
+                ),
+fixable: true,
+}),
+            None if spec > SpecVersion::V1_0_0 => ctx.push(Draft {
+id: FindingId::UnsupportedSpecVersion,
+severity: Severity::Warning,
+file: Some(path.clone()),
+plugin: None,
+message: format!(
+                    "Network {:?} uses spec {spec}, which only containerd 2.0 and later can use; the runtime version is unknown",
+                    net.name
+                ),
+runtime_error: Some(format!(
+                    "failed to setup network for sandbox \"{SANDBOX}\": plugin {first_desc} failed (add): unsupported CNI result version \"{spec}\""
+                )),
+remedy: format!("Check the containerd version (--containerd-version), or {target_hint}."),
+fixable: true,
+}),
+            _ => {}
+        }
+    }
+    if let Some(list) = &net.cni_versions {
+        let old = match release {
+            Some(r) => r.libcni_generation() < crate::conf::LibcniGeneration::V1_2,
+            None => true,
+        };
+        let declared = net.declared_cni_version.as_deref().unwrap_or("");
+        let negotiated = negotiated_version(list, declared);
+        if old && negotiated.as_deref().is_some_and(|n| n != declared) {
+            let negotiated = negotiated.unwrap_or_default();
+            let uses = if declared.is_empty() {
+                "it declares no cniVersion of its own".to_string()
+            } else {
+                format!("it runs at cniVersion {declared:?}")
+            };
+            ctx.push(Draft {
+id: FindingId::UnsupportedSpecVersion,
+severity: Severity::Warning,
+file: Some(path.clone()),
+plugin: None,
+message: format!(
+                    "Network {:?} has a cniVersions list, which {runtime} ignores (only libcni 1.2 and later, containerd 2.0 and later, read it): {uses} here, but containerd 2.0 and later negotiate {negotiated:?} from the list, so upgrading containerd changes the version its plugins get",
+                    net.name
+                ),
+runtime_error: None,
+remedy: format!("Make the two agree: {target_hint}, and keep no cniVersions entry above it."),
+fixable: true,
+});
+        }
+    }
+
+    // Plugins that reject the version.
+    if SpecVersion::exact(effective).is_some() || effective.is_empty() {
+        let v = if effective.is_empty() {
+            IMPLICIT_VERSION
+        } else {
+            effective
+        };
+        for e in &types {
+            let (t, runner, runner_name) = (e.plugin_type, &e.runner.plugin_type, &e.runner.name);
+            let Some(info) = ctx.plugin(t) else { continue };
+            let Some(list) = &info.versions else { continue };
+            if list.iter().any(|s| s == v) {
+                continue;
+            }
+            let too = match SpecVersion::exact(v) {
+                Some(sv)
+                    if list
+                        .iter()
+                        .filter_map(|s| SpecVersion::exact(s))
+                        .all(|s| s < sv) =>
+                {
+                    "too new"
+                }
+                _ => "not supported",
+            };
+            let declared = if effective.is_empty() {
+                format!("no cniVersion, which plugins read as {v}")
+            } else {
+                format!("cniVersion {v}")
+            };
+            let role = match e.role {
+                Role::Chain => String::new(),
+                Role::Ipam => format!(" (IPAM plugin of {runner})"),
+                Role::Delegate => format!(" (delegate of {runner})"),
+            };
+            let minimum = list.iter().filter_map(|s| SpecVersion::exact(s)).min();
+            let below_minimum =
+                matches!((SpecVersion::exact(v), minimum), (Some(sv), Some(m)) if sv < m);
+            let wanted = SpecVersion::exact(v).unwrap_or(SpecVersion::V1_0_0);
+            let remedy = match (target, below_minimum) {
+                (Some(tv), true) => format!(
+                    "Raise the version: set \"cniVersion\": \"{tv}\" (`cni-fix rewrite` does this); {t} supports nothing older than {}",
+                    minimum.map(SpecVersion::as_str).unwrap_or_default()
+                ),
+                (Some(tv), false) => format!(
+                    "Set \"cniVersion\": \"{tv}\" (`cni-fix rewrite` does this), or upgrade {}",
+                    upgrade_to(t, wanted)
+                ),
+                (None, _) if RELEASE_PLUGINS.contains(&t) => format!(
+                    "No cniVersion works for every plugin in this chain: upgrade the plugins that support the fewest versions, starting with {t} (containernetworking/plugins v1.0.1 or later supports 0.1.0 to 1.0.0, v1.6.0 or later adds 1.1.0)"
+                ),
+                (None, _) => format!(
+                    "No cniVersion works for every plugin in this chain: upgrade the plugins that support the fewest versions, starting with {}",
+                    upgrade_to(t, wanted)
+                ),
+            };
+            ctx.push(Draft {
+id: FindingId::IncompatibleVersion,
+severity: Severity::Error,
+file: Some(path.clone()),
+plugin: Some(t),
+message: format!(
+                    "Network {:?} has {declared}, {too} for {t}{role} at {}, which supports {}: every pod start and stop fails",
+                    net.name,
+                    info.path.as_deref().map(display_path).unwrap_or_default(),
+                    list.join(", ")
+                ),
+runtime_error: Some(format!(
+                    "failed to setup network for sandbox \"{SANDBOX}\": plugin {} failed (add): incompatible CNI versions; config is {v:?}, plugin supports {}",
+                    describe(runner, runner_name),
+                    go_quote_list(list)
+                )),
+remedy: format!("{remedy}."),
+fixable: target.is_some(),
+});
+        }
+    }
+
+    // Network name.
+    if !valid_name(&net.name) {
+        let detail = if net.name.is_empty() {
+            "missing network name:".to_string()
+        } else {
+            format!("invalid characters found in network name; {}", net.name)
+        };
+        let what = if net.name.is_empty() {
+            "has no name".to_string()
+        } else {
+            format!("has the name {:?}", net.name)
+        };
+        ctx.push(Draft {
+id: FindingId::InvalidNetworkName,
+severity: Severity::Error,
+file: Some(path.clone()),
+plugin: None,
+message: format!(
+                "The network {what}; plugins require a name matching ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$ and reject every pod start and stop"
+            ),
+runtime_error: Some(format!(
+                "failed to setup network for sandbox \"{SANDBOX}\": plugin {first_desc} failed (add): {detail}"
+            )),
+remedy: "Give the network a name of letters, digits, '_', '.' and '-' that starts with a letter or digit.".into(),
+fixable: false,
+});
+    }
+
+    // Results without a version, chained.
+    let regression = match release {
+        Some(r) => r
+            .has(Regression::ResultWithoutVersion)
+            .then_some(Severity::Error),
+        None => Some(Severity::Warning),
+    };
+    if let Some(severity) = regression {
+        let n = net.plugins.len();
+        for (k, p) in net.plugins.iter().enumerate() {
+            if k + 1 < n && UNVERSIONED_RESULT_PLUGINS.contains(&p.plugin_type.as_str()) {
+                let next = &net.plugins[k + 1];
+                let when = if release.is_some() {
+                    format!("on {runtime}")
+                } else {
+                    "on containerd 1.6.0 to 1.6.4 (the runtime version is unknown)".to_string()
+                };
+                ctx.push(Draft {
+id: FindingId::ResultVersionRegression,
+severity,
+file: Some(path.clone()),
+plugin: Some(&p.plugin_type),
+message: format!(
+                        "{} returns results without a cniVersion and {} follows it in the chain: {when}, libcni reads that result as 0.1.0 and the next plugin fails",
+                        p.plugin_type, next.plugin_type
+                    ),
+runtime_error: Some(format!(
+                        "failed to setup network for sandbox \"{SANDBOX}\": plugin {} failed (add): failed to parse config: could not parse prevResult: could not parse prevResult: result type supports [0.3.0 0.3.1 0.4.0] but unmarshalled CNIVersion is \"0.1.0\"",
+                        describe(&next.plugin_type, &next.name)
+                    )),
+remedy: "Upgrade containerd to 1.6.5 or later; a config change cannot fix this.".into(),
+fixable: false,
+});
+            }
+        }
+    }
+}
+
+/// The version libcni 1.2 and later negotiate from a `cniVersions` list and the declared
+/// `cniVersion`: the highest of them not above 1.1.0 (`NetworkConfFromBytes`). `None` when
+/// none is readable.
+fn negotiated_version(list: &[String], declared: &str) -> Option<String> {
+    let cap = (1, 1, 0);
+    list.iter()
+        .map(String::as_str)
+        .chain((!declared.is_empty()).then_some(declared))
+        .filter_map(|v| parse_libcni_version(v).ok().map(|p| (p, v)))
+        .filter(|(p, _)| *p <= cap)
+        .max_by_key(|(p, _)| *p)
+        .map(|(_, v)| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["cbr0", "containerd-net", "k8s-pod-network", "a.b_c-d", "0"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "-x", "bad name!", "_x", "ñ"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}

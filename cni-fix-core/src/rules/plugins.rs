@@ -1,0 +1,157 @@
+//! Rules about the plugin binaries the loaded networks need: found, executable, versions known.
+
+use super::{describe, Ctx, Draft, SANDBOX};
+use crate::chain::executed;
+use crate::finding::{FindingId, Severity};
+use crate::node::display_path;
+use crate::plugins_release::RELEASE_PLUGINS;
+use crate::snapshot::{PluginInfo, Snapshot};
+
+pub(super) fn plugins(ctx: &mut Ctx<'_>) {
+    let snap = ctx.snap;
+    let needed = snap.needed_plugins();
+    let dirs: Vec<String> = snap.bin_dirs.iter().map(|d| display_path(d)).collect();
+    let go_dirs = format!("[{}]", dirs.join(" "));
+    for info in snap
+        .plugins
+        .iter()
+        .filter(|p| p.needed && p.unread.is_none())
+    {
+        let t = info.plugin_type.as_str();
+        let users: Vec<Option<usize>> = match needed.get(t) {
+            Some(f) if !f.is_empty() => f.iter().map(|&i| Some(i)).collect(),
+            _ => vec![None],
+        };
+        let files: Vec<Option<String>> = users
+            .iter()
+            .map(|u| u.map(|i| snap.files[i].display()))
+            .collect();
+        let for_what = |file: &Option<String>| match file {
+            Some(_) => "This network",
+            None => "containerd's built-in loopback network",
+        };
+        match (&info.path, info.executable) {
+            (None, _) => {
+                for (file, user) in files.iter().zip(&users) {
+                    let runner = user
+                        .and_then(|i| snap.files[i].network())
+                        .and_then(|n| {
+                            executed(n)
+                                .into_iter()
+                                .find(|e| e.plugin_type == t)
+                                .map(|e| describe(&e.runner.plugin_type, &e.runner.name))
+                        })
+                        .unwrap_or_else(|| describe(t, ""));
+                    let err = info.problem.clone().unwrap_or_else(|| {
+                        format!("failed to find plugin {t:?} in path {go_dirs}")
+                    });
+                    ctx.push(Draft {
+id: FindingId::PluginNotFound,
+severity: Severity::Error,
+file: file.clone(),
+plugin: Some(t),
+message: format!(
+                            "{} needs the plugin {t}, but no file named {t} is in {}",
+                            for_what(file),
+                            dirs.join(", ")
+                        ),
+runtime_error: Some(format!(
+                            "failed to setup network for sandbox \"{SANDBOX}\": plugin {runner} failed (add): {err}"
+                        )),
+remedy: format!("Install {t} into {} (or point bin_dir / --bin-dir at the directory that holds it).", dirs.first().map(String::as_str).unwrap_or("the plugin dir")),
+fixable: false,
+});
+                }
+                continue;
+            }
+            (Some(path), false) => {
+                let shown = display_path(path);
+                for file in &files {
+                    ctx.push(Draft {
+id: FindingId::PluginNotFound,
+severity: Severity::Error,
+file: file.clone(),
+plugin: Some(t),
+message: format!(
+                            "{} needs the plugin {t}; libcni finds {shown} first, but it is not executable",
+                            for_what(file)
+                        ),
+runtime_error: Some(format!(
+                            "failed to setup network for sandbox \"{SANDBOX}\": plugin {} failed (add): fork/exec {shown}: permission denied",
+                            describe(t, "")
+                        )),
+remedy: format!("chmod 755 {shown}"),
+fixable: false,
+});
+                }
+                continue;
+            }
+            (Some(_), true) => {}
+        }
+        if info.versions.is_none() {
+            let severity = if info.probe_failed {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            let skipped = if info.for_loopback && needed.get(t).is_none_or(|f| f.is_empty()) {
+                "loopback-incompatible"
+            } else if info.for_loopback {
+                "incompatible-version and loopback-incompatible"
+            } else {
+                "incompatible-version"
+            };
+            ctx.push(Draft {
+                id: FindingId::PluginVersionUnknown,
+                severity,
+                file: files.first().cloned().flatten(),
+                plugin: Some(t),
+                message: format!(
+                    "The spec versions of {t} ({}) are unknown: {}; {skipped} was skipped for it",
+                    info.path.as_deref().map(display_path).unwrap_or_default(),
+                    info.problem.as_deref().unwrap_or("no source of versions")
+                ),
+                runtime_error: None,
+                remedy: unknown_versions_remedy(snap, info),
+                fixable: false,
+            });
+        }
+    }
+}
+
+/// What to do about a plugin whose versions are unknown, given how cni-fix already tried.
+fn unknown_versions_remedy(snap: &Snapshot, info: &PluginInfo) -> String {
+    use crate::snapshot::ProbeMode;
+    let mut steps = Vec::new();
+    match snap.probe {
+        ProbeMode::Exec if info.probe_failed => steps.push(
+            "check that the binary runs on this machine, or raise --probe-timeout if it is slow to answer".to_string(),
+        ),
+        ProbeMode::Exec => {}
+        ProbeMode::Static if info.probe_failed => steps.push(
+            "run with --probe exec on the node (the binary could not be read statically)".to_string(),
+        ),
+        ProbeMode::Static | ProbeMode::None => {
+            steps.push("run with --probe exec on the node".to_string())
+        }
+    }
+    match &snap.assumed_release {
+        None if RELEASE_PLUGINS.contains(&info.plugin_type.as_str()) => steps.push(
+            "name the plugins release with --assume-plugins-release".to_string(),
+        ),
+        None => {}
+        Some(r) => steps.push(format!(
+            "{} is not in containernetworking/plugins {r}, so --assume-plugins-release cannot tell its versions",
+            info.plugin_type
+        )),
+    }
+    if steps.is_empty() {
+        return "Check the plugin's versions by hand (CNI_COMMAND=VERSION).".to_string();
+    }
+    let mut text = steps.join("; ");
+    if let Some(first) = text.get(..1) {
+        let upper = first.to_uppercase();
+        text.replace_range(..1, &upper);
+    }
+    format!("{text}.")
+}
