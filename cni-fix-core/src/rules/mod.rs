@@ -3,6 +3,7 @@
 use crate::finding::{Finding, FindingId, Severity};
 use crate::snapshot::{PluginInfo, Snapshot};
 
+mod chain;
 mod conf_dir;
 mod containerd_config;
 mod loopback;

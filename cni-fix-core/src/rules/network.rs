@@ -2,16 +2,13 @@
 //! results its chain passes on.
 
 use super::{describe, Ctx, Draft, SANDBOX};
-use crate::chain::{executed, Role};
+use crate::chain::{executed, Executed};
+use crate::conf::{NetworkList, PluginConf};
 use crate::finding::{FindingId, Repair, Severity};
-use crate::fix::{choose_target, runtime_max, upgrade_to, Fix};
-use crate::node::display_path;
-use crate::plugins_release::RELEASE_PLUGINS;
-use crate::runtime::Regression;
-use crate::spec::{go_quote_list, parse_libcni_version, SpecVersion, IMPLICIT_VERSION};
-
-/// Plugins that return results without a `cniVersion`.
-const UNVERSIONED_RESULT_PLUGINS: &[&str] = &["weave-net"];
+use crate::fix::{choose_target, runtime_max, Fix};
+use crate::runtime::{ContainerdRelease, Regression};
+use crate::snapshot::Snapshot;
+use crate::spec::{go_quote_list, parse_libcni_version, SpecVersion};
 
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -39,25 +36,69 @@ pub(super) fn network_rules(ctx: &mut Ctx<'_>, i: usize) {
     }
 }
 
+/// What every rule about one network needs to know about it.
+pub(super) struct Net<'a> {
+    pub(super) snap: &'a Snapshot,
+    pub(super) net: &'a NetworkList,
+    /// The file's node path.
+    pub(super) path: String,
+    pub(super) release: Option<&'static ContainerdRelease>,
+    /// `containerd 1.6.3`, or the unknown runtime.
+    pub(super) runtime: String,
+    /// Every plugin the network runs.
+    pub(super) types: Vec<Executed<'a>>,
+    pub(super) first: Option<&'a PluginConf>,
+    /// The first plugin as libcni names it in errors.
+    pub(super) first_desc: String,
+    /// How to set the version the rules chose, for remedies.
+    pub(super) target_hint: String,
+    /// The cniVersion in effect (empty when none).
+    pub(super) effective: &'a str,
+    /// The version the rules chose, when one works.
+    pub(super) target: Option<SpecVersion>,
+}
+
 fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>) {
     let snap = ctx.snap;
     let f = &snap.files[i];
     let Some(net) = f.network() else { return };
-    let path = f.display();
-    let release = snap.runtime.release;
-    let runtime = ctx.runtime_label();
-    let types = executed(net);
     let first = net.plugins.first();
-    let first_desc = first
-        .map(|p| describe(&p.plugin_type, &p.name))
-        .unwrap_or_default();
-    let target_hint = match target {
-        Some(v) => format!("set \"cniVersion\": \"{v}\", the highest version every plugin in the chain and the runtime support (`cni-fix rewrite` does this)"),
-        None => "set a cniVersion every plugin in the chain supports (`cni-fix rewrite --cni-version V`)".to_string(),
+    let n = Net {
+        snap,
+        net,
+        path: f.display(),
+        release: snap.runtime.release,
+        runtime: ctx.runtime_label(),
+        types: executed(net),
+        first,
+        first_desc: first
+            .map(|p| describe(&p.plugin_type, &p.name))
+            .unwrap_or_default(),
+        target_hint: match target {
+            Some(v) => format!("set \"cniVersion\": \"{v}\", the highest version every plugin in the chain and the runtime support (`cni-fix rewrite` does this)"),
+            None => "set a cniVersion every plugin in the chain supports (`cni-fix rewrite --cni-version V`)".to_string(),
+        },
+        effective: net.cni_version.as_str(),
+        target,
     };
+    presence(ctx, &n);
+    spec_support(ctx, &n);
+    cni_versions_list(ctx, &n);
+    super::chain::incompatible_plugins(ctx, &n);
+    name(ctx, &n);
+    super::chain::result_regression(ctx, &n);
+}
 
+fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
+    let net = n.net;
+    let path = &n.path;
+    let release = n.release;
+    let runtime = &n.runtime;
+    let first = n.first;
+    let first_desc = &n.first_desc;
+    let target_hint = &n.target_hint;
+    let effective = n.effective;
     // Version presence and validity.
-    let effective = net.cni_version.as_str();
     if effective.is_empty() {
         let teardown = match release {
             Some(r) => r.has(Regression::EmptyVersionTeardown),
@@ -122,10 +163,19 @@ remedy: format!("Use a spec version: {target_hint}."),
 fixable: true,
 });
     }
+}
 
+fn spec_support(ctx: &mut Ctx<'_>, n: &Net<'_>) {
+    let net = n.net;
+    let path = &n.path;
+    let release = n.release;
+    let runtime = &n.runtime;
+    let first_desc = &n.first_desc;
+    let target_hint = &n.target_hint;
+    let effective = n.effective;
     // Spec versions the runtime cannot use.
     if let Some(spec) = SpecVersion::exact(effective) {
-        match runtime_max(ctx.snap) {
+        match runtime_max(n.snap) {
             Some(max) if spec > max => ctx.push(Draft {
 id: FindingId::UnsupportedSpecVersion,
 severity: Severity::Error,
@@ -164,6 +214,14 @@ fixable: true,
             _ => {}
         }
     }
+}
+
+fn cni_versions_list(ctx: &mut Ctx<'_>, n: &Net<'_>) {
+    let net = n.net;
+    let path = &n.path;
+    let release = n.release;
+    let runtime = &n.runtime;
+    let target_hint = &n.target_hint;
     if let Some(list) = &net.cni_versions {
         let old = match release {
             Some(r) => r.libcni_generation() < crate::conf::LibcniGeneration::V1_2,
@@ -193,85 +251,12 @@ fixable: true,
 });
         }
     }
+}
 
-    // Plugins that reject the version.
-    if SpecVersion::exact(effective).is_some() || effective.is_empty() {
-        let v = if effective.is_empty() {
-            IMPLICIT_VERSION
-        } else {
-            effective
-        };
-        for e in &types {
-            let (t, runner, runner_name) = (e.plugin_type, &e.runner.plugin_type, &e.runner.name);
-            let Some(info) = ctx.plugin(t) else { continue };
-            let Some(list) = &info.versions else { continue };
-            if list.iter().any(|s| s == v) {
-                continue;
-            }
-            let too = match SpecVersion::exact(v) {
-                Some(sv)
-                    if list
-                        .iter()
-                        .filter_map(|s| SpecVersion::exact(s))
-                        .all(|s| s < sv) =>
-                {
-                    "too new"
-                }
-                _ => "not supported",
-            };
-            let declared = if effective.is_empty() {
-                format!("no cniVersion, which plugins read as {v}")
-            } else {
-                format!("cniVersion {v}")
-            };
-            let role = match e.role {
-                Role::Chain => String::new(),
-                Role::Ipam => format!(" (IPAM plugin of {runner})"),
-                Role::Delegate => format!(" (delegate of {runner})"),
-            };
-            let minimum = list.iter().filter_map(|s| SpecVersion::exact(s)).min();
-            let below_minimum =
-                matches!((SpecVersion::exact(v), minimum), (Some(sv), Some(m)) if sv < m);
-            let wanted = SpecVersion::exact(v).unwrap_or(SpecVersion::V1_0_0);
-            let remedy = match (target, below_minimum) {
-                (Some(tv), true) => format!(
-                    "Raise the version: set \"cniVersion\": \"{tv}\" (`cni-fix rewrite` does this); {t} supports nothing older than {}",
-                    minimum.map(SpecVersion::as_str).unwrap_or_default()
-                ),
-                (Some(tv), false) => format!(
-                    "Set \"cniVersion\": \"{tv}\" (`cni-fix rewrite` does this), or upgrade {}",
-                    upgrade_to(t, wanted)
-                ),
-                (None, _) if RELEASE_PLUGINS.contains(&t) => format!(
-                    "No cniVersion works for every plugin in this chain: upgrade the plugins that support the fewest versions, starting with {t} (containernetworking/plugins v1.0.1 or later supports 0.1.0 to 1.0.0, v1.6.0 or later adds 1.1.0)"
-                ),
-                (None, _) => format!(
-                    "No cniVersion works for every plugin in this chain: upgrade the plugins that support the fewest versions, starting with {}",
-                    upgrade_to(t, wanted)
-                ),
-            };
-            ctx.push(Draft {
-id: FindingId::IncompatibleVersion,
-severity: Severity::Error,
-file: Some(path.clone()),
-plugin: Some(t),
-message: format!(
-                    "Network {:?} has {declared}, {too} for {t}{role} at {}, which supports {}: every pod start and stop fails",
-                    net.name,
-                    info.path.as_deref().map(display_path).unwrap_or_default(),
-                    list.join(", ")
-                ),
-runtime_error: Some(format!(
-                    "failed to setup network for sandbox \"{SANDBOX}\": plugin {} failed (add): incompatible CNI versions; config is {v:?}, plugin supports {}",
-                    describe(runner, runner_name),
-                    go_quote_list(list)
-                )),
-remedy: format!("{remedy}."),
-fixable: target.is_some(),
-});
-        }
-    }
-
+fn name(ctx: &mut Ctx<'_>, n: &Net<'_>) {
+    let net = n.net;
+    let path = &n.path;
+    let first_desc = &n.first_desc;
     // Network name.
     if !valid_name(&net.name) {
         let detail = if net.name.is_empty() {
@@ -298,43 +283,6 @@ runtime_error: Some(format!(
 remedy: "Give the network a name of letters, digits, '_', '.' and '-' that starts with a letter or digit.".into(),
 fixable: false,
 });
-    }
-
-    // Results without a version, chained.
-    let regression = match release {
-        Some(r) => r
-            .has(Regression::ResultWithoutVersion)
-            .then_some(Severity::Error),
-        None => Some(Severity::Warning),
-    };
-    if let Some(severity) = regression {
-        let n = net.plugins.len();
-        for (k, p) in net.plugins.iter().enumerate() {
-            if k + 1 < n && UNVERSIONED_RESULT_PLUGINS.contains(&p.plugin_type.as_str()) {
-                let next = &net.plugins[k + 1];
-                let when = if release.is_some() {
-                    format!("on {runtime}")
-                } else {
-                    "on containerd 1.6.0 to 1.6.4 (the runtime version is unknown)".to_string()
-                };
-                ctx.push(Draft {
-id: FindingId::ResultVersionRegression,
-severity,
-file: Some(path.clone()),
-plugin: Some(&p.plugin_type),
-message: format!(
-                        "{} returns results without a cniVersion and {} follows it in the chain: {when}, libcni reads that result as 0.1.0 and the next plugin fails",
-                        p.plugin_type, next.plugin_type
-                    ),
-runtime_error: Some(format!(
-                        "failed to setup network for sandbox \"{SANDBOX}\": plugin {} failed (add): failed to parse config: could not parse prevResult: could not parse prevResult: result type supports [0.3.0 0.3.1 0.4.0] but unmarshalled CNIVersion is \"0.1.0\"",
-                        describe(&next.plugin_type, &next.name)
-                    )),
-remedy: "Upgrade containerd to 1.6.5 or later; a config change cannot fix this.".into(),
-fixable: false,
-});
-            }
-        }
     }
 }
 
