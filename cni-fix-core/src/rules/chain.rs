@@ -2,14 +2,15 @@
 //! results one plugin passes to the next.
 
 use super::network::Net;
-use super::{describe, Ctx, Draft, SANDBOX};
+use super::runtime_text as rt;
+use super::{describe, Ctx, Draft};
 use crate::chain::Role;
 use crate::finding::{FindingId, Severity};
 use crate::fix::upgrade_to;
 use crate::node::display_path;
 use crate::plugins_release::RELEASE_PLUGINS;
 use crate::runtime::Regression;
-use crate::spec::{go_quote_list, SpecVersion, IMPLICIT_VERSION};
+use crate::spec::{SpecVersion, IMPLICIT_VERSION};
 
 /// Plugins that return results without a `cniVersion`.
 const UNVERSIONED_RESULT_PLUGINS: &[&str] = &["weave-net"];
@@ -87,10 +88,9 @@ message: format!(
                     info.path.as_deref().map(display_path).unwrap_or_default(),
                     list.join(", ")
                 ),
-runtime_error: Some(format!(
-                    "failed to setup network for sandbox \"{SANDBOX}\": plugin {} failed (add): incompatible CNI versions; config is {v:?}, plugin supports {}",
-                    describe(runner, runner_name),
-                    go_quote_list(list)
+runtime_error: Some(rt::add_failed(
+                    &describe(runner, runner_name),
+                    &rt::incompatible(v, list),
                 )),
 remedy: format!("{remedy}."),
 fixable: target.is_some(),
@@ -130,9 +130,9 @@ message: format!(
                         "{} returns results without a cniVersion and {} follows it in the chain: {when}, libcni reads that result as 0.1.0 and the next plugin fails",
                         p.plugin_type, next.plugin_type
                     ),
-runtime_error: Some(format!(
-                        "failed to setup network for sandbox \"{SANDBOX}\": plugin {} failed (add): failed to parse config: could not parse prevResult: could not parse prevResult: result type supports [0.3.0 0.3.1 0.4.0] but unmarshalled CNIVersion is \"0.1.0\"",
-                        describe(&next.plugin_type, &next.name)
+runtime_error: Some(rt::add_failed(
+                        &describe(&next.plugin_type, &next.name),
+                        rt::PREV_RESULT_0_1_0,
                     )),
 remedy: "Upgrade containerd to 1.6.5 or later; a config change cannot fix this.".into(),
 fixable: false,

@@ -1,10 +1,11 @@
 //! The runtime's built-in loopback network against the loopback binary.
 
-use super::{Ctx, Draft, SANDBOX};
+use super::runtime_text as rt;
+use super::{describe, Ctx, Draft};
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
 use crate::runtime::Regression;
-use crate::spec::{go_quote_list, SpecVersion};
+use crate::spec::SpecVersion;
 
 pub(super) fn loopback(ctx: &mut Ctx<'_>) {
     let snap = ctx.snap;
@@ -19,12 +20,7 @@ pub(super) fn loopback(ctx: &mut Ctx<'_>) {
     };
     let path = info.path.as_deref().map(display_path).unwrap_or_default();
     let runtime = ctx.runtime_label();
-    let err = |v: &str| {
-        format!(
-            "failed to setup network for sandbox \"{SANDBOX}\": plugin type=\"loopback\" failed (add): incompatible CNI versions; config is {v:?}, plugin supports {}",
-            go_quote_list(&list)
-        )
-    };
+    let err = |v: &str| rt::add_failed(&describe("loopback", ""), &rt::incompatible(v, &list));
     let supports = |v: SpecVersion| list.iter().any(|s| s == v.as_str());
     match snap.runtime.release {
         Some(r) => {

@@ -11,9 +11,12 @@ mod network;
 mod permissions;
 mod placeholders;
 mod plugins;
+mod runtime_text;
 
 pub use conf_dir::encoding_problem;
 pub use placeholders::find_placeholder;
+use runtime_text::describe;
+pub use runtime_text::SANDBOX;
 
 use conf_dir::conf_dir;
 use containerd_config::{conf_template, containerd_config, runtime};
@@ -21,9 +24,6 @@ use loopback::loopback;
 use network::network_rules;
 use permissions::permissions;
 use plugins::plugins;
-
-/// Placeholder for a sandbox id in runtime error texts.
-pub const SANDBOX: &str = "<sandbox-id>";
 
 struct Ctx<'a> {
     snap: &'a Snapshot,
@@ -67,15 +67,6 @@ impl Ctx<'_> {
             Some(v) => format!("containerd {v}"),
             None => "the runtime (version unknown)".to_string(),
         }
-    }
-}
-
-/// `plugin type="x" name="y"` as libcni describes a plugin in errors.
-fn describe(plugin_type: &str, name: &str) -> String {
-    if name.is_empty() {
-        format!("type={plugin_type:?}")
-    } else {
-        format!("type={plugin_type:?} name={name:?}")
     }
 }
 

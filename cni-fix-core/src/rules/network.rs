@@ -1,7 +1,8 @@
 //! Rules about one network: its version, the versions its plugins support, its name, and the
 //! results its chain passes on.
 
-use super::{describe, Ctx, Draft, SANDBOX};
+use super::runtime_text as rt;
+use super::{describe, Ctx, Draft};
 use crate::chain::{executed, Executed};
 use crate::conf::{NetworkList, PluginConf};
 use crate::finding::{FindingId, Repair, Severity};
@@ -116,10 +117,11 @@ fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
             };
             (
                 Severity::Error,
-                format!("Network {:?} {declared}: pods start, but {why}, so pods never stop cleanly", net.name),
-                Some(format!(
-                    "failed to destroy network for sandbox \"{SANDBOX}\": invalid version \"\": the version is empty"
-                )),
+                format!(
+                    "Network {:?} {declared}: pods start, but {why}, so pods never stop cleanly",
+                    net.name
+                ),
+                Some(rt::del_failed(rt::EMPTY_VERSION)),
             )
         } else {
             (
@@ -156,8 +158,9 @@ message: format!(
                 "Network {:?} has cniVersion {effective:?}, which is not a CNI spec version (0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0): plugins match versions as exact strings and every one rejects it",
                 net.name
             ),
-runtime_error: Some(format!(
-                "failed to setup network for sandbox \"{SANDBOX}\": plugin {first_desc} failed (add): incompatible CNI versions; config is {effective:?}, plugin supports {list}"
+runtime_error: Some(rt::add_failed(
+                first_desc,
+                &format!("incompatible CNI versions; config is {effective:?}, plugin supports {list}"),
             )),
 remedy: format!("Use a spec version: {target_hint}."),
 fixable: true,
@@ -186,9 +189,7 @@ message: format!(
                     net.name,
                     release.map(|r| r.libcni.to_string()).unwrap_or_default()
                 ),
-runtime_error: Some(format!(
-                    "failed to setup network for sandbox \"{SANDBOX}\": plugin {first_desc} failed (add): unsupported CNI result version \"{spec}\""
-                )),
+runtime_error: Some(rt::add_failed(first_desc, &rt::unsupported_result(spec.as_str()))),
 remedy: format!(
                     "Lower the version: {target_hint}; or upgrade containerd ({} needs containerd {}).",
                     spec,
@@ -205,9 +206,7 @@ message: format!(
                     "Network {:?} uses spec {spec}, which only containerd 2.0 and later can use; the runtime version is unknown",
                     net.name
                 ),
-runtime_error: Some(format!(
-                    "failed to setup network for sandbox \"{SANDBOX}\": plugin {first_desc} failed (add): unsupported CNI result version \"{spec}\""
-                )),
+runtime_error: Some(rt::add_failed(first_desc, &rt::unsupported_result(spec.as_str()))),
 remedy: format!("Check the containerd version (--containerd-version), or {target_hint}."),
 fixable: true,
 }),
@@ -277,9 +276,7 @@ plugin: None,
 message: format!(
                 "The network {what}; plugins require a name matching ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$ and reject every pod start and stop"
             ),
-runtime_error: Some(format!(
-                "failed to setup network for sandbox \"{SANDBOX}\": plugin {first_desc} failed (add): {detail}"
-            )),
+runtime_error: Some(rt::add_failed(first_desc, &detail)),
 remedy: "Give the network a name of letters, digits, '_', '.' and '-' that starts with a letter or digit.".into(),
 fixable: false,
 });

@@ -1,6 +1,7 @@
 //! Rules about the plugin binaries the loaded networks need: found, executable, versions known.
 
-use super::{describe, Ctx, Draft, SANDBOX};
+use super::runtime_text as rt;
+use super::{describe, Ctx, Draft};
 use crate::chain::executed;
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
@@ -55,9 +56,7 @@ message: format!(
                             for_what(file),
                             dirs.join(", ")
                         ),
-runtime_error: Some(format!(
-                            "failed to setup network for sandbox \"{SANDBOX}\": plugin {runner} failed (add): {err}"
-                        )),
+runtime_error: Some(rt::add_failed(&runner, &err)),
 remedy: format!("Install {t} into {} (or point bin_dir / --bin-dir at the directory that holds it).", dirs.first().map(String::as_str).unwrap_or("the plugin dir")),
 fixable: false,
 });
@@ -76,9 +75,9 @@ message: format!(
                             "{} needs the plugin {t}; libcni finds {shown} first, but it is not executable",
                             for_what(file)
                         ),
-runtime_error: Some(format!(
-                            "failed to setup network for sandbox \"{SANDBOX}\": plugin {} failed (add): fork/exec {shown}: permission denied",
-                            describe(t, "")
+runtime_error: Some(rt::add_failed(
+                            &describe(t, ""),
+                            &format!("fork/exec {shown}: permission denied"),
                         )),
 remedy: format!("chmod 755 {shown}"),
 fixable: false,
