@@ -30,11 +30,7 @@ pub enum LibcniGeneration {
 impl LibcniGeneration {
     /// The generation of a libcni release.
     pub fn of(libcni: &semver::Version) -> LibcniGeneration {
-        match (libcni.major, libcni.minor) {
-            (0, _) | (1, 0) | (1, 1) => LibcniGeneration::Classic,
-            (1, 2) => LibcniGeneration::V1_2,
-            _ => LibcniGeneration::V1_3,
-        }
+        crate::libcni::libcni_release(libcni).generation
     }
 }
 

@@ -297,12 +297,12 @@ pub fn choose_target(
 pub fn upgrade_to(plugin: &str, spec: SpecVersion) -> String {
     match plugin_project(plugin) {
         Some(_) if RELEASE_PLUGINS.contains(&plugin) => {
-            let release = if spec == SpecVersion::V1_1_0 {
-                "v1.6.0"
-            } else {
-                "v1.0.1"
-            };
-            format!("{plugin} to containernetworking/plugins {release} or later")
+            match crate::plugins_release::first_release_supporting_all(spec) {
+                Some(release) => {
+                    format!("{plugin} to containernetworking/plugins v{release} or later")
+                }
+                None => format!("{plugin} to a release that supports {spec}"),
+            }
         }
         Some(project) => format!("{plugin} from {project} to a release that supports {spec}"),
         None => format!("{plugin} to a release that supports {spec}"),

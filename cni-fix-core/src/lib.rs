@@ -63,6 +63,7 @@ pub mod finding;
 pub mod fix;
 pub mod generate;
 pub mod json;
+pub mod libcni;
 pub mod node;
 pub mod plugins_release;
 pub mod probe;

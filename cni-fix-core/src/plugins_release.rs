@@ -30,7 +30,7 @@ pub enum ReleaseError {
     #[error("cannot read {0:?} as a plugins release (for example 0.9.1 or v1.1.1)")]
     Syntax(String),
     /// No release line covers it.
-    #[error("containernetworking/plugins {0} is not in cni-fix's release table (v0.6.0 to v1.9.x); use --probe exec to ask the binaries")]
+    #[error("containernetworking/plugins {0} is not in cni-fix's release table ({known}); use --probe exec to ask the binaries", known = known_releases(&LINES))]
     Unknown(String),
 }
 
@@ -197,6 +197,48 @@ static LINES: [ReleaseLine; 5] = [
     },
 ];
 
+/// The releases a table of lines covers, as `v0.6.0 to v1.9.x`.
+fn known_releases(lines: &[ReleaseLine]) -> String {
+    match (lines.first(), lines.last()) {
+        (Some(a), Some(b)) => format!("v{} to v{}.{}.x", a.first, b.last.major, b.last.minor),
+        _ => "none".to_string(),
+    }
+}
+
+/// Whether a line's `plugin` lists `spec` (unknown lists do not).
+fn line_supports(line: &ReleaseLine, plugin: &str, spec: SpecVersion) -> bool {
+    match line.exceptions.iter().find(|(name, _)| *name == plugin) {
+        Some((_, list)) => list.is_some_and(|l| l.contains(&spec)),
+        None => spec <= line.all,
+    }
+}
+
+/// The first release from which `plugin` supports `spec` in every later release too, or
+/// `None` when no release in the table does.
+pub fn first_release_supporting(plugin: &str, spec: SpecVersion) -> Option<Version> {
+    first_supporting_in(&LINES, |line| line_supports(line, plugin, spec))
+}
+
+/// The first release from which every plugin of the project whose list is known supports
+/// `spec`, in every later release too: the release to upgrade a node's plugins to. The
+/// Windows plugins, whose lists are not known for every line, are left out.
+pub fn first_release_supporting_all(spec: SpecVersion) -> Option<Version> {
+    first_supporting_in(&LINES, |line| {
+        RELEASE_PLUGINS
+            .iter()
+            .filter(|p| !p.starts_with("win-"))
+            .all(|p| line_supports(line, p, spec))
+    })
+}
+
+fn first_supporting_in(
+    lines: &[ReleaseLine],
+    ok: impl Fn(&ReleaseLine) -> bool,
+) -> Option<Version> {
+    let from = lines.iter().rposition(|l| !ok(l)).map_or(0, |i| i + 1);
+    lines.get(from).map(|l| l.first.clone())
+}
+
 impl PluginsRelease {
     /// Read a release as `0.9.1`, `v1.1.1` or a packaged `1.1.1+ds1`.
     pub fn parse(raw: &str) -> Result<PluginsRelease, ReleaseError> {
@@ -312,6 +354,21 @@ mod tests {
             .starts_with("flannel-io/cni-plugin"));
         assert!(plugin_project("calico-ipam").unwrap().starts_with("Calico"));
         assert_eq!(plugin_project("my-own-plugin"), None);
+    }
+
+    #[test]
+    fn first_releases_supporting_a_spec() {
+        let v = |s: &str| Some(Version::parse(s).unwrap());
+        assert_eq!(first_release_supporting_all(V1_0_0), v("1.0.1"));
+        assert_eq!(first_release_supporting_all(V1_1_0), v("1.6.0"));
+        assert_eq!(first_release_supporting("bridge", V1_0_0), v("1.0.0"));
+        // bandwidth lost 0.4.0 in v1.0.0 and got it back in v1.0.1.
+        assert_eq!(first_release_supporting("bandwidth", V0_4_0), v("1.0.1"));
+        assert_eq!(first_release_supporting("loopback", V0_3_1), v("0.6.0"));
+        assert_eq!(
+            ReleaseError::Unknown("v2.0.0".into()).to_string(),
+            "containernetworking/plugins v2.0.0 is not in cni-fix's release table (v0.6.0 to v1.9.x); use --probe exec to ask the binaries"
+        );
     }
 
     #[test]

@@ -123,7 +123,8 @@ pub struct ContainerdRelease {
     pub loopback: SpecVersion,
     /// Whether it has `use_internal_loopback` (containerd 2.0 and later).
     pub internal_loopback_option: bool,
-    /// Known CNI regressions in the line.
+    /// Known CNI regressions in the line that its go-cni brings (the libcni ones follow from
+    /// [`ContainerdRelease::libcni`]).
     pub regressions: &'static [Regression],
     /// How it reads its config file.
     pub config: ConfigReading,
@@ -141,20 +142,21 @@ impl ContainerdRelease {
         max_spec_for_libcni(&self.libcni)
     }
 
-    /// Whether the line has `regression`.
+    /// Whether the line has `regression`: the libcni ones from the libcni it links, the others
+    /// from its own list.
     pub fn has(&self, regression: Regression) -> bool {
-        self.regressions.contains(&regression)
+        let libcni = crate::libcni::behaviour_at(&self.libcni);
+        match regression {
+            Regression::EmptyVersionTeardown => libcni.empty_version_teardown,
+            Regression::ResultWithoutVersion => libcni.result_without_version,
+            other => self.regressions.contains(&other),
+        }
     }
 }
 
 /// The highest spec version a libcni release implements.
 pub fn max_spec_for_libcni(libcni: &Version) -> SpecVersion {
-    match (libcni.major, libcni.minor) {
-        (0, m) if m < 7 => SpecVersion::V0_3_1,
-        (0, _) => SpecVersion::V0_4_0,
-        (1, 0) | (1, 1) => SpecVersion::V1_0_0,
-        _ => SpecVersion::V1_1_0,
-    }
+    crate::libcni::libcni_release(libcni).max_spec
 }
 
 const fn v(major: u64, minor: u64, patch: u64) -> Version {
@@ -209,7 +211,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 12] = [
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: false,
         config: READS_1X,
-        regressions: &[EmptyVersionTeardown],
+        regressions: &[],
     },
     ContainerdRelease {
         first: v(1, 5, 0),
@@ -219,7 +221,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 12] = [
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: false,
         config: READS_1X,
-        regressions: &[EmptyVersionTeardown],
+        regressions: &[],
     },
     ContainerdRelease {
         first: v(1, 6, 0),
@@ -229,7 +231,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 12] = [
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: false,
         config: READS_1X,
-        regressions: &[EmptyVersionTeardown, ResultWithoutVersion],
+        regressions: &[],
     },
     ContainerdRelease {
         first: v(1, 6, 3),
@@ -239,7 +241,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 12] = [
         loopback: SpecVersion::V1_0_0,
         internal_loopback_option: false,
         config: READS_1X,
-        regressions: &[EmptyVersionTeardown, ResultWithoutVersion, LoopbackAt1_0_0],
+        regressions: &[LoopbackAt1_0_0],
     },
     ContainerdRelease {
         first: v(1, 6, 4),
@@ -249,7 +251,7 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 12] = [
         loopback: SpecVersion::V0_3_1,
         internal_loopback_option: false,
         config: READS_1X,
-        regressions: &[ResultWithoutVersion],
+        regressions: &[],
     },
     ContainerdRelease {
         first: v(1, 6, 5),
@@ -322,6 +324,35 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 12] = [
         regressions: &[],
     },
 ];
+
+/// The first release after the lines with `regression` that no longer has it, in `table`
+/// (normally [`CONTAINERD_RELEASES`]).
+pub fn first_release_without(
+    table: &[ContainerdRelease],
+    regression: Regression,
+) -> Option<&Version> {
+    let last_bad = table.iter().rposition(|r| r.has(regression))?;
+    table.get(last_bad + 1).map(|r| &r.first)
+}
+
+/// The releases with `regression`, as `first to last`, in `table`.
+pub fn releases_with(table: &[ContainerdRelease], regression: Regression) -> Option<String> {
+    let first = table.iter().find(|r| r.has(regression))?;
+    let last = table.iter().rev().find(|r| r.has(regression))?;
+    Some(if first.first == last.last {
+        first.first.to_string()
+    } else {
+        format!("{} to {}", first.first, last.last)
+    })
+}
+
+/// The releases `table` knows, as `1.3.0 to 2.3.x`.
+pub fn known_releases(table: &[ContainerdRelease]) -> String {
+    match (table.first(), table.last()) {
+        (Some(a), Some(b)) => format!("{} to {}.{}.x", a.first, b.last.major, b.last.minor),
+        _ => "none".to_string(),
+    }
+}
 
 /// The release line a containerd version belongs to, or `None` when cni-fix does not know it
 /// (older than 1.3, or newer than the newest line in [`CONTAINERD_RELEASES`]).

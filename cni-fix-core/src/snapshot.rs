@@ -1055,7 +1055,8 @@ fn determine_runtime(options: &CheckOptions, node: &NodeFs) -> RuntimeInfo {
         .and_then(|v| containerd_release(&v.release));
     if let (Some(v), None) = (&version, release) {
         problem = Some(format!(
-            "containerd {v} is not in cni-fix's table of releases (1.3.0 to 2.3.x)"
+            "containerd {v} is not in cni-fix's table of releases ({})",
+            crate::runtime::known_releases(&crate::runtime::CONTAINERD_RELEASES)
         ));
     }
     RuntimeInfo {

@@ -361,13 +361,7 @@ fn varint_string(b: &[u8]) -> Option<(Vec<u8>, &[u8])> {
 
 /// The containernetworking/plugins release line whose plugins vendor this libcni version.
 fn line_for_libcni(major: u64, minor: u64, patch: u64) -> &'static str {
-    match (major, minor, patch) {
-        (0, m, _) if m < 7 => "0.7.6",
-        (0, _, _) => "0.9.1",
-        (1, 0, 0) => "1.0.0",
-        (1, 0, _) | (1, 1, _) => "1.1.1",
-        _ => "1.6.0",
-    }
+    crate::libcni::libcni_release(&semver::Version::new(major, minor, patch)).plugins_line
 }
 
 fn versions_of_line(line: &str, plugin_type: &str) -> Vec<String> {
@@ -425,25 +419,10 @@ pub fn probe_bytes(data: &[u8], plugin_type: &str) -> Result<StaticVersions, Sta
     }
     // 3. The library's package paths.
     let has = |needle: &str| memmem::find(data, needle.as_bytes()).is_some();
-    let (line, evidence) = if has("github.com/containernetworking/cni/pkg/skel.PluginMainFuncs") {
-        ("1.6.0", "pkg/skel.PluginMainFuncs: libcni 1.2 or later")
-    } else if has("github.com/containernetworking/cni/pkg/types/100") {
-        ("1.1.1", "pkg/types/100: libcni 1.0 or later")
-    } else if has("github.com/containernetworking/cni/pkg/types/current") {
-        if has("github.com/containernetworking/cni/pkg/version.GreaterThanOrEqualTo") {
-            (
-                "0.9.1",
-                "pkg/types/current with a CHECK-aware skel: libcni 0.7 or 0.8",
-            )
-        } else {
-            (
-                "0.7.6",
-                "pkg/types/current without CHECK: libcni 0.6 or older",
-            )
-        }
-    } else {
+    let Some(release) = crate::libcni::by_markers(has) else {
         return Err(StaticError::NoCni);
     };
+    let (line, evidence) = (release.plugins_line, release.marker_meaning);
     Ok(StaticVersions {
         versions: versions_of_line(line, plugin_type),
         confidence: Confidence::Medium,

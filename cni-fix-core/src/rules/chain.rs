@@ -3,7 +3,7 @@
 
 use super::network::Net;
 use super::runtime_text as rt;
-use super::{describe, Ctx, Draft};
+use super::{describe, facts, Ctx, Draft};
 use crate::chain::Role;
 use crate::finding::{FindingId, Severity};
 use crate::fix::upgrade_to;
@@ -70,7 +70,9 @@ pub(super) fn incompatible_plugins(ctx: &mut Ctx<'_>, n: &Net<'_>) {
                     upgrade_to(t, wanted)
                 ),
                 (None, _) if RELEASE_PLUGINS.contains(&t) => format!(
-                    "No cniVersion works for every plugin in this chain: upgrade the plugins that support the fewest versions, starting with {t} (containernetworking/plugins v1.0.1 or later supports 0.1.0 to 1.0.0, v1.6.0 or later adds 1.1.0)"
+                    "No cniVersion works for every plugin in this chain: upgrade the plugins that support the fewest versions, starting with {t} (containernetworking/plugins {} or later supports 0.1.0 to 1.0.0, {} or later adds 1.1.0)",
+                    facts::plugins_for(SpecVersion::V1_0_0),
+                    facts::plugins_for(SpecVersion::V1_1_0)
                 ),
                 (None, _) => format!(
                     "No cniVersion works for every plugin in this chain: upgrade the plugins that support the fewest versions, starting with {}",
@@ -119,7 +121,10 @@ pub(super) fn result_regression(ctx: &mut Ctx<'_>, n: &Net<'_>) {
                 let when = if release.is_some() {
                     format!("on {runtime}")
                 } else {
-                    "on containerd 1.6.0 to 1.6.4 (the runtime version is unknown)".to_string()
+                    format!(
+                        "on containerd {} (the runtime version is unknown)",
+                        facts::affected(Regression::ResultWithoutVersion)
+                    )
                 };
                 ctx.push(Draft {
 id: FindingId::ResultVersionRegression,
@@ -134,7 +139,10 @@ runtime_error: Some(rt::add_failed(
                         &describe(&next.plugin_type, &next.name),
                         rt::PREV_RESULT_0_1_0,
                     )),
-remedy: "Upgrade containerd to 1.6.5 or later; a config change cannot fix this.".into(),
+remedy: format!(
+                    "Upgrade containerd to {} or later; a config change cannot fix this.",
+                    facts::fixed_in(Regression::ResultWithoutVersion)
+                ),
 fixable: false,
 });
             }

@@ -1,11 +1,13 @@
 //! Rules about containerd itself: its config file as its release reads it, `conf_template`,
 //! and whether its version is known.
 
-use super::{Ctx, Draft};
+use super::{facts, Ctx, Draft};
 use crate::containerd_config::{ConfigProblem, DEFAULT_CONF_DIR};
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
+use crate::runtime::Regression;
 use crate::snapshot::ContainerdConfigState;
+use crate::spec::SpecVersion;
 
 pub(super) fn containerd_config(ctx: &mut Ctx<'_>) {
     let path = display_path(&ctx.snap.containerd_config_path);
@@ -169,7 +171,9 @@ severity: Severity::Warning,
 file: None,
 plugin: None,
 message: format!(
-                "{what}: {problem}. Version-dependent rules took the conservative side: a missing cniVersion counts as an error, the loopback plugin is checked against containerd 1.6.3's loopback network, and spec 1.1.0 against runtimes older than 2.0."
+                "{what}: {problem}. Version-dependent rules took the conservative side: a missing cniVersion counts as an error, the loopback plugin is checked against containerd {}'s loopback network, and spec 1.1.0 against runtimes older than {}.",
+                facts::affected(Regression::LoopbackAt1_0_0),
+                facts::reads_spec(SpecVersion::V1_1_0)
             ),
 runtime_error: None,
 remedy: "Pass --containerd-version (for example --containerd-version 1.6.20).".into(),

@@ -1,7 +1,7 @@
 //! The runtime's built-in loopback network against the loopback binary.
 
 use super::runtime_text as rt;
-use super::{describe, Ctx, Draft};
+use super::{describe, facts, Ctx, Draft};
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
 use crate::runtime::Regression;
@@ -37,9 +37,9 @@ message: format!(
                     ),
 runtime_error: Some(err(r.loopback.as_str())),
 remedy: if r.has(Regression::LoopbackAt1_0_0) {
-                        "Upgrade containerd to 1.6.4 or later, or replace the loopback binary with one from containernetworking/plugins v1.0.1 or later; a config change cannot fix this.".into()
+                        format!("Upgrade containerd to {} or later, or replace the loopback binary with one from containernetworking/plugins {} or later; a config change cannot fix this.", facts::fixed_in(Regression::LoopbackAt1_0_0), facts::plugins_for(SpecVersion::V1_0_0))
                     } else {
-                        "Replace the loopback binary with one from containernetworking/plugins v1.0.1 or later; a config change cannot fix this.".into()
+                        format!("Replace the loopback binary with one from containernetworking/plugins {} or later; a config change cannot fix this.", facts::plugins_for(SpecVersion::V1_0_0))
                     },
 fixable: false,
 });
@@ -57,7 +57,7 @@ message: format!(
                         list.join(", ")
                     ),
 runtime_error: Some(err("0.3.1")),
-remedy: "Replace the loopback binary with one from containernetworking/plugins v1.0.1 or later.".into(),
+remedy: format!("Replace the loopback binary with one from containernetworking/plugins {} or later.", facts::plugins_for(SpecVersion::V1_0_0)),
 fixable: false,
 });
             } else if !supports(SpecVersion::V1_0_0) {
@@ -67,10 +67,11 @@ severity: Severity::Warning,
 file: None,
 plugin: Some("loopback"),
 message: format!(
-                        "{path} does not support 1.0.0, the cniVersion of containerd 1.6.3's built-in loopback network; the runtime version is unknown"
+                        "{path} does not support 1.0.0, the cniVersion of containerd {}'s built-in loopback network; the runtime version is unknown",
+                        facts::affected(Regression::LoopbackAt1_0_0)
                     ),
 runtime_error: Some(err("1.0.0")),
-remedy: "Make sure containerd is not 1.6.3 (--containerd-version), or replace the loopback binary with one from containernetworking/plugins v1.0.1 or later.".into(),
+remedy: format!("Make sure containerd is not {} (--containerd-version), or replace the loopback binary with one from containernetworking/plugins {} or later.", facts::affected(Regression::LoopbackAt1_0_0), facts::plugins_for(SpecVersion::V1_0_0)),
 fixable: false,
 });
             }

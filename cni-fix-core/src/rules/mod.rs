@@ -6,6 +6,7 @@ use crate::snapshot::{PluginInfo, Snapshot};
 mod chain;
 mod conf_dir;
 mod containerd_config;
+mod facts;
 mod loopback;
 mod network;
 mod permissions;

@@ -2,7 +2,7 @@
 //! results its chain passes on.
 
 use super::runtime_text as rt;
-use super::{describe, Ctx, Draft};
+use super::{describe, facts, Ctx, Draft};
 use crate::chain::{executed, Executed};
 use crate::conf::{NetworkList, PluginConf};
 use crate::finding::{FindingId, Repair, Severity};
@@ -113,7 +113,7 @@ fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
             let why = if release.is_some() {
                 format!("{runtime} links libcni older than 1.1.0, which cannot tear such a network down")
             } else {
-                "the runtime version is unknown, and every containerd before 1.6.4 links a libcni that cannot tear such a network down".to_string()
+                format!("the runtime version is unknown, and every containerd before {} links a libcni that cannot tear such a network down", facts::fixed_in(Regression::EmptyVersionTeardown))
             };
             (
                 Severity::Error,
@@ -127,8 +127,9 @@ fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
             (
                 Severity::Warning,
                 format!(
-                    "Network {:?} {declared}: {runtime} reads it as 0.1.0, so it runs at the oldest spec version (no CHECK, old result format), and containerd before 1.6.4 cannot tear it down",
-                    net.name
+                    "Network {:?} {declared}: {runtime} reads it as 0.1.0, so it runs at the oldest spec version (no CHECK, old result format), and containerd before {} cannot tear it down",
+                    net.name,
+                    facts::fixed_in(Regression::EmptyVersionTeardown)
                 ),
                 None,
             )
@@ -191,9 +192,9 @@ message: format!(
                 ),
 runtime_error: Some(rt::add_failed(first_desc, &rt::unsupported_result(spec.as_str()))),
 remedy: format!(
-                    "Lower the version: {target_hint}; or upgrade containerd ({} needs containerd {}).",
+                    "Lower the version: {target_hint}; or upgrade containerd ({} needs containerd {} or later).",
                     spec,
-                    if spec == SpecVersion::V1_1_0 { "2.0 or later" } else { "1.6 or later" }
+                    facts::reads_spec(spec)
                 ),
 fixable: true,
 }),
@@ -203,8 +204,9 @@ severity: Severity::Warning,
 file: Some(path.clone()),
 plugin: None,
 message: format!(
-                    "Network {:?} uses spec {spec}, which only containerd 2.0 and later can use; the runtime version is unknown",
-                    net.name
+                    "Network {:?} uses spec {spec}, which only containerd {} and later can use; the runtime version is unknown",
+                    net.name,
+                    facts::reads_spec(spec)
                 ),
 runtime_error: Some(rt::add_failed(first_desc, &rt::unsupported_result(spec.as_str()))),
 remedy: format!("Check the containerd version (--containerd-version), or {target_hint}."),
@@ -241,8 +243,9 @@ severity: Severity::Warning,
 file: Some(path.clone()),
 plugin: None,
 message: format!(
-                    "Network {:?} has a cniVersions list, which {runtime} ignores (only libcni 1.2 and later, containerd 2.0 and later, read it): {uses} here, but containerd 2.0 and later negotiate {negotiated:?} from the list, so upgrading containerd changes the version its plugins get",
-                    net.name
+                    "Network {:?} has a cniVersions list, which {runtime} ignores (only libcni 1.2 and later, containerd {n} and later, read it): {uses} here, but containerd {n} and later negotiate {negotiated:?} from the list, so upgrading containerd changes the version its plugins get",
+                    net.name,
+                    n = facts::negotiates()
                 ),
 runtime_error: None,
 remedy: format!("Make the two agree: {target_hint}, and keep no cniVersions entry above it."),
