@@ -35,6 +35,7 @@ fn report(n: usize) -> Report {
             fixable: false,
             fix: None,
             files: Vec::new(),
+            location: None,
         })
         .collect();
     Report {

@@ -197,6 +197,14 @@ struct FindingV1 {
     fixable: bool,
     fix: Option<FixV1>,
     files: Vec<String>,
+    location: Option<LocationV1>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct LocationV1 {
+    line: usize,
+    column: usize,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -189,6 +189,26 @@ pub struct Finding {
     /// Further files the finding is about (node paths), such as every config a conf dir
     /// shadows; empty for most findings.
     pub files: Vec<String>,
+    /// Where in `file` the finding points, when it points at a place: a syntax error, the
+    /// network's `cniVersion`, a placeholder.
+    pub location: Option<Location>,
+}
+
+/// A place in a file: 1-based line and column (in bytes), as Go's JSON errors count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// The line, from 1.
+    pub line: usize,
+    /// The column, from 1.
+    pub column: usize,
+}
+
+impl Location {
+    /// The location of byte `offset` of `bytes`.
+    pub fn at(bytes: &[u8], offset: usize) -> Location {
+        let (line, column) = crate::json::line_col(bytes, offset);
+        Location { line, column }
+    }
 }
 
 #[cfg(test)]

@@ -77,7 +77,7 @@ pub mod spec;
 pub mod static_probe;
 pub mod write;
 
-pub use finding::{Finding, FindingId, Severity};
+pub use finding::{Finding, FindingId, Location, Severity};
 pub use plugins_release::PluginsRelease;
 pub use report::{check, Report, SCHEMA};
 pub use runtime::ContainerdVersion;

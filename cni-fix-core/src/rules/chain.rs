@@ -96,6 +96,7 @@ runtime_error: Some(rt::add_failed(
                 )),
 remedy: format!("{remedy}."),
 fixable: target.is_some(),
+location: n.version_at,
 });
         }
     }
@@ -144,6 +145,7 @@ remedy: format!(
                     facts::fixed_in(Regression::ResultWithoutVersion)
                 ),
 fixable: false,
+location: None,
 });
             }
         }

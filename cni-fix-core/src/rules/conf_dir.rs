@@ -1,7 +1,8 @@
 //! Rules about the conf dir as a whole: what containerd cannot load, what it never reaches, and
 //! what it ignores.
 
-use super::{find_placeholder, Ctx, Draft};
+use super::{find_placeholder_at, Ctx, Draft};
+use crate::finding::Location;
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
 use crate::snapshot::FileStatus;
@@ -27,6 +28,7 @@ pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
                 "Make the conf dir readable by root, or point --conf-dir at the right directory."
                     .into(),
             fixable: false,
+            location: None,
         });
     } else if loadable.is_empty() && snap.incomplete.is_empty() {
         let why = if snap.conf_dir_missing {
@@ -45,6 +47,7 @@ runtime_error: Some(format!(
             )),
 remedy: "Install the cluster's CNI, point conf_dir (or --conf-dir) at the directory it writes to, or write a standalone network with `cni-fix generate --output`.".into(),
 fixable: false,
+location: None,
 });
     }
 
@@ -108,6 +111,7 @@ message: format!("libcni {verb} this file{at}: {why}; {effect}"),
 runtime_error: Some(problem.load_error.clone()),
 remedy: "Fix the file, or move it out of the conf dir (or rename it to *.bak) if it is not meant to be loaded.".into(),
 fixable: false,
+location: problem.line_col.map(|(line, column)| Location { line, column }),
 });
             }
             Some(Ok(_)) => {
@@ -119,7 +123,7 @@ fixable: false,
             None => {}
         }
         if let Some(bytes) = &f.bytes {
-            if let Some(placeholder) = find_placeholder(bytes) {
+            if let Some((offset, placeholder)) = find_placeholder_at(bytes) {
                 let severity = if reached || snap.load.active.contains(&i) {
                     Severity::Error
                 } else {
@@ -136,6 +140,7 @@ message: format!(
 runtime_error: None,
 remedy: "Re-run or repair the installer that renders this file (for Calico, the install-cni container); do not hand-edit values a controller will overwrite.".into(),
 fixable: false,
+location: Some(Location::at(bytes, offset)),
 });
             }
         }
@@ -168,6 +173,7 @@ message: format!("{name} is ignored by the runtime: {why}; edits to it change no
 runtime_error: None,
 remedy: "Nothing to do if it is a backup; give it a loadable name if it should configure the node.".into(),
 fixable: false,
+location: None,
 });
     }
 }
@@ -232,6 +238,7 @@ message: format!(
 runtime_error: None,
 remedy: "If this is the network you want, remove or rename (*.bak) the stale file that sorts first, or rename this one to sort first; raise max_conf_num only if you want several networks.".into(),
 fixable: false,
+location: None,
 });
     }
     match grouped.as_slice() {
@@ -265,6 +272,7 @@ message: format!(
 runtime_error: None,
 remedy: "Move the configs that are not meant to be loaded out of the conf dir (or rename them to *.bak); raise max_conf_num only if you want several networks.".into(),
 fixable: false,
+location: None,
 });
             if let Some(last) = ctx.out.last_mut() {
                 last.files = files;

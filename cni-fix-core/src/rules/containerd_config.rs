@@ -24,6 +24,7 @@ message: format!("{path} could not be read ({e}); containerd's defaults were che
 runtime_error: None,
 remedy: "Run cni-fix as root, or point --containerd-config at a readable copy.".into(),
 fixable: false,
+location: None,
 }),
         ContainerdConfigState::Invalid(e) => ctx.push(Draft {
 id: FindingId::InvalidContainerdConfig,
@@ -34,6 +35,7 @@ message: format!("{path} is not a valid containerd config: {e}; containerd's def
 runtime_error: Some(format!("failed to load TOML: {path}: {e}")),
 remedy: "Fix the TOML, or regenerate it with `containerd config default`.".into(),
 fixable: false,
+location: None,
 }),
     }
     if let ContainerdConfigState::Parsed(c) = &ctx.snap.containerd_config {
@@ -47,6 +49,7 @@ fixable: false,
                 runtime_error: None,
                 remedy: format!("Move the CNI settings into [{}].", c.table),
                 fixable: false,
+                location: None,
             });
         }
         let runtime = ctx.runtime_label();
@@ -73,6 +76,7 @@ remedy: if *version {
                         "Name every plugin by its full URI (for example io.containerd.grpc.v1.cri instead of cri), or go back to version 1.".to_string()
                     },
 fixable: false,
+location: None,
 }),
                 ConfigProblem::VersionMismatch {
                     message,
@@ -105,6 +109,7 @@ remedy: format!(
                             c.table
                         ),
 fixable: false,
+location: None,
 });
                 }
             }
@@ -154,6 +159,7 @@ pub(super) fn conf_template(ctx: &mut Ctx<'_>) {
         runtime_error: None,
         remedy,
         fixable: false,
+        location: None,
     });
 }
 
@@ -178,6 +184,7 @@ message: format!(
 runtime_error: None,
 remedy: "Pass --containerd-version (for example --containerd-version 1.6.20).".into(),
 fixable: false,
+location: None,
 });
     }
 }

@@ -42,6 +42,7 @@ remedy: if r.has(Regression::LoopbackAt1_0_0) {
                         format!("Replace the loopback binary with one from containernetworking/plugins {} or later; a config change cannot fix this.", facts::plugins_for(SpecVersion::V1_0_0))
                     },
 fixable: false,
+location: None,
 });
             }
         }
@@ -59,6 +60,7 @@ message: format!(
 runtime_error: Some(err("0.3.1")),
 remedy: format!("Replace the loopback binary with one from containernetworking/plugins {} or later.", facts::plugins_for(SpecVersion::V1_0_0)),
 fixable: false,
+location: None,
 });
             } else if !supports(SpecVersion::V1_0_0) {
                 ctx.push(Draft {
@@ -73,6 +75,7 @@ message: format!(
 runtime_error: Some(err("1.0.0")),
 remedy: format!("Make sure containerd is not {} (--containerd-version), or replace the loopback binary with one from containernetworking/plugins {} or later.", facts::affected(Regression::LoopbackAt1_0_0), facts::plugins_for(SpecVersion::V1_0_0)),
 fixable: false,
+location: None,
 });
             }
         }

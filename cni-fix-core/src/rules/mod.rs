@@ -1,6 +1,6 @@
 //! The rules: from a [`Snapshot`] to [`Finding`]s. Pure functions of the snapshot.
 
-use crate::finding::{Finding, FindingId, Severity};
+use crate::finding::{Finding, FindingId, Location, Severity};
 use crate::snapshot::{PluginInfo, Snapshot};
 
 mod chain;
@@ -15,7 +15,7 @@ mod plugins;
 mod runtime_text;
 
 pub use conf_dir::encoding_problem;
-pub use placeholders::find_placeholder;
+pub use placeholders::{find_placeholder, find_placeholder_at};
 use runtime_text::describe;
 pub use runtime_text::SANDBOX;
 
@@ -41,6 +41,8 @@ struct Draft<'p> {
     runtime_error: Option<String>,
     remedy: String,
     fixable: bool,
+    /// Where in the file, when the rule knows.
+    location: Option<Location>,
 }
 
 impl Ctx<'_> {
@@ -56,6 +58,7 @@ impl Ctx<'_> {
             fixable: d.fixable,
             fix: None,
             files: Vec::new(),
+            location: d.location,
         });
     }
 

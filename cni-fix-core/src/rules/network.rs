@@ -4,10 +4,12 @@
 use super::runtime_text as rt;
 use super::{describe, facts, Ctx, Draft};
 use crate::chain::{executed, Executed};
-use crate::conf::{NetworkList, PluginConf};
+use crate::conf::{FileForm, NetworkList, PluginConf};
+use crate::finding::Location;
 use crate::finding::{FindingId, Repair, Severity};
 use crate::fix::{choose_target, runtime_max, Fix};
 use crate::runtime::{ContainerdRelease, Regression};
+use crate::snapshot::ConfFile;
 use crate::snapshot::Snapshot;
 use crate::spec::{go_quote_list, parse_libcni_version, SpecVersion};
 
@@ -57,6 +59,21 @@ pub(super) struct Net<'a> {
     pub(super) effective: &'a str,
     /// The version the rules chose, when one works.
     pub(super) target: Option<SpecVersion>,
+    /// Where the network's `cniVersion` value is, when the file has one.
+    pub(super) version_at: Option<Location>,
+}
+
+/// Where the value of the network's own `cniVersion` stands in the file (the last of
+/// duplicate keys, which is the one Go keeps).
+fn version_location(file: &ConfFile) -> Option<Location> {
+    let bytes = file.bytes.as_deref()?;
+    let doc = crate::json::parse(bytes).ok()?;
+    let members = doc.as_object()?;
+    let m = members.iter().rev().find(|m| match file.form {
+        Some(FileForm::ConfList) => m.key == "cniVersion",
+        _ => crate::json::go_field_matches("cniVersion", &m.key),
+    })?;
+    Some(Location::at(bytes, m.value.span.start))
 }
 
 fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>) {
@@ -81,6 +98,7 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
         },
         effective: net.cni_version.as_str(),
         target,
+        version_at: version_location(f),
     };
     presence(ctx, &n);
     spec_support(ctx, &n);
@@ -143,6 +161,7 @@ fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
             runtime_error,
             remedy: format!("Declare the version: {target_hint}."),
             fixable: true,
+            location: None,
         });
     } else if SpecVersion::exact(effective).is_none() {
         let list = first
@@ -165,6 +184,7 @@ runtime_error: Some(rt::add_failed(
             )),
 remedy: format!("Use a spec version: {target_hint}."),
 fixable: true,
+location: n.version_at,
 });
     }
 }
@@ -197,6 +217,7 @@ remedy: format!(
                     facts::reads_spec(spec)
                 ),
 fixable: true,
+location: n.version_at,
 }),
             None if spec > SpecVersion::V1_0_0 => ctx.push(Draft {
 id: FindingId::UnsupportedSpecVersion,
@@ -211,6 +232,7 @@ message: format!(
 runtime_error: Some(rt::add_failed(first_desc, &rt::unsupported_result(spec.as_str()))),
 remedy: format!("Check the containerd version (--containerd-version), or {target_hint}."),
 fixable: true,
+location: n.version_at,
 }),
             _ => {}
         }
@@ -250,6 +272,7 @@ message: format!(
 runtime_error: None,
 remedy: format!("Make the two agree: {target_hint}, and keep no cniVersions entry above it."),
 fixable: true,
+location: n.version_at,
 });
         }
     }
@@ -282,6 +305,7 @@ message: format!(
 runtime_error: Some(rt::add_failed(first_desc, &detail)),
 remedy: "Give the network a name of letters, digits, '_', '.' and '-' that starts with a letter or digit.".into(),
 fixable: false,
+location: None,
 });
     }
 }

@@ -41,6 +41,7 @@ message: format!(
 runtime_error: None,
 remedy: fix,
 fixable: false,
+location: None,
 });
     }
 }

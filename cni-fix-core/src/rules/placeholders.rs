@@ -6,6 +6,11 @@ const PLACEHOLDER_WINDOW: usize = 256;
 /// The first template placeholder in a file: `__UPPER__`, `{{ … }}`, or a shell `$1`/`${X}`.
 /// One pass over the bytes.
 pub fn find_placeholder(bytes: &[u8]) -> Option<String> {
+    find_placeholder_at(bytes).map(|(_, p)| p)
+}
+
+/// [`find_placeholder`], with the placeholder's byte offset.
+pub fn find_placeholder_at(bytes: &[u8]) -> Option<(usize, String)> {
     let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     // The next "}}" and "}" at or after the current position; they only move forward.
     let mut close2 = Cursor::new(b"}}");
@@ -19,19 +24,19 @@ pub fn find_placeholder(bytes: &[u8]) -> Option<String> {
                 .count();
             let body = &rest[2..2 + n];
             if n > 2 && body[0].is_ascii_uppercase() && body.ends_with(b"__") {
-                return Some(show(&rest[..2 + n]));
+                return Some((i, show(&rest[..2 + n])));
             }
         }
         if rest.starts_with(b"{{") {
             if let Some(end) = close2.next_from(bytes, i + 2) {
                 if end - i <= PLACEHOLDER_WINDOW {
-                    return Some(show(&bytes[i..end + 2]));
+                    return Some((i, show(&bytes[i..end + 2])));
                 }
             }
         }
         if rest.first() == Some(&b'$') {
             match rest.get(1) {
-                Some(c) if c.is_ascii_digit() => return Some(show(&rest[..2])),
+                Some(c) if c.is_ascii_digit() => return Some((i, show(&rest[..2]))),
                 Some(b'{') => {
                     if let Some(end) = close1.next_from(bytes, i + 2) {
                         let name = &bytes[i + 2..end];
@@ -39,7 +44,7 @@ pub fn find_placeholder(bytes: &[u8]) -> Option<String> {
                             && !name.is_empty()
                             && name.iter().all(|&c| is_word(c))
                         {
-                            return Some(show(&bytes[i..end + 1]));
+                            return Some((i, show(&bytes[i..end + 1])));
                         }
                     }
                 }

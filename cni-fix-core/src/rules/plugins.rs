@@ -59,6 +59,7 @@ message: format!(
 runtime_error: Some(rt::add_failed(&runner, &err)),
 remedy: format!("Install {t} into {} (or point bin_dir / --bin-dir at the directory that holds it).", dirs.first().map(String::as_str).unwrap_or("the plugin dir")),
 fixable: false,
+location: None,
 });
                 }
                 continue;
@@ -81,6 +82,7 @@ runtime_error: Some(rt::add_failed(
                         )),
 remedy: format!("chmod 755 {shown}"),
 fixable: false,
+location: None,
 });
                 }
                 continue;
@@ -113,6 +115,7 @@ fixable: false,
                 runtime_error: None,
                 remedy: unknown_versions_remedy(snap, info),
                 fixable: false,
+                location: None,
             });
         }
     }
