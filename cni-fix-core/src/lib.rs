@@ -73,6 +73,7 @@ pub mod rewrite;
 pub mod rules;
 pub mod runtime;
 pub mod snapshot;
+pub mod source;
 pub mod spec;
 pub mod static_probe;
 pub mod write;

@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -15,8 +14,9 @@ use crate::conf::{self, FileForm, LibcniGeneration, NetworkList};
 use crate::containerd_config::{self, ContainerdConfig, DEFAULT_CONF_DIR, DEFAULT_MAX_CONF_NUM};
 use crate::node::{self, display_path, io_message, EntryKind, NodeFs, ReadError, MAX_CONFIG_BYTES};
 use crate::plugins_release::PluginsRelease;
-use crate::probe::{self, ProbeError};
+use crate::probe::ProbeError;
 use crate::runtime::{containerd_release, ContainerdRelease, ContainerdVersion};
+use crate::source::{NodeSource, Prober, SystemProber};
 
 /// The containerd config's default node path.
 pub const DEFAULT_CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
@@ -311,7 +311,7 @@ pub struct Ownership {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The node's file system.
-    pub node: NodeFs,
+    pub node: Arc<dyn NodeSource>,
     /// containerd's config node path.
     pub containerd_config_path: PathBuf,
     /// What became of it.
@@ -413,6 +413,17 @@ impl Snapshot {
                 })
             }
         }
+        Snapshot::gather_from(options, Arc::new(NodeFs::new(&options.root)), &SystemProber)
+    }
+
+    /// Read the node `node` as `options` describe it (their `root` is not used), learning
+    /// versions through `prober`. A node agent that holds the files, or a test, passes a
+    /// [`crate::source::MemNode`] and a prober of its own.
+    pub fn gather_from(
+        options: &CheckOptions,
+        node: Arc<dyn NodeSource>,
+        prober: &dyn Prober,
+    ) -> Result<Snapshot, CheckError> {
         if let Some(p) = &options.containerd_config {
             require_absolute("--containerd-config", p)?;
         }
@@ -422,13 +433,12 @@ impl Snapshot {
         for p in &options.bin_dirs {
             require_absolute("--bin-dir", p)?;
         }
-        let node = NodeFs::new(&options.root);
 
         let containerd_config_path = options
             .containerd_config
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTAINERD_CONFIG));
-        let runtime = determine_runtime(options, &node);
+        let runtime = determine_runtime(options, node.as_ref(), prober);
         let reading = runtime.release.map(|r| &r.config);
         let shown_config = display_path(&containerd_config_path);
         let mut incomplete = Vec::new();
@@ -534,7 +544,7 @@ impl Snapshot {
         }
         snap.read_conf_dir();
         snap.simulate_load();
-        snap.find_plugins(options);
+        snap.find_plugins(options, prober);
         snap.collect_ownership();
         Ok(snap)
     }
@@ -593,7 +603,7 @@ impl Snapshot {
         for f in files.iter_mut() {
             let Some(form) = f.form else { continue };
             let shown = display_path(&f.path);
-            f.modified = node.metadata(&f.path).and_then(|m| m.modified()).ok();
+            f.modified = node.metadata(&f.path).ok().and_then(|m| m.modified);
             match node.read_file(&f.path, MAX_CONFIG_BYTES) {
                 Err(e) if own_read_limit(&e).is_some() => {
                     incomplete.push(Unread {
@@ -622,7 +632,7 @@ impl Snapshot {
                     }));
                 }
                 Ok(bytes) => {
-                    let reader = |name: &str| plugin_dir_files(node, conf_dir, name);
+                    let reader = |name: &str| plugin_dir_files(node.as_ref(), conf_dir, name);
                     let parsed = match form {
                         FileForm::ConfList => {
                             conf::parse_conflist(&bytes, generation, Some(&reader))
@@ -738,7 +748,7 @@ impl Snapshot {
         needed
     }
 
-    fn find_plugins(&mut self, options: &CheckOptions) {
+    fn find_plugins(&mut self, options: &CheckOptions, prober: &dyn Prober) {
         let mode = options
             .probe
             .unwrap_or(if options.assume_plugins_release.is_some() {
@@ -786,7 +796,7 @@ impl Snapshot {
                     let candidate = dir.join(t);
                     match self.node.metadata(&candidate) {
                         Ok(m) if m.is_file() => {
-                            info.executable = m.mode() & 0o111 != 0;
+                            info.executable = m.mode & 0o111 != 0;
                             info.path = Some(candidate);
                             break;
                         }
@@ -808,14 +818,12 @@ impl Snapshot {
         if mode == ProbeMode::Exec {
             for (i, p) in plugins.iter().enumerate() {
                 if let (Some(path), true) = (&p.path, p.executable) {
-                    if let Ok(host) = self.node.resolve(path) {
-                        to_probe.push((i, host));
-                    }
+                    to_probe.push((i, path.clone()));
                 }
             }
         }
-        let hosts: Vec<PathBuf> = to_probe.iter().map(|(_, h)| h.clone()).collect();
-        let results = probe::probe_all(&hosts, options.probe_timeout);
+        let paths: Vec<PathBuf> = to_probe.iter().map(|(_, h)| h.clone()).collect();
+        let results = prober.exec_versions(self.node.as_ref(), &paths, options.probe_timeout);
         for ((i, _), result) in to_probe.into_iter().zip(results) {
             match result {
                 Ok(v) => {
@@ -942,31 +950,37 @@ impl Snapshot {
 
     fn collect_ownership(&mut self) {
         let mut out = Vec::new();
-        let mut record = |node: &NodeFs, path: &Path, what: &'static str, file: Option<String>| {
-            if let Ok(m) = node.metadata(path) {
-                out.push(Ownership {
-                    path: path.to_path_buf(),
-                    what,
-                    file,
-                    mode: m.mode() & 0o7777,
-                    uid: m.uid(),
-                });
-            }
-        };
+        let mut record =
+            |node: &dyn NodeSource, path: &Path, what: &'static str, file: Option<String>| {
+                if let Ok(m) = node.metadata(path) {
+                    out.push(Ownership {
+                        path: path.to_path_buf(),
+                        what,
+                        file,
+                        mode: m.mode,
+                        uid: m.uid,
+                    });
+                }
+            };
         if self.conf_dir_error.is_none() && !self.conf_dir_missing {
-            record(&self.node, &self.conf_dir, "conf dir", None);
+            record(self.node.as_ref(), &self.conf_dir, "conf dir", None);
         }
         for f in &self.files {
             if f.form.is_some() && f.bytes.is_some() {
-                record(&self.node, &f.path, "config file", Some(f.display()));
+                record(
+                    self.node.as_ref(),
+                    &f.path,
+                    "config file",
+                    Some(f.display()),
+                );
             }
         }
         for d in &self.bin_dirs {
-            record(&self.node, d, "plugin dir", None);
+            record(self.node.as_ref(), d, "plugin dir", None);
         }
         for p in self.plugins.iter().filter(|p| p.needed) {
             if let Some(path) = &p.path {
-                record(&self.node, path, "plugin", None);
+                record(self.node.as_ref(), path, "plugin", None);
             }
         }
         self.ownership = out;
@@ -998,7 +1012,7 @@ fn go_cni_error(form: FileForm, path: &str, libcni: &str, convert: bool) -> Stri
 
 /// libcni 1.3's `NetworkPluginConfsFromFiles`: `<conf dir>/<name>/*.conf`, sorted.
 fn plugin_dir_files(
-    node: &NodeFs,
+    node: &dyn NodeSource,
     conf_dir: &Path,
     name: &str,
 ) -> Result<Vec<(String, Vec<u8>)>, String> {
@@ -1032,11 +1046,15 @@ fn plugin_dir_files(
         .collect()
 }
 
-fn determine_runtime(options: &CheckOptions, node: &NodeFs) -> RuntimeInfo {
+fn determine_runtime(
+    options: &CheckOptions,
+    node: &dyn NodeSource,
+    prober: &dyn Prober,
+) -> RuntimeInfo {
     let (version, source, mut problem) = if let Some(v) = &options.containerd_version {
         (Some(v.clone()), RuntimeSource::Flag, None)
     } else if node.is_live() {
-        match containerd_version_from_exec(options.probe_timeout) {
+        match prober.containerd_version(options.probe_timeout) {
             Ok(v) => (Some(v), RuntimeSource::Exec, None),
             Err(e) => (None, RuntimeSource::Unknown, Some(e)),
         }
@@ -1065,19 +1083,4 @@ fn determine_runtime(options: &CheckOptions, node: &NodeFs) -> RuntimeInfo {
         release,
         problem,
     }
-}
-
-fn containerd_version_from_exec(timeout: Duration) -> Result<ContainerdVersion, String> {
-    let mut cmd = Command::new("containerd");
-    cmd.arg("--version");
-    let out = probe::run_bounded(cmd, timeout)
-        .map_err(|e| format!("`containerd --version` failed: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`containerd --version` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    ContainerdVersion::from_version_output(&text).map_err(|e| e.to_string())
 }

@@ -28,7 +28,7 @@ pub enum WriteError {
         /// What went wrong.
         reason: String,
     },
-    /// An I/O operation failed.
+    /// An I/O operation failed, or the node cannot be written.
     #[error("{path}: {reason}")]
     Io {
         /// The file.
@@ -98,8 +98,13 @@ pub fn utc_stamp(now: SystemTime) -> String {
 /// replace each atomically. Only files that are written keep a backup; a run that fails
 /// before writing leaves nothing behind.
 pub fn apply(plan: &RewritePlan, backup_dir: &Path) -> Result<ApplyReport, WriteError> {
-    let node = &plan.snapshot.node;
     let shown = display_path(backup_dir);
+    let Some(node) = plan.snapshot.node.as_fs() else {
+        return Err(WriteError::Io {
+            path: display_path(plan.snapshot.node.root()),
+            reason: "the node is not on disk, so it cannot be written".into(),
+        });
+    };
     let backup_err = |reason: String| WriteError::Backup {
         path: shown.clone(),
         reason,
