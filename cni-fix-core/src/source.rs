@@ -202,6 +202,8 @@ pub enum MemEntry {
 pub struct MemNode {
     entries: BTreeMap<PathBuf, MemEntry>,
     modified: Option<SystemTime>,
+    /// Modification times of single entries, over `modified`.
+    times: BTreeMap<PathBuf, SystemTime>,
 }
 
 const MAX_LINKS: usize = 40;
@@ -253,6 +255,12 @@ impl MemNode {
         self
     }
 
+    /// The modification time one entry reports.
+    pub fn modified(&mut self, path: impl AsRef<Path>, t: SystemTime) -> &mut Self {
+        self.times.insert(path.as_ref().to_path_buf(), t);
+        self
+    }
+
     /// Load a tree from disk: `dir` becomes `/`, with its files, modes and links.
     pub fn load(dir: &Path) -> io::Result<MemNode> {
         let mut node = MemNode::new();
@@ -265,6 +273,9 @@ impl MemNode {
                 let node_path = Path::new("/").join(rel);
                 let meta = std::fs::symlink_metadata(&host)?;
                 let mode = meta.mode() & 0o7777;
+                if let Ok(t) = meta.modified() {
+                    node.modified(&node_path, t);
+                }
                 if meta.file_type().is_symlink() {
                     node.symlink(&node_path, std::fs::read_link(&host)?);
                 } else if meta.is_dir() {
@@ -320,7 +331,7 @@ impl MemNode {
                 }
                 Some(_) => done = next,
                 None if last => return Ok((next, None)),
-                None => return Err(io::Error::from(io::ErrorKind::NotFound)),
+                None => return Err(not_found()),
             }
         }
         let entry = if done == Path::new("/") {
@@ -334,7 +345,7 @@ impl MemNode {
         Ok((done, entry))
     }
 
-    fn info(&self, entry: &MemEntry) -> FileInfo {
+    fn info(&self, path: &Path, entry: &MemEntry) -> FileInfo {
         let (kind, mode, len) = match entry {
             MemEntry::File { bytes, mode } => (EntryKind::File, *mode, bytes.len() as u64),
             MemEntry::Dir { mode } => (EntryKind::Dir, *mode, 0),
@@ -345,7 +356,7 @@ impl MemNode {
             mode,
             uid: 0,
             len,
-            modified: self.modified,
+            modified: self.times.get(path).copied().or(self.modified),
         }
     }
 }
@@ -363,7 +374,7 @@ fn components(path: &Path) -> Vec<OsString> {
 }
 
 fn not_found() -> io::Error {
-    io::Error::from(io::ErrorKind::NotFound)
+    io::Error::from_raw_os_error(libc::ENOENT)
 }
 
 impl NodeSource for MemNode {
@@ -386,7 +397,7 @@ impl NodeSource for MemNode {
             .filter(|(p, _)| p.parent() == Some(dir.as_path()))
             .map(|(p, e)| DirEntry {
                 name: p.file_name().unwrap_or_default().to_os_string(),
-                kind: self.info(e).kind,
+                kind: self.info(p, e).kind,
             })
             .collect())
     }
@@ -410,13 +421,13 @@ impl NodeSource for MemNode {
     }
     fn metadata(&self, path: &Path) -> io::Result<FileInfo> {
         match self.lookup(path, true)? {
-            (_, Some(e)) => Ok(self.info(e)),
+            (p, Some(e)) => Ok(self.info(&p, e)),
             (_, None) => Err(not_found()),
         }
     }
     fn symlink_metadata(&self, path: &Path) -> io::Result<FileInfo> {
         match self.lookup(path, false)? {
-            (_, Some(e)) => Ok(self.info(e)),
+            (p, Some(e)) => Ok(self.info(&p, e)),
             (_, None) => Err(not_found()),
         }
     }
