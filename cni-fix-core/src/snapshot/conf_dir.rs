@@ -1,0 +1,244 @@
+//! The conf dir's entries as containerd lists and libcni reads them.
+
+use super::*;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::conf::{self, FileForm, NetworkList};
+use crate::node::{self, display_path, io_message, EntryKind, ReadError, MAX_CONFIG_BYTES};
+use crate::source::NodeSource;
+
+/// The status of a conf dir entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileStatus {
+    /// containerd loads it.
+    Loaded,
+    /// Valid, but containerd does not load it (past `max_conf_num`, or the load stopped at an
+    /// invalid file).
+    Shadowed,
+    /// libcni rejects it, or it cannot be read.
+    Invalid,
+    /// Not a name libcni lists.
+    Ignored,
+    /// cni-fix could not read it, though the runtime would (see [`Snapshot::incomplete`]).
+    Unread,
+}
+
+/// Why a loadable file is invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    /// libcni's error.
+    pub libcni: String,
+    /// go-cni's error when it stops loading at this file.
+    pub load_error: String,
+    /// Line and column of a JSON syntax error.
+    pub line_col: Option<(usize, usize)>,
+    /// The file could not be read at all.
+    pub unreadable: bool,
+}
+
+/// One entry of the conf dir worth reporting.
+#[derive(Debug, Clone)]
+pub struct ConfFile {
+    /// The entry's name.
+    pub name: OsString,
+    /// Its node path.
+    pub path: PathBuf,
+    /// What the entry is (from `lstat`).
+    pub entry: EntryKind,
+    /// How libcni reads it, or `None` when it is not listed.
+    pub form: Option<FileForm>,
+    /// Its contents, when read.
+    pub bytes: Option<Vec<u8>>,
+    /// libcni's reading of it (loadable files only).
+    pub parsed: Option<Result<NetworkList, FileProblem>>,
+    /// What containerd does with it.
+    pub status: FileStatus,
+    /// When it was last modified, when known.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+impl ConfFile {
+    /// The node path as text.
+    pub fn display(&self) -> String {
+        display_path(&self.path)
+    }
+
+    /// The network, when the file is valid.
+    pub fn network(&self) -> Option<&NetworkList> {
+        self.parsed.as_ref()?.as_ref().ok()
+    }
+}
+
+/// Whether a name that libcni does not list looks like a network config someone meant to be
+/// read: a config extension in the wrong case or followed by a suffix, YAML, or a template.
+pub fn looks_like_config(name: &[u8]) -> bool {
+    let lower = String::from_utf8_lossy(name).to_lowercase();
+    [".conf", ".json", ".yaml", ".yml", ".template", ".tmpl"]
+        .iter()
+        .any(|ext| lower.contains(ext))
+}
+
+impl Snapshot {
+    pub(super) fn read_conf_dir(&mut self) {
+        let entries = match self.node.read_dir(&self.conf_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.conf_dir_missing = true;
+                return;
+            }
+            Err(e) if node::own_limit(&e) => {
+                self.incomplete.push(Unread {
+                    path: self.conf_dir.clone(),
+                    what: "conf dir",
+                    reason: "permission denied; run cni-fix as root, as the runtime runs".into(),
+                });
+                return;
+            }
+            Err(e) => {
+                self.conf_dir_error = Some(format!(
+                    "open {}: {}",
+                    display_path(&self.conf_dir),
+                    io_message(&e)
+                ));
+                return;
+            }
+        };
+        let mut files: Vec<ConfFile> = entries
+            .into_iter()
+            .filter_map(|e| {
+                let form = FileForm::of_name(e.name.as_bytes());
+                let keep = form.is_some()
+                    || (e.kind != EntryKind::Dir && looks_like_config(e.name.as_bytes()));
+                if !keep {
+                    return None;
+                }
+                let form = if e.kind == EntryKind::Dir { None } else { form };
+                Some(ConfFile {
+                    path: node::node_join(&self.conf_dir, &e.name),
+                    name: e.name,
+                    entry: e.kind,
+                    form,
+                    bytes: None,
+                    parsed: None,
+                    status: FileStatus::Ignored,
+                    modified: None,
+                })
+            })
+            .collect();
+        files.sort_by(|a, b| node::byte_order(&a.name, &b.name));
+        let generation = self.generation;
+        let node = &self.node;
+        let conf_dir = &self.conf_dir;
+        let incomplete = &mut self.incomplete;
+        for f in files.iter_mut() {
+            let Some(form) = f.form else { continue };
+            let shown = display_path(&f.path);
+            f.modified = node.metadata(&f.path).ok().and_then(|m| m.modified);
+            match node.read_file(&f.path, MAX_CONFIG_BYTES) {
+                Err(e) if own_read_limit(&e).is_some() => {
+                    incomplete.push(Unread {
+                        path: f.path.clone(),
+                        what: "config file",
+                        reason: own_read_limit(&e).unwrap_or_default(),
+                    });
+                    f.status = FileStatus::Unread;
+                }
+                Err(e) => {
+                    let libcni = match &e {
+                        ReadError::Io(m) => format!("error reading {shown}: open {shown}: {m}"),
+                        ReadError::Denied => {
+                            format!("error reading {shown}: open {shown}: permission denied")
+                        }
+                        ReadError::NotRegular("directory") => {
+                            format!("error reading {shown}: read {shown}: is a directory")
+                        }
+                        other => format!("error reading {shown}: {other}"),
+                    };
+                    f.parsed = Some(Err(FileProblem {
+                        load_error: go_cni_error(form, &shown, &libcni, false),
+                        libcni,
+                        line_col: None,
+                        unreadable: true,
+                    }));
+                }
+                Ok(bytes) => {
+                    let reader = |name: &str| plugin_dir_files(node.as_ref(), conf_dir, name);
+                    let parsed = match form {
+                        FileForm::ConfList => {
+                            conf::parse_conflist(&bytes, generation, Some(&reader))
+                                .map_err(|e| (e, false))
+                        }
+                        FileForm::SingleConf => conf::parse_single_conf(&bytes).map_err(|e| {
+                            let convert = matches!(e, conf::SingleConfError::Convert(_));
+                            (e.inner().clone(), convert)
+                        }),
+                    };
+                    f.parsed = Some(parsed.map_err(|(e, convert)| FileProblem {
+                        load_error: go_cni_error(form, &shown, &e.message, convert),
+                        line_col: e.offset.map(|o| crate::json::line_col(&bytes, o)),
+                        libcni: e.message,
+                        unreadable: false,
+                    }));
+                    f.bytes = Some(bytes);
+                }
+            }
+        }
+        self.files = files;
+    }
+}
+
+/// go-cni's wrapping of a libcni error when it stops loading at `path`.
+fn go_cni_error(form: FileForm, path: &str, libcni: &str, convert: bool) -> String {
+    match (form, convert) {
+        (FileForm::ConfList, _) => {
+            format!("failed to load CNI config list file {path}: {libcni}: invalid cni config")
+        }
+        (FileForm::SingleConf, false) => {
+            format!("failed to load CNI config file {path}: {libcni}: invalid cni config")
+        }
+        (FileForm::SingleConf, true) => format!(
+            "failed to convert CNI config file {path} to CNI config list: {libcni}: invalid cni config"
+        ),
+    }
+}
+
+/// libcni 1.3's `NetworkPluginConfsFromFiles`: `<conf dir>/<name>/*.conf`, sorted.
+fn plugin_dir_files(
+    node: &dyn NodeSource,
+    conf_dir: &Path,
+    name: &str,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let dir = conf_dir.join(name);
+    let shown = display_path(&dir);
+    let entries = match node.read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(format!(
+                "failed to read plugin config files in {shown}: open {shown}: {}",
+                io_message(&e)
+            ))
+        }
+    };
+    let mut names: Vec<OsString> = entries
+        .into_iter()
+        .filter(|e| e.kind != EntryKind::Dir && conf::go_ext(e.name.as_bytes()) == b".conf")
+        .map(|e| e.name)
+        .collect();
+    names.sort_by(|a, b| node::byte_order(a, b));
+    names
+        .into_iter()
+        .map(|n| {
+            let p = dir.join(&n);
+            let shown = display_path(&p);
+            node.read_file(&p, MAX_CONFIG_BYTES)
+                .map(|b| (shown.clone(), b))
+                .map_err(|e| format!("error reading {shown}: {e}"))
+        })
+        .collect()
+}

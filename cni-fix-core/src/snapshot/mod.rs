@@ -1,0 +1,341 @@
+//! A snapshot of a node: containerd's CNI settings and version, the conf dir as containerd
+//! loads it, and the plugins the loaded networks need.
+
+mod conf_dir;
+mod load;
+mod options;
+mod plugins;
+mod runtime;
+
+pub use conf_dir::{looks_like_config, ConfFile, FileProblem, FileStatus};
+pub use load::LoadOutcome;
+pub use options::{CheckError, CheckOptions, ProbeMode, DEFAULT_CONTAINERD_CONFIG};
+pub use plugins::{PluginInfo, VersionSource};
+pub use runtime::{RuntimeInfo, RuntimeSource};
+
+use runtime::determine_runtime;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::conf::LibcniGeneration;
+use crate::containerd_config::{self, ContainerdConfig, DEFAULT_CONF_DIR, DEFAULT_MAX_CONF_NUM};
+use crate::node::{self, display_path, io_message, NodeFs, ReadError, MAX_CONFIG_BYTES};
+use crate::plugins_release::PluginsRelease;
+use crate::runtime::ContainerdRelease;
+use crate::source::{NodeSource, Prober, SystemProber};
+
+/// What became of containerd's config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerdConfigState {
+    /// No file: containerd's defaults apply.
+    Missing,
+    /// It exists but could not be read.
+    Unreadable(String),
+    /// cni-fix could not read it, though containerd would (see [`Snapshot::incomplete`]);
+    /// defaults are used.
+    Unread,
+    /// It could not be parsed; defaults are used.
+    Invalid(String),
+    /// Parsed.
+    Parsed(ContainerdConfig),
+}
+
+/// Something the runtime reads that cni-fix could not: the check is incomplete, and its
+/// verdict unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    /// The node path.
+    pub path: PathBuf,
+    /// What it is (`config file`, `conf dir`, `plugin dir`, `plugin`, `containerd config`).
+    pub what: &'static str,
+    /// Why cni-fix could not read it, and what would let it.
+    pub reason: String,
+}
+
+/// Owner and mode of a file or directory the runtime trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ownership {
+    /// The node path.
+    pub path: PathBuf,
+    /// What it is, for messages (`conf dir`, `config file`, `plugin dir`, `plugin`).
+    pub what: &'static str,
+    /// The config file it belongs to, for grouping.
+    pub file: Option<String>,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner uid.
+    pub uid: u32,
+}
+
+/// Everything cni-fix knows about a node.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The node's file system.
+    pub node: Arc<dyn NodeSource>,
+    /// containerd's config node path.
+    pub containerd_config_path: PathBuf,
+    /// What became of it.
+    pub containerd_config: ContainerdConfigState,
+    /// The conf dir in effect.
+    pub conf_dir: PathBuf,
+    /// The plugin directories in effect.
+    pub bin_dirs: Vec<PathBuf>,
+    /// `max_conf_num` in effect (0 or less: all).
+    pub max_conf_num: i64,
+    /// Whether containerd brings up `lo` itself instead of running the loopback plugin.
+    pub internal_loopback: bool,
+    /// The runtime.
+    pub runtime: RuntimeInfo,
+    /// How the runtime's libcni reads configs.
+    pub generation: LibcniGeneration,
+    /// Why the conf dir could not be listed (`None` when listed or missing).
+    pub conf_dir_error: Option<String>,
+    /// Whether the conf dir does not exist.
+    pub conf_dir_missing: bool,
+    /// The conf dir's config-like entries, in byte order of their names.
+    pub files: Vec<ConfFile>,
+    /// containerd's load of them.
+    pub load: LoadOutcome,
+    /// The plugins needed, by type.
+    pub plugins: Vec<PluginInfo>,
+    /// How plugin versions were learnt.
+    pub probe: ProbeMode,
+    /// The plugins release assumed, if any.
+    pub assumed_release: Option<PluginsRelease>,
+    /// Ownership of the trusted files and directories.
+    pub ownership: Vec<Ownership>,
+    /// What cni-fix could not read though the runtime would: a check with any is incomplete.
+    pub incomplete: Vec<Unread>,
+    /// containerd's `conf_template`, when its config sets one.
+    pub conf_template: Option<ConfTemplate>,
+}
+
+/// containerd's `conf_template`: the file containerd renders into
+/// `<conf dir>/10-containerd-net.conflist` when it has no network and the kubelet sends the
+/// node's pod CIDR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfTemplate {
+    /// The template's node path, as the config gives it.
+    pub path: PathBuf,
+    /// Its text, or why it could not be read.
+    pub text: Result<String, String>,
+}
+
+/// The reason for an [`Unread`] entry, from the read error, or `None` when the error is the
+/// node's problem rather than cni-fix's limit.
+pub(super) fn own_read_limit(e: &ReadError) -> Option<String> {
+    match e {
+        ReadError::Denied if !node::running_as_root() => Some(
+            "permission denied; run cni-fix as root, as the runtime runs".to_string(),
+        ),
+        ReadError::TooLarge { size, cap } => Some(format!(
+            "it is {size} bytes, more than the {cap} bytes cni-fix reads; the runtime reads files of any size, so cni-fix cannot tell what it makes of this one"
+        )),
+        _ => None,
+    }
+}
+
+fn require_absolute(what: &'static str, p: &Path) -> Result<(), CheckError> {
+    if p.is_absolute() {
+        Ok(())
+    } else {
+        Err(CheckError::RelativePath {
+            what,
+            path: p.to_path_buf(),
+        })
+    }
+}
+
+impl Snapshot {
+    /// Read the node described by `options`.
+    pub fn gather(options: &CheckOptions) -> Result<Snapshot, CheckError> {
+        match std::fs::metadata(&options.root) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(CheckError::Root {
+                    path: options.root.clone(),
+                    reason: "not a directory".into(),
+                })
+            }
+            Err(e) => {
+                return Err(CheckError::Root {
+                    path: options.root.clone(),
+                    reason: io_message(&e),
+                })
+            }
+        }
+        Snapshot::gather_from(options, Arc::new(NodeFs::new(&options.root)), &SystemProber)
+    }
+
+    /// Read the node `node` as `options` describe it (their `root` is not used), learning
+    /// versions through `prober`. A node agent that holds the files, or a test, passes a
+    /// [`crate::source::MemNode`] and a prober of its own.
+    pub fn gather_from(
+        options: &CheckOptions,
+        node: Arc<dyn NodeSource>,
+        prober: &dyn Prober,
+    ) -> Result<Snapshot, CheckError> {
+        if let Some(p) = &options.containerd_config {
+            require_absolute("--containerd-config", p)?;
+        }
+        if let Some(p) = &options.conf_dir {
+            require_absolute("--conf-dir", p)?;
+        }
+        for p in &options.bin_dirs {
+            require_absolute("--bin-dir", p)?;
+        }
+
+        let containerd_config_path = options
+            .containerd_config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTAINERD_CONFIG));
+        let runtime = determine_runtime(options, node.as_ref(), prober);
+        let reading = runtime.release.map(|r| &r.config);
+        let shown_config = display_path(&containerd_config_path);
+        let mut incomplete = Vec::new();
+        let containerd_config = match node.read_file(&containerd_config_path, MAX_CONFIG_BYTES) {
+            Err(ReadError::Io(m)) if node.symlink_metadata(&containerd_config_path).is_err() => {
+                if options.containerd_config.is_some() {
+                    return Err(CheckError::ContainerdConfig {
+                        path: containerd_config_path,
+                        reason: m,
+                    });
+                }
+                ContainerdConfigState::Missing
+            }
+            Err(e) => match own_read_limit(&e) {
+                Some(reason) => {
+                    incomplete.push(Unread {
+                        path: containerd_config_path.clone(),
+                        what: "containerd config",
+                        reason,
+                    });
+                    ContainerdConfigState::Unread
+                }
+                None => ContainerdConfigState::Unreadable(e.to_string()),
+            },
+            Ok(bytes) => match std::str::from_utf8(&bytes) {
+                Err(e) => ContainerdConfigState::Invalid(format!(
+                    "not UTF-8 text (invalid byte at offset {})",
+                    e.valid_up_to()
+                )),
+                Ok(text) => match containerd_config::parse_raw(text)
+                    .and_then(|raw| raw.read_by(reading, &shown_config))
+                {
+                    Ok(c) => ContainerdConfigState::Parsed(c),
+                    Err(e) => ContainerdConfigState::Invalid(e.message),
+                },
+            },
+        };
+        let settings = match &containerd_config {
+            ContainerdConfigState::Parsed(c) => c.cni.clone(),
+            _ => Default::default(),
+        };
+        let conf_dir = options.conf_dir.clone().unwrap_or_else(|| {
+            PathBuf::from(
+                settings
+                    .conf_dir
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_CONF_DIR.to_string()),
+            )
+        });
+        let bin_dirs: Vec<PathBuf> = if options.bin_dirs.is_empty() {
+            settings
+                .effective_bin_dirs()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect()
+        } else {
+            options.bin_dirs.clone()
+        };
+        let max_conf_num = options
+            .max_conf_num
+            .or(settings.max_conf_num)
+            .unwrap_or(DEFAULT_MAX_CONF_NUM);
+
+        let generation = runtime
+            .release
+            .map(ContainerdRelease::libcni_generation)
+            .unwrap_or(LibcniGeneration::Classic);
+        let internal_loopback = settings.use_internal_loopback == Some(true)
+            && runtime.release.is_some_and(|r| r.internal_loopback_option);
+
+        let mut snap = Snapshot {
+            node,
+            containerd_config_path,
+            containerd_config,
+            conf_dir,
+            bin_dirs,
+            max_conf_num,
+            internal_loopback,
+            runtime,
+            generation,
+            conf_dir_error: None,
+            conf_dir_missing: false,
+            files: Vec::new(),
+            load: LoadOutcome::default(),
+            plugins: Vec::new(),
+            probe: ProbeMode::None,
+            assumed_release: options.assume_plugins_release.clone(),
+            ownership: Vec::new(),
+            incomplete,
+            conf_template: None,
+        };
+        if let Some(t) = settings.conf_template.as_deref() {
+            let path = PathBuf::from(t);
+            let text = if path.is_absolute() {
+                snap.node
+                    .read_file(&path, MAX_CONFIG_BYTES)
+                    .map_err(|e| e.to_string())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+            } else {
+                Err("not an absolute path; containerd resolves it against its own working directory".to_string())
+            };
+            snap.conf_template = Some(ConfTemplate { path, text });
+        }
+        snap.read_conf_dir();
+        snap.simulate_load();
+        snap.find_plugins(options, prober);
+        snap.collect_ownership();
+        Ok(snap)
+    }
+
+    fn collect_ownership(&mut self) {
+        let mut out = Vec::new();
+        let mut record =
+            |node: &dyn NodeSource, path: &Path, what: &'static str, file: Option<String>| {
+                if let Ok(m) = node.metadata(path) {
+                    out.push(Ownership {
+                        path: path.to_path_buf(),
+                        what,
+                        file,
+                        mode: m.mode,
+                        uid: m.uid,
+                    });
+                }
+            };
+        if self.conf_dir_error.is_none() && !self.conf_dir_missing {
+            record(self.node.as_ref(), &self.conf_dir, "conf dir", None);
+        }
+        for f in &self.files {
+            if f.form.is_some() && f.bytes.is_some() {
+                record(
+                    self.node.as_ref(),
+                    &f.path,
+                    "config file",
+                    Some(f.display()),
+                );
+            }
+        }
+        for d in &self.bin_dirs {
+            record(self.node.as_ref(), d, "plugin dir", None);
+        }
+        for p in self.plugins.iter().filter(|p| p.needed) {
+            if let Some(path) = &p.path {
+                record(self.node.as_ref(), path, "plugin", None);
+            }
+        }
+        self.ownership = out;
+    }
+}

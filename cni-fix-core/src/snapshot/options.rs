@@ -1,0 +1,108 @@
+//! What to check, and how: the options of a check and why one cannot run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::plugins_release::PluginsRelease;
+use crate::runtime::ContainerdVersion;
+
+/// The containerd config's default node path.
+pub const DEFAULT_CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
+
+/// How plugin versions are learnt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeMode {
+    /// Run each plugin with `CNI_COMMAND=VERSION`.
+    Exec,
+    /// Read each plugin's binary without running it (see [`crate::static_probe`]).
+    Static,
+    /// Run and read nothing.
+    None,
+}
+
+/// What to check, and how. Node paths are absolute paths on the node, read under `root`.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The node's root directory; `/` is the live node.
+    pub root: PathBuf,
+    /// containerd's config (a node path). `None`: the default `/etc/containerd/config.toml`,
+    /// which may be missing (containerd then runs on its defaults); a path given here must
+    /// exist.
+    pub containerd_config: Option<PathBuf>,
+    /// Overrides the config's `conf_dir`.
+    pub conf_dir: Option<PathBuf>,
+    /// Override the config's plugin directories when not empty.
+    pub bin_dirs: Vec<PathBuf>,
+    /// Overrides the config's `max_conf_num`.
+    pub max_conf_num: Option<i64>,
+    /// The containerd version, instead of asking `containerd --version`; also the way to ask
+    /// what an upgrade to that version would break.
+    pub containerd_version: Option<ContainerdVersion>,
+    /// How to learn plugin versions; `None` chooses: with an assumed plugins release, that
+    /// alone; otherwise `exec` on the live node and `static` under another root (a copied tree
+    /// may come from another machine or architecture, and its binaries must not run here).
+    pub probe: Option<ProbeMode>,
+    /// Take plugin versions from this containernetworking/plugins release.
+    pub assume_plugins_release: Option<PluginsRelease>,
+    /// How long one probe may take.
+    pub probe_timeout: Duration,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            root: PathBuf::from("/"),
+            containerd_config: None,
+            conf_dir: None,
+            bin_dirs: Vec::new(),
+            max_conf_num: None,
+            containerd_version: None,
+            probe: None,
+            assume_plugins_release: None,
+            probe_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl CheckOptions {
+    /// Options for the node under `root`, everything else at its default.
+    pub fn for_root(root: impl Into<PathBuf>) -> Self {
+        CheckOptions {
+            root: root.into(),
+            ..CheckOptions::default()
+        }
+    }
+}
+
+/// Why a check could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The root directory is missing or not a directory.
+    #[error("root {path}: {reason}")]
+    Root {
+        /// The root given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The containerd config named explicitly does not exist. (A missing default config is
+    /// fine: containerd then runs on its defaults.)
+    #[error("containerd config {path}: {reason}")]
+    ContainerdConfig {
+        /// The node path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A node path is not absolute.
+    #[error("{what} must be an absolute node path, not {path:?}")]
+    RelativePath {
+        /// Which option.
+        what: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+}
