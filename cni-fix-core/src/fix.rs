@@ -197,7 +197,7 @@ pub fn choose_target(
         .iter()
         .map(|t| {
             let info = snap.plugins.iter().find(|p| p.plugin_type == *t);
-            (*t, info.and_then(|p| p.versions.as_deref()))
+            (*t, info.and_then(|p| p.supported()))
         })
         .collect();
     let runtime = match &snap.runtime.version {
@@ -247,7 +247,7 @@ pub fn choose_target(
                 snap.plugins
                     .iter()
                     .find(|p| p.plugin_type == *t)
-                    .and_then(|p| p.problem.clone().or_else(|| p.unread.clone()))
+                    .and_then(|p| p.problem().map(str::to_string).or_else(|| p.unread.clone()))
                     .unwrap_or_else(|| "no source of versions".to_string())
             })
             .collect();

@@ -8,7 +8,7 @@ use crate::finding::{Finding, Severity};
 use crate::node::display_path;
 use crate::snapshot::{
     CheckError, CheckOptions, ContainerdConfigState, FileStatus, RuntimeSource, Snapshot,
-    VersionSource,
+    VersionSource, Versions,
 };
 
 /// The schema identifier of [`Report`]'s JSON form.
@@ -206,14 +206,21 @@ impl Report {
                 .map(|p| PluginReport {
                     plugin_type: p.plugin_type.clone(),
                     path: p.path.as_deref().map(display_path),
-                    supported_versions: p.versions.clone(),
-                    source: p.source,
-                    confidence: p.confidence,
-                    evidence: p.evidence.clone(),
-                    release: (p.source == VersionSource::Assumed)
-                        .then(|| snap.assumed_release.as_ref().map(|r| r.to_string()))
-                        .flatten(),
-                    problem: p.problem.clone(),
+                    supported_versions: p.supported().map(<[String]>::to_vec),
+                    source: p.versions.source(),
+                    confidence: match &p.versions {
+                        Versions::Static { confidence, .. } => Some(*confidence),
+                        _ => None,
+                    },
+                    evidence: match &p.versions {
+                        Versions::Static { evidence, .. } => Some(evidence.clone()),
+                        _ => None,
+                    },
+                    release: match &p.versions {
+                        Versions::Assumed { release, .. } => Some(release.to_string()),
+                        _ => None,
+                    },
+                    problem: p.problem().map(str::to_string),
                 })
                 .collect(),
             findings,

@@ -31,7 +31,9 @@ pub(super) fn incompatible_plugins(ctx: &mut Ctx<'_>, n: &Net<'_>) {
         for e in types {
             let (t, runner, runner_name) = (e.plugin_type, &e.runner.plugin_type, &e.runner.name);
             let Some(info) = ctx.plugin(t) else { continue };
-            let Some(list) = &info.versions else { continue };
+            let Some(list) = info.supported() else {
+                continue;
+            };
             if list.iter().any(|s| s == v) {
                 continue;
             }

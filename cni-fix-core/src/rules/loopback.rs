@@ -15,7 +15,7 @@ pub(super) fn loopback(ctx: &mut Ctx<'_>) {
     let Some(info) = ctx.plugin("loopback") else {
         return;
     };
-    let Some(list) = info.versions.clone() else {
+    let Some(list) = info.supported().map(<[String]>::to_vec) else {
         return;
     };
     let path = info.path.as_deref().map(display_path).unwrap_or_default();

@@ -166,7 +166,7 @@ fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
     } else if SpecVersion::exact(effective).is_none() {
         let list = first
             .and_then(|p| ctx.plugin(&p.plugin_type))
-            .and_then(|p| p.versions.as_deref())
+            .and_then(|p| p.supported())
             .map(go_quote_list)
             .unwrap_or_else(|| "[…]".to_string());
         ctx.push(Draft {

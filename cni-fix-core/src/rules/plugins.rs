@@ -43,7 +43,7 @@ pub(super) fn plugins(ctx: &mut Ctx<'_>) {
                                 .map(|e| describe(&e.runner.plugin_type, &e.runner.name))
                         })
                         .unwrap_or_else(|| describe(t, ""));
-                    let err = info.problem.clone().unwrap_or_else(|| {
+                    let err = info.problem().map(str::to_string).unwrap_or_else(|| {
                         format!("failed to find plugin {t:?} in path {go_dirs}")
                     });
                     ctx.push(Draft {
@@ -89,8 +89,8 @@ location: None,
             }
             (Some(_), true) => {}
         }
-        if info.versions.is_none() {
-            let severity = if info.probe_failed {
+        if info.supported().is_none() {
+            let severity = if info.probe_failed() {
                 Severity::Warning
             } else {
                 Severity::Info
@@ -110,7 +110,7 @@ location: None,
                 message: format!(
                     "The spec versions of {t} ({}) are unknown: {}; {skipped} was skipped for it",
                     info.path.as_deref().map(display_path).unwrap_or_default(),
-                    info.problem.as_deref().unwrap_or("no source of versions")
+                    info.problem().unwrap_or("no source of versions")
                 ),
                 runtime_error: None,
                 remedy: unknown_versions_remedy(snap, info),
@@ -126,11 +126,11 @@ fn unknown_versions_remedy(snap: &Snapshot, info: &PluginInfo) -> String {
     use crate::snapshot::ProbeMode;
     let mut steps = Vec::new();
     match snap.probe {
-        ProbeMode::Exec if info.probe_failed => steps.push(
+        ProbeMode::Exec if info.probe_failed() => steps.push(
             "check that the binary runs on this machine, or raise --probe-timeout if it is slow to answer".to_string(),
         ),
         ProbeMode::Exec => {}
-        ProbeMode::Static if info.probe_failed => steps.push(
+        ProbeMode::Static if info.probe_failed() => steps.push(
             "run with --probe exec on the node (the binary could not be read statically)".to_string(),
         ),
         ProbeMode::Static | ProbeMode::None => {

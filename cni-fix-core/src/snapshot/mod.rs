@@ -10,7 +10,7 @@ mod runtime;
 pub use conf_dir::{looks_like_config, ConfFile, FileProblem, FileStatus};
 pub use load::LoadOutcome;
 pub use options::{CheckError, CheckOptions, ProbeMode, DEFAULT_CONTAINERD_CONFIG};
-pub use plugins::{PluginInfo, VersionSource};
+pub use plugins::{PluginInfo, VersionSource, Versions};
 pub use runtime::{RuntimeInfo, RuntimeSource};
 
 use runtime::determine_runtime;

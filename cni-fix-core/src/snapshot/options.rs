@@ -68,6 +68,19 @@ impl Default for CheckOptions {
 }
 
 impl CheckOptions {
+    /// How plugin versions are learnt on a node that is (or is not) the live one: the mode
+    /// given, else none with an assumed release, exec on the live node, static elsewhere.
+    pub fn probe_mode(&self, live: bool) -> ProbeMode {
+        self.probe
+            .unwrap_or(if self.assume_plugins_release.is_some() {
+                ProbeMode::None
+            } else if live {
+                ProbeMode::Exec
+            } else {
+                ProbeMode::Static
+            })
+    }
+
     /// Options for the node under `root`, everything else at its default.
     pub fn for_root(root: impl Into<PathBuf>) -> Self {
         CheckOptions {
