@@ -9,14 +9,35 @@ use cni_fix_core::quote::{escape_text, quote_path};
 use cni_fix_core::report::{FileReport, Report};
 use cni_fix_core::{Finding, Severity};
 
+/// The styles of the report (anstyle), used only when colour is on.
+mod look {
+    use anstyle::{AnsiColor, Style};
+
+    pub const BOLD: Style = Style::new().bold();
+    pub const DIM: Style = Style::new().dimmed();
+    pub const ERROR: Style = Style::new()
+        .bold()
+        .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)));
+    pub const WARNING: Style = Style::new()
+        .bold()
+        .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)));
+    pub const INFO: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Cyan)));
+    pub const OK: Style = Style::new()
+        .bold()
+        .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Green)));
+    pub const UNKNOWN: Style = Style::new()
+        .bold()
+        .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Magenta)));
+}
+
 struct Style {
     color: bool,
 }
 
 impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
+    fn paint(&self, style: anstyle::Style, text: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_string()
         }
@@ -25,9 +46,9 @@ impl Style {
     fn severity(&self, s: Severity) -> String {
         let padded = format!("{:<7}", s.as_str());
         match s {
-            Severity::Error => self.paint("1;31", &padded),
-            Severity::Warning => self.paint("1;33", &padded),
-            Severity::Info => self.paint("36", &padded),
+            Severity::Error => self.paint(look::ERROR, &padded),
+            Severity::Warning => self.paint(look::WARNING, &padded),
+            Severity::Info => self.paint(look::INFO, &padded),
         }
     }
 }
@@ -66,14 +87,14 @@ fn finding(out: &mut dyn Write, style: &Style, f: &Finding) -> io::Result<()> {
         out,
         "  {} {}{plugin}",
         style.severity(f.severity),
-        style.paint("1", f.id.as_str())
+        style.paint(look::BOLD, f.id.as_str())
     )?;
     writeln!(out, "          {}", escape_text(&f.message))?;
     if let Some(e) = &f.runtime_error {
         writeln!(
             out,
             "          {} {}",
-            style.paint("2", "runtime says:"),
+            style.paint(look::DIM, "runtime says:"),
             escape_text(e)
         )?;
     }
@@ -85,7 +106,7 @@ fn finding(out: &mut dyn Write, style: &Style, f: &Finding) -> io::Result<()> {
     writeln!(
         out,
         "          {} {}{fixable}",
-        style.paint("2", "remedy:"),
+        style.paint(look::DIM, "remedy:"),
         escape_text(&f.remedy)
     )?;
     Ok(())
@@ -156,7 +177,7 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
     writeln!(
         out,
         "{} {}",
-        style.paint("1", "cni-fix check"),
+        style.paint(look::BOLD, "cni-fix check"),
         shown_path(&n.root, None)
     )?;
     writeln!(out, "  runtime       {runtime}")?;
@@ -180,7 +201,7 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
         writeln!(
             out,
             "  {}  {}",
-            style.paint("1;31", "load fails"),
+            style.paint(look::ERROR, "load fails"),
             escape_text(e)
         )?;
     }
@@ -202,7 +223,7 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
         writeln!(
             out,
             "{}  {}",
-            style.paint("1", &shown_path(&f.path, f.path_bytes.as_deref())),
+            style.paint(look::BOLD, &shown_path(&f.path, f.path_bytes.as_deref())),
             file_line(f)
         )?;
         // Each path's list is printed once, under its first entry.
@@ -214,10 +235,10 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
     }
     if !rest.is_empty() {
         writeln!(out)?;
-        writeln!(out, "{}", style.paint("1", "node"))?;
+        writeln!(out, "{}", style.paint(look::BOLD, "node"))?;
         for f in rest {
             if let Some(file) = &f.file {
-                writeln!(out, "  {}", style.paint("2", &shown_path(file, None)))?;
+                writeln!(out, "  {}", style.paint(look::DIM, &shown_path(file, None)))?;
             }
             finding(out, &style, f)?;
         }
@@ -225,7 +246,7 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
 
     if !report.plugins.is_empty() {
         writeln!(out)?;
-        writeln!(out, "{}", style.paint("1", "plugins"))?;
+        writeln!(out, "{}", style.paint(look::BOLD, "plugins"))?;
         let width = report
             .plugins
             .iter()
@@ -257,7 +278,11 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
         s.infos
     );
     if !report.incomplete.is_empty() {
-        writeln!(out, "{}", style.paint("1;35", "cni-fix could not read"))?;
+        writeln!(
+            out,
+            "{}",
+            style.paint(look::UNKNOWN, "cni-fix could not read")
+        )?;
         for u in &report.incomplete {
             writeln!(
                 out,
@@ -271,24 +296,24 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
     }
     let verdict = if !report.incomplete.is_empty() {
         style.paint(
-            "1;35",
+            look::UNKNOWN,
             &format!(
                 "UNKNOWN: {counts} in what cni-fix could read; it could not read everything the runtime reads, so the verdict is unknown"
             ),
         )
     } else if s.errors > 0 {
         style.paint(
-            "1;31",
+            look::ERROR,
             &format!("FAIL: {counts}: pods on this node will fail to start or to stop"),
         )
     } else if s.warnings > 0 {
         style.paint(
-            "1;33",
+            look::WARNING,
             &format!("WARN: {counts}: pods can start and stop, but see the warnings"),
         )
     } else {
         style.paint(
-            "1;32",
+            look::OK,
             &format!("OK: {counts}: pods on this node can start and stop"),
         )
     };

@@ -2,7 +2,7 @@
 //! options, hands them to the core, and renders the result. The binary is a thin `main` over
 //! [`run`]; the pieces are a library so that benchmarks and tests can reach the renderers.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 
 use anyhow::Result;
 
@@ -45,11 +45,13 @@ pub fn run(cli: Cli) -> Result<u8> {
 
 /// Whether human output is coloured: `--color always` and `never` decide; `auto` colours a
 /// terminal unless `NO_COLOR` is set to something.
-pub fn use_color(choice: ColorChoice, terminal: bool) -> bool {
+/// `auto` follows anstream: a terminal, unless `NO_COLOR` is set (or `CLICOLOR=0`, or
+/// `TERM=dumb`); `CLICOLOR_FORCE` colours a pipe too.
+pub fn use_color(choice: ColorChoice, stdout: &io::Stdout) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        ColorChoice::Auto => anstream::AutoStream::choice(stdout) != anstream::ColorChoice::Never,
     }
 }
 
@@ -73,7 +75,7 @@ fn check(run: CheckRun) -> Result<u8> {
                 writeln!(out)?;
             }
             Format::Human => {
-                let color = use_color(run.color, io::stdout().is_terminal());
+                let color = use_color(run.color, &io::stdout());
                 human::render(&mut out, &report, color)?;
             }
         }
