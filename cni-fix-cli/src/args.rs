@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use cni_fix_core::generate::{parse_subnets, GenerateOptions};
+use cni_fix_core::generate::{parse_subnets, GenerateError, GenerateOptions};
 use cni_fix_core::rewrite::{RewriteOptions, Scope};
 use cni_fix_core::{
     CheckOptions, ContainerdVersion, FindingId, PluginsRelease, ProbeMode, Severity, SpecVersion,
@@ -567,15 +567,32 @@ impl GenerateArgs {
             subnets: if self.subnets.is_empty() {
                 defaults.subnets
             } else {
-                parse_subnets(&self.subnets)?
+                parse_subnets(&self.subnets).map_err(with_flag)?
             },
             cni_version: spec_version("--cni-version", &self.cni_version)?,
             external_set_mark_chain: (!self.no_external_set_mark_chain)
                 .then(|| self.external_set_mark_chain.clone()),
         };
-        options.validate()?;
+        options.validate().map_err(with_flag)?;
         Ok(options)
     }
+}
+
+/// A generate error, named by the flag that set the value.
+fn with_flag(e: GenerateError) -> anyhow::Error {
+    let flag = match &e {
+        GenerateError::NotACidr(_)
+        | GenerateError::HostBits { .. }
+        | GenerateError::Overlap(..)
+        | GenerateError::SameFamily(..)
+        | GenerateError::NoSubnet => "--subnet",
+        GenerateError::BadName(_) => "--name",
+        GenerateError::BadBridge(_) => "--bridge",
+        GenerateError::TooOld(_) => "--cni-version",
+        GenerateError::BadChain(_) => "--external-set-mark-chain",
+        _ => "generate",
+    };
+    anyhow::anyhow!("{flag}: {e}")
 }
 
 /// Arguments of `cni-fix restore`.

@@ -20,10 +20,22 @@ fn main() -> ExitCode {
             {
                 eprintln!(
                     "cni-fix: {}",
-                    cni_fix_core::quote::escape_text(&format!("{e:#}"))
+                    cni_fix_core::quote::escape_text(&describe(&e))
                 );
             }
             ExitCode::from(UNKNOWN)
         }
     }
+}
+
+/// An error and its causes, `: `-separated; I/O errors as short messages
+/// (`no such file or directory`), the way every report words them.
+fn describe(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| match c.downcast_ref::<std::io::Error>() {
+            Some(io) => cni_fix_core::node::io_message(io),
+            None => c.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }

@@ -326,7 +326,7 @@ fn requested_versions_are_refused_when_a_plugin_lacks_them() {
     let before = tree(&root);
     let out = rewrite(&root, &[OLD, &["--cni-version", "1.0.0"]].concat());
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("not fixable  /etc/cni/net.d/10-containerd-net.conflist: --cni-version 1.0.0 is refused: bridge (/opt/cni/bin/bridge) supports only 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0"), "{}", out.stdout);
+    assert!(out.stdout.contains("not fixable  /etc/cni/net.d/10-containerd-net.conflist: cniVersion 1.0.0 is refused: bridge (/opt/cni/bin/bridge) supports only 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0"), "{}", out.stdout);
     assert_eq!(
         tree(&root),
         before,
@@ -354,7 +354,7 @@ fn requested_versions_are_refused_when_a_plugin_lacks_them() {
     assert_eq!(out.code, 1);
     assert!(
         out.stdout.contains(
-            "--cni-version 1.1.0 is refused: containerd 1.7.13 reads results only up to 1.0.0"
+            "cniVersion 1.1.0 is refused: containerd 1.7.13 reads results only up to 1.0.0"
         ),
         "{}",
         out.stdout
@@ -767,11 +767,11 @@ fn generate_rejects_bad_subnets_clearly() {
     for (args, want) in [
         (
             vec!["--subnet", "10.88.0.1/16"],
-            "--subnet 10.88.0.1/16 has host bits set; the network is 10.88.0.0/16",
+            "--subnet: subnet 10.88.0.1/16 has host bits set; the network is 10.88.0.0/16",
         ),
         (
             vec!["--subnet", "10.0.0.0/8", "--subnet", "10.88.0.0/16"],
-            "--subnet 10.0.0.0/8 and --subnet 10.88.0.0/16 overlap",
+            "--subnet: subnets 10.0.0.0/8 and 10.88.0.0/16 overlap",
         ),
         (
             vec!["--subnet", "10.0.0.0/16", "--subnet", "10.1.0.0/16"],

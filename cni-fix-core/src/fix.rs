@@ -209,7 +209,7 @@ pub fn choose_target(
         if v > cap {
             return Err(TargetError::Refused {
                 reason: format!(
-                    "--cni-version {v} is refused: {runtime} reads results only up to {cap}"
+                    "cniVersion {v} is refused: {runtime} reads results only up to {cap}"
                 ),
             });
         }
@@ -225,7 +225,7 @@ pub fn choose_target(
                         .unwrap_or_default();
                     return Err(TargetError::Refused {
                         reason: format!(
-                            "--cni-version {v} is refused: {t} ({path}) supports only {}",
+                            "cniVersion {v} is refused: {t} ({path}) supports only {}",
                             list.join(", ")
                         ),
                     });

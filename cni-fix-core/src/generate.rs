@@ -39,12 +39,13 @@ impl Default for GenerateOptions {
 
 /// Why the options cannot make a valid network.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GenerateError {
     /// A subnet is not a CIDR.
-    #[error("--subnet {0:?} is not a CIDR such as 10.88.0.0/16 or 2001:db8:4860::/64")]
+    #[error("subnet {0:?} is not a CIDR such as 10.88.0.0/16 or 2001:db8:4860::/64")]
     NotACidr(String),
     /// A subnet has host bits set.
-    #[error("--subnet {given} has host bits set; the network is {network}")]
+    #[error("subnet {given} has host bits set; the network is {network}")]
     HostBits {
         /// As given.
         given: String,
@@ -52,27 +53,25 @@ pub enum GenerateError {
         network: String,
     },
     /// Two subnets overlap.
-    #[error("--subnet {0} and --subnet {1} overlap")]
+    #[error("subnets {0} and {1} overlap")]
     Overlap(String, String),
     /// Two subnets of one family.
-    #[error(
-        "--subnet {0} and --subnet {1} are both {2}: give at most one subnet per address family"
-    )]
+    #[error("subnets {0} and {1} are both {2}: give at most one subnet per address family")]
     SameFamily(String, String, &'static str),
     /// No subnet.
-    #[error("at least one --subnet is needed")]
+    #[error("at least one subnet is needed")]
     NoSubnet,
     /// A name plugins reject.
-    #[error("--name {0:?} is not a valid network name: it must start with a letter or digit and contain only letters, digits, '_', '.' and '-'")]
+    #[error("{0:?} is not a valid network name: it must start with a letter or digit and contain only letters, digits, '_', '.' and '-'")]
     BadName(String),
     /// An interface name Linux rejects.
-    #[error("--bridge {0:?} is not a valid interface name: 1 to 15 printable ASCII characters, without '/', ':', '\"' or '\\'")]
+    #[error("{0:?} is not a valid interface name: 1 to 15 printable ASCII characters, without '/', ':', '\"' or '\\'")]
     BadBridge(String),
     /// A version too old for a chain.
-    #[error("--cni-version {0} cannot chain plugins (portmap needs spec 0.3.0 or later)")]
+    #[error("cniVersion {0} cannot chain plugins (portmap needs spec 0.3.0 or later)")]
     TooOld(SpecVersion),
     /// A chain name that is not a plain identifier.
-    #[error("--external-set-mark-chain {0:?} is not an iptables chain name")]
+    #[error("{0:?} is not an iptables chain name")]
     BadChain(String),
 }
 
@@ -232,7 +231,7 @@ mod tests {
         assert!(p(&["10.88.0.0/16", "fd00::/64"]).is_ok());
         assert_eq!(
             p(&["10.88.0.1/16"]).unwrap_err().to_string(),
-            "--subnet 10.88.0.1/16 has host bits set; the network is 10.88.0.0/16"
+            "subnet 10.88.0.1/16 has host bits set; the network is 10.88.0.0/16"
         );
         assert!(matches!(
             p(&["10.0.0.0/8", "10.88.0.0/16"]),

@@ -30,7 +30,7 @@ pub enum ReleaseError {
     #[error("cannot read {0:?} as a plugins release (for example 0.9.1 or v1.1.1)")]
     Syntax(String),
     /// No release line covers it.
-    #[error("containernetworking/plugins {0} is not in cni-fix's release table ({known}); use --probe exec to ask the binaries", known = known_releases(&LINES))]
+    #[error("containernetworking/plugins {0} is not in cni-fix's release table ({known}); probe the binaries instead", known = known_releases(&LINES))]
     Unknown(String),
 }
 
@@ -367,7 +367,7 @@ mod tests {
         assert_eq!(first_release_supporting("loopback", V0_3_1), v("0.6.0"));
         assert_eq!(
             ReleaseError::Unknown("v2.0.0".into()).to_string(),
-            "containernetworking/plugins v2.0.0 is not in cni-fix's release table (v0.6.0 to v1.9.x); use --probe exec to ask the binaries"
+            "containernetworking/plugins v2.0.0 is not in cni-fix's release table (v0.6.0 to v1.9.x); probe the binaries instead"
         );
     }
 

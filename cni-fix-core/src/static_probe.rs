@@ -56,7 +56,7 @@ pub enum StaticError {
     #[error("not an ELF binary ({0})")]
     NotElf(&'static str),
     /// An ELF file, but without a CNI library cni-fix recognises.
-    #[error("no containernetworking/cni library found in the binary; use --probe exec on a matching machine")]
+    #[error("no containernetworking/cni library found in the binary; run it (an exec probe) on a machine that can")]
     NoCni,
 }
 

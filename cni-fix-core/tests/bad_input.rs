@@ -301,3 +301,22 @@ fn pathological_sizes_stay_linear() {
     );
     assert_eq!(report.files[0].name.as_deref(), Some("n"));
 }
+
+#[test]
+fn errors_keep_their_io_source() {
+    use std::error::Error;
+    let e = check(&CheckOptions::for_root("/no/such/root")).unwrap_err();
+    let io = e
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("the io error is the source");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    let dir = node();
+    let e = check(&CheckOptions {
+        containerd_config: Some("/etc/containerd/nope.toml".into()),
+        ..CheckOptions::for_root(dir.path())
+    })
+    .unwrap_err();
+    assert_eq!(e.to_string(), "containerd config /etc/containerd/nope.toml");
+    assert!(e.source().is_some());
+}

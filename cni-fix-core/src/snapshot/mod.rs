@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::conf::LibcniGeneration;
 use crate::containerd_config::{self, ContainerdConfig, DEFAULT_CONF_DIR, DEFAULT_MAX_CONF_NUM};
-use crate::node::{self, display_path, io_message, NodeFs, ReadError, MAX_CONFIG_BYTES};
+use crate::node::{self, display_path, NodeFs, ReadError, MAX_CONFIG_BYTES};
 use crate::plugins_release::PluginsRelease;
 use crate::runtime::ContainerdRelease;
 use crate::source::{NodeSource, Prober, SystemProber};
@@ -153,15 +153,14 @@ impl Snapshot {
         match std::fs::metadata(&options.root) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
-                return Err(CheckError::Root {
+                return Err(CheckError::RootNotADirectory {
                     path: options.root.clone(),
-                    reason: "not a directory".into(),
                 })
             }
             Err(e) => {
                 return Err(CheckError::Root {
                     path: options.root.clone(),
-                    reason: io_message(&e),
+                    source: e,
                 })
             }
         }
@@ -177,13 +176,13 @@ impl Snapshot {
         prober: &dyn Prober,
     ) -> Result<Snapshot, CheckError> {
         if let Some(p) = &options.containerd_config {
-            require_absolute("--containerd-config", p)?;
+            require_absolute("containerd config", p)?;
         }
         if let Some(p) = &options.conf_dir {
-            require_absolute("--conf-dir", p)?;
+            require_absolute("conf dir", p)?;
         }
         for p in &options.bin_dirs {
-            require_absolute("--bin-dir", p)?;
+            require_absolute("plugin dir", p)?;
         }
 
         let containerd_config_path = options
@@ -195,11 +194,15 @@ impl Snapshot {
         let shown_config = display_path(&containerd_config_path);
         let mut incomplete = Vec::new();
         let containerd_config = match node.read_file(&containerd_config_path, MAX_CONFIG_BYTES) {
-            Err(ReadError::Io(m)) if node.symlink_metadata(&containerd_config_path).is_err() => {
+            Err(ReadError::Io(_)) if node.symlink_metadata(&containerd_config_path).is_err() => {
                 if options.containerd_config.is_some() {
+                    let source = node
+                        .symlink_metadata(&containerd_config_path)
+                        .err()
+                        .unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
                     return Err(CheckError::ContainerdConfig {
                         path: containerd_config_path,
-                        reason: m,
+                        source,
                     });
                 }
                 ContainerdConfigState::Missing

@@ -92,26 +92,35 @@ impl CheckOptions {
 
 /// Why a check could not run at all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CheckError {
-    /// The root directory is missing or not a directory.
-    #[error("root {path}: {reason}")]
+    /// The root directory cannot be read.
+    #[error("root {path}")]
     Root {
         /// The root given.
         path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The root is not a directory.
+    #[error("root {path}: not a directory")]
+    RootNotADirectory {
+        /// The root given.
+        path: PathBuf,
     },
     /// The containerd config named explicitly does not exist. (A missing default config is
     /// fine: containerd then runs on its defaults.)
-    #[error("containerd config {path}: {reason}")]
+    #[error("containerd config {path}")]
     ContainerdConfig {
         /// The node path given.
         path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// A node path is not absolute.
-    #[error("{what} must be an absolute node path, not {path:?}")]
+    #[error("the {what} must be an absolute node path, not {path:?}")]
     RelativePath {
         /// Which option.
         what: &'static str,
