@@ -101,23 +101,18 @@ fn whole_check(c: &mut Criterion) {
         )
         .unwrap();
     }
-    let options = CheckOptions {
-        max_conf_num: Some(0),
-        containerd_version: Some(ContainerdVersion::parse("1.6.3").unwrap()),
-        assume_plugins_release: Some(PluginsRelease::parse("0.9.1").unwrap()),
-        ..CheckOptions::for_root(root)
-    };
+    let options = CheckOptions::for_root(root)
+        .max_conf_num(0)
+        .containerd_version(ContainerdVersion::parse("1.6.3").unwrap())
+        .assume_plugins_release(PluginsRelease::parse("0.9.1").unwrap());
     let mut g = c.benchmark_group("check");
     g.sample_size(30);
     g.bench_function("200 networks", |b| {
         b.iter(|| black_box(check(black_box(&options)).unwrap()))
     });
-    let rewrite = cni_fix_core::rewrite::RewriteOptions {
-        check: options.clone(),
-        scope: cni_fix_core::rewrite::Scope::All,
-        cni_version: None,
-        upgrade: true,
-    };
+    let rewrite = cni_fix_core::rewrite::RewriteOptions::new(options.clone())
+        .scope(cni_fix_core::rewrite::Scope::All)
+        .upgrade(true);
     g.bench_function("rewrite plan, 200 networks", |b| {
         b.iter(|| black_box(cni_fix_core::rewrite::plan(black_box(&rewrite)).unwrap()))
     });

@@ -216,31 +216,33 @@ impl NodeArgs {
             .transpose()
             .context("--assume-plugins-release")?;
         let probe_timeout = probe_timeout(&self.probe_timeout)?;
-        Ok(CheckOptions {
-            root: self.root,
-            containerd_config: self
-                .containerd_config
-                .map(|p| node_path("--containerd-config", p))
-                .transpose()?,
-            conf_dir: self
-                .conf_dir
-                .map(|p| node_path("--conf-dir", p))
-                .transpose()?,
-            bin_dirs: self
-                .bin_dirs
-                .into_iter()
-                .map(|p| node_path("--bin-dir", p))
-                .collect::<Result<_>>()?,
-            max_conf_num: self.max_conf_num,
-            containerd_version,
-            probe: self.probe.map(|p| match p {
+        let mut o = CheckOptions::for_root(self.root).probe_timeout(probe_timeout);
+        if let Some(p) = self.containerd_config {
+            o = o.containerd_config(node_path("--containerd-config", p)?);
+        }
+        if let Some(p) = self.conf_dir {
+            o = o.conf_dir(node_path("--conf-dir", p)?);
+        }
+        for p in self.bin_dirs {
+            o = o.bin_dir(node_path("--bin-dir", p)?);
+        }
+        if let Some(n) = self.max_conf_num {
+            o = o.max_conf_num(n);
+        }
+        if let Some(v) = containerd_version {
+            o = o.containerd_version(v);
+        }
+        if let Some(p) = self.probe {
+            o = o.probe(match p {
                 Probe::Exec => ProbeMode::Exec,
                 Probe::Static => ProbeMode::Static,
                 Probe::None => ProbeMode::None,
-            }),
-            assume_plugins_release,
-            probe_timeout,
-        })
+            });
+        }
+        if let Some(r) = assume_plugins_release {
+            o = o.assume_plugins_release(r);
+        }
+        Ok(o)
     }
 }
 
@@ -496,17 +498,14 @@ impl RewriteArgs {
         } else {
             Scope::Files(self.files)
         };
+        let mut options = RewriteOptions::new(self.node.validate()?)
+            .scope(scope)
+            .upgrade(self.upgrade);
+        if let Some(v) = &self.cni_version {
+            options = options.cni_version(spec_version("--cni-version", v)?);
+        }
         Ok(RewriteRun {
-            options: RewriteOptions {
-                check: self.node.validate()?,
-                scope,
-                cni_version: self
-                    .cni_version
-                    .as_deref()
-                    .map(|v| spec_version("--cni-version", v))
-                    .transpose()?,
-                upgrade: self.upgrade,
-            },
+            options,
             dry_run: self.dry_run,
             exit_code: self.exit_code,
             format: self.format,

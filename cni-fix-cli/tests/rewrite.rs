@@ -1013,19 +1013,14 @@ fn restore_puts_the_originals_back_and_refuses_changed_files() {
 
 #[test]
 fn files_left_alone_keep_no_backup() {
-    use cni_fix_core::rewrite::{plan, RewriteOptions, Scope};
+    use cni_fix_core::rewrite::{plan, RewriteOptions};
     use cni_fix_core::write::{apply, Written};
     let (_t, root) = scenario("old-plugins-1.0.0-config");
-    let options = RewriteOptions {
-        check: cni_fix_core::CheckOptions {
-            containerd_version: Some(cni_fix_core::ContainerdVersion::parse("1.6.3").unwrap()),
-            probe: Some(cni_fix_core::ProbeMode::Exec),
-            ..cni_fix_core::CheckOptions::for_root(&root)
-        },
-        scope: Scope::Loaded,
-        cni_version: None,
-        upgrade: false,
-    };
+    let options = RewriteOptions::new(
+        cni_fix_core::CheckOptions::for_root(&root)
+            .containerd_version(cni_fix_core::ContainerdVersion::parse("1.6.3").unwrap())
+            .probe(cni_fix_core::ProbeMode::Exec),
+    );
     let p = plan(&options).unwrap();
     // Someone else rewrites the file between the plan and the write.
     fs::write(root.join(CONF), b"{\"cniVersion\":\"0.4.0\"}").unwrap();

@@ -30,11 +30,9 @@
 //! # }
 //! # std::fs::write(root.join("etc/cni/net.d/10-containerd-net.conflist"),
 //! #     r#"{"cniVersion":"1.0.0","name":"containerd-net","plugins":[{"type":"bridge","ipam":{"type":"host-local"}},{"type":"portmap"}]}"#)?;
-//! let options = CheckOptions {
-//!     containerd_version: Some(ContainerdVersion::parse("1.6.3")?),
-//!     assume_plugins_release: Some(PluginsRelease::parse("0.9.1")?),
-//!     ..CheckOptions::for_root(root)
-//! };
+//! let options = CheckOptions::for_root(root)
+//!     .containerd_version(ContainerdVersion::parse("1.6.3")?)
+//!     .assume_plugins_release(PluginsRelease::parse("0.9.1")?);
 //! let report = check(&options)?;
 //!
 //! // Plugins v0.9.1 stop at spec 0.4.0, and containerd 1.6.3's loopback network is 1.0.0.

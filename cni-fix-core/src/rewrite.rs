@@ -20,16 +20,12 @@
 //! # }
 //! # std::fs::write(root.join("etc/cni/net.d/10-net.conflist"),
 //! #     "{\n  \"name\": \"net\",\n  \"plugins\": [{\"type\": \"bridge\"}, {\"type\": \"portmap\"}]\n}\n")?;
-//! let options = RewriteOptions {
-//!     check: CheckOptions {
-//!         containerd_version: Some(ContainerdVersion::parse("1.6.2")?),
-//!         assume_plugins_release: Some(PluginsRelease::parse("1.1.1")?),
-//!         ..CheckOptions::for_root(root)
-//!     },
-//!     scope: Scope::Loaded,
-//!     cni_version: None,
-//!     upgrade: false,
-//! };
+//! let options = RewriteOptions::new(
+//!     CheckOptions::for_root(root)
+//!         .containerd_version(ContainerdVersion::parse("1.6.2")?)
+//!         .assume_plugins_release(PluginsRelease::parse("1.1.1")?),
+//! )
+//! .scope(Scope::Loaded);
 //! let plan = plan(&options)?;
 //! let diff = String::from_utf8(plan.unified_diff())?;
 //! assert!(diff.contains("+  \"cniVersion\": \"1.0.0\","));
@@ -64,8 +60,9 @@ pub enum Scope {
     Files(Vec<PathBuf>),
 }
 
-/// What to rewrite, and how.
+/// What to rewrite, and how: [`RewriteOptions::new`] and the setters.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RewriteOptions {
     /// How to read the node (the same discovery as `check`).
     pub check: CheckOptions,
@@ -75,6 +72,37 @@ pub struct RewriteOptions {
     pub cni_version: Option<SpecVersion>,
     /// Also raise working but older versions to the target.
     pub upgrade: bool,
+}
+
+impl RewriteOptions {
+    /// Rewrite the networks containerd loads on the node `check` describes, to the version
+    /// the rules choose.
+    pub fn new(check: CheckOptions) -> RewriteOptions {
+        RewriteOptions {
+            check,
+            scope: Scope::Loaded,
+            cni_version: None,
+            upgrade: false,
+        }
+    }
+
+    /// Which files.
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Set this version instead of the one the rules choose.
+    pub fn cni_version(mut self, v: SpecVersion) -> Self {
+        self.cni_version = Some(v);
+        self
+    }
+
+    /// Also raise working but older versions.
+    pub fn upgrade(mut self, upgrade: bool) -> Self {
+        self.upgrade = upgrade;
+        self
+    }
 }
 
 /// Why a rewrite could not be planned.

@@ -30,12 +30,10 @@ fn conf(dir: &Path, name: impl AsRef<OsStr>, bytes: &[u8]) {
 }
 
 fn run(dir: &Path) -> Report {
-    let options = CheckOptions {
-        containerd_version: Some(ContainerdVersion::parse("1.7.20").unwrap()),
-        probe: Some(ProbeMode::Exec),
-        probe_timeout: Duration::from_secs(2),
-        ..CheckOptions::for_root(dir)
-    };
+    let options = CheckOptions::for_root(dir)
+        .containerd_version(ContainerdVersion::parse("1.7.20").unwrap())
+        .probe(ProbeMode::Exec)
+        .probe_timeout(Duration::from_secs(2));
     check(&options).expect("the check runs")
 }
 
@@ -312,11 +310,9 @@ fn errors_keep_their_io_source() {
         .expect("the io error is the source");
     assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
     let dir = node();
-    let e = check(&CheckOptions {
-        containerd_config: Some("/etc/containerd/nope.toml".into()),
-        ..CheckOptions::for_root(dir.path())
-    })
-    .unwrap_err();
+    let e =
+        check(&CheckOptions::for_root(dir.path()).containerd_config("/etc/containerd/nope.toml"))
+            .unwrap_err();
     assert_eq!(e.to_string(), "containerd config /etc/containerd/nope.toml");
     assert!(e.source().is_some());
 }

@@ -525,14 +525,14 @@ fn go_cni_loads_what_cni_fix_says_it_loads() {
         let out = run_oracle(&["load".as_ref(), dir.path().as_os_str(), max_s.as_ref()]);
         let theirs: Value = serde_json::from_slice(&out).unwrap();
 
-        let snap = Snapshot::gather(&CheckOptions {
-            conf_dir: Some(dir.path().to_path_buf()),
-            bin_dirs: vec![PathBuf::from("/nonexistent")],
-            max_conf_num: Some(max),
-            containerd_version: Some(ContainerdVersion::parse("1.6.20").unwrap()),
-            probe: Some(ProbeMode::None),
-            ..CheckOptions::default()
-        })
+        let snap = Snapshot::gather(
+            &CheckOptions::default()
+                .conf_dir(dir.path().to_path_buf())
+                .bin_dir(PathBuf::from("/nonexistent"))
+                .max_conf_num(max)
+                .containerd_version(ContainerdVersion::parse("1.6.20").unwrap())
+                .probe(ProbeMode::None),
+        )
         .unwrap();
         let loaded: Vec<Value> = snap
             .load
@@ -681,18 +681,15 @@ fn rewritten_configs_pass_validate_network_list() {
         "only {broken} files fail validation before the rewrite"
     );
 
-    let options = RewriteOptions {
-        check: CheckOptions {
-            conf_dir: Some(d.to_path_buf()),
-            bin_dirs: vec![PathBuf::from("/usr/lib/cni")],
-            containerd_version: Some(ContainerdVersion::parse("1.6.20").unwrap()),
-            probe: Some(ProbeMode::Exec),
-            ..CheckOptions::default()
-        },
-        scope: Scope::All,
-        cni_version: None,
-        upgrade: true,
-    };
+    let options = RewriteOptions::new(
+        CheckOptions::default()
+            .conf_dir(d.to_path_buf())
+            .bin_dir(PathBuf::from("/usr/lib/cni"))
+            .containerd_version(ContainerdVersion::parse("1.6.20").unwrap())
+            .probe(ProbeMode::Exec),
+    )
+    .scope(Scope::All)
+    .upgrade(true);
     let p = plan(&options).unwrap();
     let backups = tempfile::tempdir().unwrap();
     let report = cni_fix_core::write::apply(&p, backups.path()).unwrap();

@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use cni_fix_core::rewrite::{plan, Outcome, RewriteOptions, Scope};
+use cni_fix_core::rewrite::{plan, Outcome, RewriteOptions};
 use cni_fix_core::write::{apply, Written};
 use cni_fix_core::{CheckOptions, ContainerdVersion, FindingId, PluginsRelease, SpecVersion};
 
@@ -26,16 +26,11 @@ fn node() -> tempfile::TempDir {
 }
 
 fn options(root: &Path) -> RewriteOptions {
-    RewriteOptions {
-        check: CheckOptions {
-            containerd_version: Some(ContainerdVersion::parse("1.6.2").unwrap()),
-            assume_plugins_release: Some(PluginsRelease::parse("0.9.1").unwrap()),
-            ..CheckOptions::for_root(root)
-        },
-        scope: Scope::Loaded,
-        cni_version: None,
-        upgrade: false,
-    }
+    RewriteOptions::new(
+        CheckOptions::for_root(root)
+            .containerd_version(ContainerdVersion::parse("1.6.2").unwrap())
+            .assume_plugins_release(PluginsRelease::parse("0.9.1").unwrap()),
+    )
 }
 
 #[test]

@@ -24,7 +24,22 @@ pub enum ProbeMode {
 }
 
 /// What to check, and how. Node paths are absolute paths on the node, read under `root`.
+///
+/// Build it from [`CheckOptions::for_root`] (or `default()`, the live node) and the setters:
+///
+/// ```
+/// use cni_fix_core::{CheckOptions, ContainerdVersion, ProbeMode};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let options = CheckOptions::for_root("/host")
+///     .containerd_version(ContainerdVersion::parse("1.6.3")?)
+///     .probe(ProbeMode::Static)
+///     .bin_dir("/opt/cni/bin");
+/// assert_eq!(options.bin_dirs.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CheckOptions {
     /// The node's root directory; `/` is the live node.
     pub root: PathBuf,
@@ -68,6 +83,54 @@ impl Default for CheckOptions {
 }
 
 impl CheckOptions {
+    /// containerd's config at this node path (which must exist).
+    pub fn containerd_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.containerd_config = Some(path.into());
+        self
+    }
+
+    /// This conf dir instead of the config's `conf_dir`.
+    pub fn conf_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.conf_dir = Some(path.into());
+        self
+    }
+
+    /// One more plugin directory; any replaces the config's `bin_dir`/`bin_dirs`.
+    pub fn bin_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.bin_dirs.push(path.into());
+        self
+    }
+
+    /// This `max_conf_num` instead of the config's (0: all).
+    pub fn max_conf_num(mut self, n: i64) -> Self {
+        self.max_conf_num = Some(n);
+        self
+    }
+
+    /// This containerd version instead of asking `containerd --version`.
+    pub fn containerd_version(mut self, v: ContainerdVersion) -> Self {
+        self.containerd_version = Some(v);
+        self
+    }
+
+    /// Learn plugin versions this way.
+    pub fn probe(mut self, mode: ProbeMode) -> Self {
+        self.probe = Some(mode);
+        self
+    }
+
+    /// Take plugin versions from this containernetworking/plugins release.
+    pub fn assume_plugins_release(mut self, release: PluginsRelease) -> Self {
+        self.assume_plugins_release = Some(release);
+        self
+    }
+
+    /// How long one probe may take.
+    pub fn probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
+    }
+
     /// How plugin versions are learnt on a node that is (or is not) the live one: the mode
     /// given, else none with an assumed release, exec on the live node, static elsewhere.
     pub fn probe_mode(&self, live: bool) -> ProbeMode {
