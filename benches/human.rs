@@ -5,66 +5,45 @@
 //! `cargo bench -p cni-fix-cli -- --save-baseline before`, then `-- --baseline before`.
 
 use std::hint::black_box;
+use std::sync::Arc;
 
-use cni_fix_core::report::{FileReport, NodeReport, Report, RuntimeReport, Summary};
-use cni_fix_core::snapshot::{FileStatus, RuntimeSource};
-use cni_fix_core::{Finding, FindingId, Severity};
+use cni_fix_core::snapshot::Snapshot;
+use cni_fix_core::source::{MemNode, SystemProber};
+use cni_fix_core::{
+    CheckOptions, ContainerdVersion, Finding, FindingId, ProbeMode, Report, Severity,
+};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 
-/// A report with `n` findings: half on `n / 2` files, half about the node.
+/// A report with `n` findings: half on `n / 2` files of an in-memory node, half about the node.
 fn report(n: usize) -> Report {
-    let files: Vec<FileReport> = (0..n / 2)
-        .map(|i| FileReport {
-            path: format!("/etc/cni/net.d/{i:06}-net.conflist"),
-            path_bytes: None,
-            status: FileStatus::Shadowed,
-            name: Some(format!("net-{i}")),
-            cni_version: Some("1.0.0".into()),
-            plugins: vec!["bridge".into(), "portmap".into()],
-        })
-        .collect();
-    let findings: Vec<Finding> = (0..n)
-        .map(|i| Finding {
-            id: FindingId::ShadowedConfig,
-            severity: Severity::Warning,
-            file: (i % 2 == 0).then(|| files[i / 2].path.clone()),
-            plugin: None,
-            message: format!("finding {i}"),
-            runtime_error: None,
-            remedy: "do something".into(),
-            fixable: false,
-            fix: None,
-            files: Vec::new(),
-            location: None,
-        })
-        .collect();
-    Report {
-        schema: cni_fix_core::SCHEMA,
-        node: NodeReport {
-            root: "/".into(),
-            conf_dir: "/etc/cni/net.d".into(),
-            bin_dirs: vec!["/opt/cni/bin".into()],
-            max_conf_num: 1,
-            containerd_config: None,
-            runtime: RuntimeReport {
-                name: "containerd",
-                version: Some("1.7.20".into()),
-                source: RuntimeSource::Flag,
-                libcni: Some("1.1.2".into()),
-                loopback_cni_version: Some("0.3.1"),
-            },
-            load_error: None,
-        },
-        files,
-        plugins: Vec::new(),
-        summary: Summary {
-            errors: 0,
-            warnings: n,
-            infos: 0,
-        },
-        findings,
-        incomplete: Vec::new(),
+    let mut node = MemNode::new();
+    for i in 0..n / 2 {
+        node.file(
+            format!("/etc/cni/net.d/{i:06}-net.conflist"),
+            format!(r#"{{"cniVersion":"1.0.0","name":"net-{i}","plugins":[{{"type":"bridge"}},{{"type":"portmap"}}]}}"#),
+            0o644,
+        );
     }
+    let options = CheckOptions::default()
+        .containerd_version(ContainerdVersion::parse("1.7.20").unwrap())
+        .probe(ProbeMode::None)
+        .max_conf_num(0);
+    let snap = Snapshot::gather_from(&options, Arc::new(node), &SystemProber).unwrap();
+    let findings: Vec<Finding> = (0..n)
+        .map(|i| {
+            let mut f = Finding::new(
+                FindingId::ShadowedConfig,
+                Severity::Warning,
+                format!("finding {i}"),
+                "do something",
+            );
+            if i % 2 == 0 {
+                f.file = Some(format!("/etc/cni/net.d/{:06}-net.conflist", i / 2));
+            }
+            f
+        })
+        .collect();
+    Report::new(&snap, findings)
 }
 
 fn output(c: &mut Criterion) {

@@ -59,6 +59,7 @@ fn plan_line(f: &FilePlan, dry_run: bool) -> String {
         Outcome::NotFixable { reason } => format!("not fixable  {path}: {reason}; left untouched"),
         Outcome::NeedsInput { reason } => format!("needs input  {path}: {reason}; left untouched"),
         Outcome::Unread { reason } => format!("not read  {path}: {reason}; left untouched"),
+        other => format!("{path}: {other:?}"),
     };
     escape_text(&line).into_owned()
 }
@@ -150,6 +151,10 @@ fn file_json(f: &FilePlan, dry_run: bool, written: Option<&Written>) -> FileJson
             j.outcome = "unread";
             j.reason = Some(reason.clone());
         }
+        other => {
+            j.outcome = "other";
+            j.reason = Some(format!("{other:?}"));
+        }
     }
     match written {
         Some(Written::Rewritten { backup }) => j.backup = Some(display_path(backup)),
@@ -161,6 +166,7 @@ fn file_json(f: &FilePlan, dry_run: bool, written: Option<&Written>) -> FileJson
             j.outcome = "failed";
             j.reason = Some(format!("{reason}; the file is as it was"));
         }
+        Some(other) => j.reason = Some(format!("{other:?}")),
         None => {}
     }
     j
@@ -391,6 +397,10 @@ pub fn restore(run: RestoreRun) -> Result<u8> {
                 lines.push(format!("would restore  {}", shown(&f.path)))
             }
             RestoreOutcome::Restore { .. } => {}
+            other => {
+                status = PROBLEM;
+                lines.push(format!("left alone  {}: {other:?}", shown(&f.path)));
+            }
         }
     }
     let stdout = io::stdout();
@@ -426,6 +436,10 @@ pub fn restore(run: RestoreRun) -> Result<u8> {
                     shown(&path)
                 ))
                 .into_owned()
+            }
+            other => {
+                status = UNKNOWN;
+                format!("{}: {other:?}", shown(&path))
             }
         };
         lines.push(line);

@@ -60,6 +60,7 @@ pub struct ContainerdConfig {
 /// How a containerd release treats a config differently from what the config declares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
+#[non_exhaustive]
 pub enum ConfigProblem {
     /// containerd refuses to start with this config (or crashes reading it).
     Fatal {

@@ -164,6 +164,7 @@ impl FromStr for FindingId {
 
 /// One problem found on a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// What kind of problem.
     pub id: FindingId,
@@ -192,6 +193,31 @@ pub struct Finding {
     /// Where in `file` the finding points, when it points at a place: a syntax error, the
     /// network's `cniVersion`, a placeholder.
     pub location: Option<Location>,
+}
+
+impl Finding {
+    /// A finding of kind `id` about the node, with its message and remedy; the other fields
+    /// are empty, to be set as needed.
+    pub fn new(
+        id: FindingId,
+        severity: Severity,
+        message: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            id,
+            severity,
+            file: None,
+            plugin: None,
+            message: message.into(),
+            runtime_error: None,
+            remedy: remedy.into(),
+            fixable: false,
+            fix: None,
+            files: Vec::new(),
+            location: None,
+        }
+    }
 }
 
 /// A place in a file: 1-based line and column (in bytes), as Go's JSON errors count them.

@@ -18,6 +18,7 @@ use crate::spec::SpecVersion;
 /// The repair a finding carries: the network's new version and the edits to the file's text
 /// that make it so, and whether `cni-fix rewrite` applies them on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Fix {
     /// The cniVersion the network gets (`None` when no version can be chosen).
     pub target: Option<SpecVersion>,
@@ -88,6 +89,7 @@ pub(crate) fn serialize_safe_fix<S: serde::Serializer>(
 
 /// Why no target version could be chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TargetError {
     /// Some plugins' versions are unknown; cni-fix does not guess.
     UnknownVersions {

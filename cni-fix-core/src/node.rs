@@ -27,6 +27,7 @@ pub struct NodeFs {
 
 /// Why a file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     /// The operating system refused (missing, dangling link, loop, …).
     #[error("{0}")]

@@ -22,6 +22,7 @@ const MAX_STDERR: u64 = 4 * 1024;
 
 /// Why a probe gave no versions.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProbeError {
     /// The binary could not be started.
     #[error("could not run it: {0}")]

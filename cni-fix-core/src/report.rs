@@ -16,6 +16,7 @@ pub const SCHEMA: &str = "cni-fix.check/v1";
 
 /// The result of checking a node.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// Always [`SCHEMA`].
     pub schema: &'static str,
@@ -36,6 +37,7 @@ pub struct Report {
 
 /// Something cni-fix could not read, though the runtime would.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct UnreadReport {
     /// Its node path.
     pub path: String,
@@ -47,6 +49,7 @@ pub struct UnreadReport {
 
 /// The node's settings.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct NodeReport {
     /// The root directory the node was read under.
     pub root: String,
@@ -66,6 +69,7 @@ pub struct NodeReport {
 
 /// The runtime.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct RuntimeReport {
     /// Always `containerd`.
     pub name: &'static str,
@@ -81,6 +85,7 @@ pub struct RuntimeReport {
 
 /// One config file.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct FileReport {
     /// Its node path (non-UTF-8 bytes written `\xNN`).
     pub path: String,
@@ -98,6 +103,7 @@ pub struct FileReport {
 
 /// One plugin.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct PluginReport {
     /// The plugin type.
     #[serde(rename = "type")]

@@ -107,6 +107,7 @@ impl RewriteOptions {
 
 /// Why a rewrite could not be planned.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RewriteError {
     /// The node could not be read.
     #[error(transparent)]
@@ -126,6 +127,7 @@ pub enum RewriteError {
 
 /// What a rewrite does to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The file gets new text.
     Rewrite {
@@ -166,6 +168,7 @@ pub enum Outcome {
 
 /// One file's plan.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FilePlan {
     /// The config's node path, as listed in the conf dir.
     pub path: PathBuf,
@@ -177,6 +180,7 @@ pub struct FilePlan {
 
 /// The plan of a rewrite.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RewritePlan {
     /// The node as read.
     pub snapshot: Snapshot,

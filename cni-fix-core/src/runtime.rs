@@ -94,6 +94,7 @@ impl ContainerdVersion {
 /// A regression in a range of containerd releases that affects CNI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Regression {
     /// libcni before v1.1.0 fails DEL for a network with no cniVersion:
     /// `invalid version "": the version is empty` (every containerd before 1.6.4).

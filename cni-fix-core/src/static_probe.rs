@@ -51,6 +51,7 @@ pub struct StaticVersions {
 
 /// Why a binary gave no versions.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StaticError {
     /// Not an ELF file.
     #[error("not an ELF binary ({0})")]

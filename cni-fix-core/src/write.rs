@@ -19,6 +19,7 @@ use crate::rewrite::{Outcome, RewritePlan};
 
 /// Why writing failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WriteError {
     /// The backup directory is unusable; nothing was written.
     #[error("backup directory {path}: {reason}; nothing was written")]
@@ -40,6 +41,7 @@ pub enum WriteError {
 
 /// What happened to one file of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Written {
     /// Rewritten; the original is at `backup` (a node path).
     Rewritten {
@@ -752,6 +754,7 @@ pub fn replace_file_from(
 
 /// What `cni-fix restore` does to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RestoreOutcome {
     /// The file holds what cni-fix wrote; the original goes back.
     Restore {

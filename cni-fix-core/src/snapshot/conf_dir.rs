@@ -14,6 +14,7 @@ use crate::source::NodeSource;
 /// The status of a conf dir entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum FileStatus {
     /// containerd loads it.
     Loaded,
@@ -43,6 +44,7 @@ pub struct FileProblem {
 
 /// One entry of the conf dir worth reporting.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ConfFile {
     /// The entry's name.
     pub name: OsString,

@@ -70,6 +70,7 @@ pub struct Ownership {
 
 /// Everything cni-fix knows about a node.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// The node's file system.
     pub node: Arc<dyn NodeSource>,

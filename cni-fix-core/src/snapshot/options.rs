@@ -14,6 +14,7 @@ pub const DEFAULT_CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
 /// How plugin versions are learnt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ProbeMode {
     /// Run each plugin with `CNI_COMMAND=VERSION`.
     Exec,

@@ -16,6 +16,7 @@ use crate::static_probe::Confidence;
 /// Where a plugin's versions came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum VersionSource {
     /// Its `VERSION` answer.
     Exec,
@@ -80,6 +81,7 @@ impl Versions {
 
 /// A plugin the networks (or loopback) need.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PluginInfo {
     /// The plugin type.
     pub plugin_type: String,

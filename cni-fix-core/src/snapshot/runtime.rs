@@ -11,6 +11,7 @@ use crate::source::{NodeSource, Prober};
 /// Where the runtime version came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum RuntimeSource {
     /// `--containerd-version`.
     Flag,
