@@ -43,25 +43,39 @@
 //! # }
 //! ```
 //!
+//! # The flow
+//!
+//! - [`Snapshot::gather`] reads a node on disk; [`Snapshot::gather_from`] reads any
+//!   [`source::NodeSource`] (such as an in-memory [`source::MemNode`]) with any
+//!   [`source::Prober`], for agents that hold the files already and for tests.
+//! - [`rules::evaluate`] turns a snapshot into [`Finding`]s; a finding that a cniVersion change
+//!   fixes carries its [`Fix`] and its [`Applicability`].
+//! - [`Report::new`] (or [`check`], all three steps) builds the report, whose JSON form is the
+//!   schema [`SCHEMA`].
+//! - [`rewrite::plan`] groups the findings' fixes by file into a plan, without writing;
+//!   [`write::apply`] carries it out (atomic writes, backups with a manifest), and
+//!   [`write::plan_restore`] / [`write::apply_restore`] undo it.
+//!
 //! The pieces can be used on their own: [`conf`] parses config files exactly as libcni does,
-//! [`json`] reads JSON as Go's `encoding/json` does, [`runtime`] knows containerd releases,
-//! [`plugins_release`] knows containernetworking/plugins releases, [`Snapshot`] gathers a
-//! node, and [`rules::evaluate`] turns a snapshot into findings.
+//! [`json`] reads JSON as Go's `encoding/json` does, [`containerd_config`] reads containerd's
+//! config as each release does, [`runtime`] knows containerd releases, [`plugins_release`]
+//! knows containernetworking/plugins releases, [`static_probe`] reads a plugin's versions from
+//! its binary, and [`quote`] shows untrusted names safely.
 //!
 //! The library never prints. Only [`write`](mod@write) writes files, and only when asked to.
 
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod chain;
+mod chain;
 pub mod conf;
 pub mod containerd_config;
 pub mod edit;
 pub mod finding;
-pub mod fix;
+mod fix;
 pub mod generate;
 pub mod json;
-pub mod libcni;
+mod libcni;
 pub mod node;
 pub mod plugins_release;
 pub mod probe;
@@ -76,7 +90,8 @@ pub mod spec;
 pub mod static_probe;
 pub mod write;
 
-pub use finding::{Finding, FindingId, Location, Severity};
+pub use finding::{Finding, FindingId, Location, Repair, Severity};
+pub use fix::{Applicability, Fix, TargetError};
 pub use plugins_release::PluginsRelease;
 pub use report::{check, Report, SCHEMA};
 pub use runtime::ContainerdVersion;
