@@ -141,7 +141,7 @@ pub fn apply(plan: &RewritePlan, backup_dir: &Path) -> Result<ApplyReport, Write
             "inside the conf dir, where the runtime could load the backups".into(),
         ));
     }
-    let rewrites: Vec<_> = plan
+    let rewrites: Vec<Rewrite<'_>> = plan
         .files
         .iter()
         .filter_map(|f| match &f.outcome {
@@ -158,41 +158,8 @@ pub fn apply(plan: &RewritePlan, backup_dir: &Path) -> Result<ApplyReport, Write
         });
     }
     // Backups first, all of them: if one fails, nothing is written and none is kept.
-    let mut set = BackupSet::new(host_backup.clone());
-    set.create_root().map_err(|(path, reason)| {
-        // Name the offending path as a node path, like every report.
-        let shown = path
-            .strip_prefix(node.root())
-            .map(|rel| Path::new("/").join(rel))
-            .unwrap_or(path);
-        backup_err(naming(&shown, backup_dir, &reason))
-    })?;
-    let mut backups = Vec::with_capacity(rewrites.len());
-    for (f, original, _) in &rewrites {
-        let dest = backup_path(&host_backup, &f.target_path);
-        let meta_from = node.resolve(&f.path).ok();
-        match set.write(&dest, original, meta_from.as_deref()) {
-            Ok(written) => backups.push(written),
-            Err(e) => {
-                set.discard_all();
-                return Err(backup_err(io_message(&e)));
-            }
-        }
-    }
-    // Temporary files of runs that were killed before their rename.
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for (f, _, _) in &rewrites {
-        if let Some(dir) = node
-            .resolve(&f.path)
-            .ok()
-            .and_then(|h| h.parent().map(Path::to_path_buf))
-        {
-            if !dirs.contains(&dir) {
-                remove_stale_temporaries(&dir);
-                dirs.push(dir);
-            }
-        }
-    }
+    let (mut set, backups) = back_up(node, &rewrites, &host_backup, backup_dir)?;
+    clear_stale_temporaries(node, &rewrites);
     let mut files = Vec::new();
     let mut manifest = Vec::new();
     for ((f, original, updated), backup) in rewrites.into_iter().zip(backups) {
@@ -235,6 +202,63 @@ pub fn apply(plan: &RewritePlan, backup_dir: &Path) -> Result<ApplyReport, Write
         backup_dir: backup_dir.to_path_buf(),
         files,
     })
+}
+
+/// A file a plan rewrites: its plan, its original and its new text.
+type Rewrite<'p> = (&'p crate::rewrite::FilePlan, &'p Vec<u8>, &'p Vec<u8>);
+
+/// Back up every original of `rewrites` under `host_backup`: the set made, and each backup's
+/// host path. When one fails, none is kept.
+fn back_up(
+    node: &NodeFs,
+    rewrites: &[Rewrite<'_>],
+    host_backup: &Path,
+    backup_dir: &Path,
+) -> Result<(BackupSet, Vec<PathBuf>), WriteError> {
+    let backup_err = |reason: String| WriteError::Backup {
+        path: display_path(backup_dir),
+        reason,
+    };
+    let mut set = BackupSet::new(host_backup.to_path_buf());
+    set.create_root().map_err(|(path, reason)| {
+        // Name the offending path as a node path, like every report.
+        let shown = path
+            .strip_prefix(node.root())
+            .map(|rel| Path::new("/").join(rel))
+            .unwrap_or(path);
+        backup_err(naming(&shown, backup_dir, &reason))
+    })?;
+    let mut backups = Vec::with_capacity(rewrites.len());
+    for (f, original, _) in rewrites {
+        let dest = backup_path(host_backup, &f.target_path);
+        let meta_from = node.resolve(&f.path).ok();
+        match set.write(&dest, original, meta_from.as_deref()) {
+            Ok(written) => backups.push(written),
+            Err(e) => {
+                set.discard_all();
+                return Err(backup_err(io_message(&e)));
+            }
+        }
+    }
+    Ok((set, backups))
+}
+
+/// Remove the temporary files of runs killed before their rename, in the directories of
+/// `rewrites`.
+fn clear_stale_temporaries(node: &NodeFs, rewrites: &[Rewrite<'_>]) {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for (f, _, _) in rewrites {
+        if let Some(dir) = node
+            .resolve(&f.path)
+            .ok()
+            .and_then(|h| h.parent().map(Path::to_path_buf))
+        {
+            if !dirs.contains(&dir) {
+                remove_stale_temporaries(&dir);
+                dirs.push(dir);
+            }
+        }
+    }
 }
 
 /// Where a node path really leads, as a host path: its longest existing ancestor with every
