@@ -5,15 +5,42 @@ use super::{find_placeholder_at, Ctx, Draft};
 use crate::finding::Location;
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
-use crate::snapshot::FileStatus;
+use crate::snapshot::{FileProblem, FileStatus};
 
 pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
     let snap = ctx.snap;
-    let dir = display_path(&snap.conf_dir);
     let loadable: Vec<usize> = (0..snap.files.len())
         .filter(|&i| snap.files[i].form.is_some() && snap.files[i].status != FileStatus::Unread)
         .collect();
+    no_config(ctx, loadable.is_empty());
+    let max = snap.max_conf_num;
+    let mut valid_before = 0i64;
+    let mut shadowed = Vec::new();
+    for &i in &loadable {
+        let f = &snap.files[i];
+        let reached = max <= 0 || valid_before < max;
+        match &f.parsed {
+            Some(Err(problem)) => invalid_config(ctx, i, problem, reached),
+            Some(Ok(_)) => {
+                if f.status == FileStatus::Shadowed && !snap.load.active.contains(&i) {
+                    shadowed.push(i);
+                }
+                valid_before += 1;
+            }
+            None => {}
+        }
+        if let Some(bytes) = &f.bytes {
+            placeholder(ctx, i, bytes, reached);
+        }
+    }
+    shadowed_configs(ctx, &shadowed);
+    ignored_files(ctx);
+}
 
+/// Nothing the runtime can load: the conf dir is unreadable, missing or empty.
+fn no_config(ctx: &mut Ctx<'_>, nothing_loadable: bool) {
+    let snap = ctx.snap;
+    let dir = display_path(&snap.conf_dir);
     if let Some(e) = &snap.conf_dir_error {
         ctx.push(Draft {
             id: FindingId::NoConfig,
@@ -30,7 +57,7 @@ pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
             fixable: false,
             location: None,
         });
-    } else if loadable.is_empty() && snap.incomplete.is_empty() {
+    } else if nothing_loadable && snap.incomplete.is_empty() {
         let why = if snap.conf_dir_missing {
             format!("The conf dir {dir} does not exist")
         } else {
@@ -50,59 +77,55 @@ fixable: false,
 location: None,
 });
     }
+}
 
-    let max = snap.max_conf_num;
-    let mut valid_before = 0i64;
+/// A file libcni rejects, and what that does to the load.
+fn invalid_config(ctx: &mut Ctx<'_>, i: usize, problem: &FileProblem, reached: bool) {
+    let snap = ctx.snap;
+    let f = &snap.files[i];
+    let path = f.display();
     let lost: Vec<String> = snap
         .load
         .active
         .iter()
-        .map(|&i| snap.files[i].display())
+        .map(|&a| snap.files[a].display())
         .collect();
-    let mut shadowed = Vec::new();
-    for &i in &loadable {
-        let f = &snap.files[i];
-        let path = f.display();
-        let reached = max <= 0 || valid_before < max;
-        match &f.parsed {
-            Some(Err(problem)) => {
-                let at = problem
-                    .line_col
-                    .map(|(l, c)| format!(" (line {l}, column {c})"))
-                    .unwrap_or_default();
-                let (severity, effect) = if snap.load.aborted_at == Some(i) {
-                    let effect = if lost.is_empty() {
-                        "containerd stops loading here and the node has no pod network".to_string()
-                    } else {
-                        format!(
-                            "containerd stops loading here, so it loads no network at all, not even {}",
-                            lost.join(", ")
-                        )
-                    };
-                    (Severity::Error, effect)
-                } else if reached {
-                    (
-                        Severity::Error,
-                        "containerd stops loading at this file once the files before it are fixed"
-                            .to_string(),
-                    )
-                } else {
-                    (
-                        Severity::Warning,
-                        "containerd does not reach it today, but will stop at it if the files before it change"
-                            .to_string(),
-                    )
-                };
-                let verb = if problem.unreadable {
-                    "cannot read"
-                } else {
-                    "rejects"
-                };
-                let why = match f.bytes.as_deref().and_then(encoding_problem) {
-                    Some(plain) => format!("{plain} (libcni: {})", problem.libcni),
-                    None => problem.libcni.clone(),
-                };
-                ctx.push(Draft {
+    let at = problem
+        .line_col
+        .map(|(l, c)| format!(" (line {l}, column {c})"))
+        .unwrap_or_default();
+    let (severity, effect) = if snap.load.aborted_at == Some(i) {
+        let effect = if lost.is_empty() {
+            "containerd stops loading here and the node has no pod network".to_string()
+        } else {
+            format!(
+                "containerd stops loading here, so it loads no network at all, not even {}",
+                lost.join(", ")
+            )
+        };
+        (Severity::Error, effect)
+    } else if reached {
+        (
+            Severity::Error,
+            "containerd stops loading at this file once the files before it are fixed".to_string(),
+        )
+    } else {
+        (
+            Severity::Warning,
+            "containerd does not reach it today, but will stop at it if the files before it change"
+                .to_string(),
+        )
+    };
+    let verb = if problem.unreadable {
+        "cannot read"
+    } else {
+        "rejects"
+    };
+    let why = match f.bytes.as_deref().and_then(encoding_problem) {
+        Some(plain) => format!("{plain} (libcni: {})", problem.libcni),
+        None => problem.libcni.clone(),
+    };
+    ctx.push(Draft {
 id: FindingId::InvalidConfig,
 severity,
 file: Some(path.clone()),
@@ -113,23 +136,19 @@ remedy: "Fix the file, or move it out of the conf dir (or rename it to *.bak) if
 fixable: false,
 location: problem.line_col.map(|(line, column)| Location { line, column }),
 });
-            }
-            Some(Ok(_)) => {
-                if f.status == FileStatus::Shadowed && !snap.load.active.contains(&i) {
-                    shadowed.push(i);
-                }
-                valid_before += 1;
-            }
-            None => {}
-        }
-        if let Some(bytes) = &f.bytes {
-            if let Some((offset, placeholder)) = find_placeholder_at(bytes) {
-                let severity = if reached || snap.load.active.contains(&i) {
-                    Severity::Error
-                } else {
-                    Severity::Warning
-                };
-                ctx.push(Draft {
+}
+
+/// A template placeholder left in a file.
+fn placeholder(ctx: &mut Ctx<'_>, i: usize, bytes: &[u8], reached: bool) {
+    let snap = ctx.snap;
+    let path = snap.files[i].display();
+    if let Some((offset, placeholder)) = find_placeholder_at(bytes) {
+        let severity = if reached || snap.load.active.contains(&i) {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        ctx.push(Draft {
 id: FindingId::UnrenderedTemplate,
 severity,
 file: Some(path.clone()),
@@ -142,12 +161,12 @@ remedy: "Re-run or repair the installer that renders this file (for Calico, the 
 fixable: false,
 location: Some(Location::at(bytes, offset)),
 });
-            }
-        }
     }
+}
 
-    shadowed_configs(ctx, &shadowed);
-
+/// Entries that look like configs but that the runtime never reads.
+fn ignored_files(ctx: &mut Ctx<'_>) {
+    let snap = ctx.snap;
     for f in &snap.files {
         if f.form.is_some() {
             continue;
