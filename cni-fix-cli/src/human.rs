@@ -156,6 +156,15 @@ fn versions_line(p: &cni_fix_core::report::PluginReport) -> String {
 /// Write `report` for people. `color` turns on ANSI colours.
 pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<()> {
     let style = Style { color };
+    node_header(out, &style, report)?;
+    files_and_findings(out, &style, report)?;
+    plugins_table(out, &style, report)?;
+    writeln!(out)?;
+    incomplete_and_verdict(out, &style, report)
+}
+
+/// The node as cni-fix saw it: root, runtime, config, directories, load error.
+fn node_header(out: &mut dyn Write, style: &Style, report: &Report) -> io::Result<()> {
     let n = &report.node;
     let rt = &n.runtime;
     let runtime = match &rt.version {
@@ -206,7 +215,12 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
         )?;
     }
 
-    // One pass over the findings: by file, in report order; the rest under "node".
+    Ok(())
+}
+
+/// Each file with its findings, in report order; then the findings about the node. One pass
+/// over the findings.
+fn files_and_findings(out: &mut dyn Write, style: &Style, report: &Report) -> io::Result<()> {
     let mut by_file: HashMap<&str, Vec<&Finding>> = HashMap::with_capacity(report.files.len());
     for f in &report.files {
         by_file.entry(f.path.as_str()).or_default();
@@ -229,7 +243,7 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
         // Each path's list is printed once, under its first entry.
         if let Some(list) = by_file.get_mut(f.path.as_str()) {
             for finding_ in std::mem::take(list) {
-                finding(out, &style, finding_)?;
+                finding(out, style, finding_)?;
             }
         }
     }
@@ -240,10 +254,15 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
             if let Some(file) = &f.file {
                 writeln!(out, "  {}", style.paint(look::DIM, &shown_path(file, None)))?;
             }
-            finding(out, &style, f)?;
+            finding(out, style, f)?;
         }
     }
 
+    Ok(())
+}
+
+/// The plugins the networks need, where they are, and their versions with their source.
+fn plugins_table(out: &mut dyn Write, style: &Style, report: &Report) -> io::Result<()> {
     if !report.plugins.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.paint(look::BOLD, "plugins"))?;
@@ -267,7 +286,11 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
         }
     }
 
-    writeln!(out)?;
+    Ok(())
+}
+
+/// What cni-fix could not read, and the one-line verdict.
+fn incomplete_and_verdict(out: &mut dyn Write, style: &Style, report: &Report) -> io::Result<()> {
     let s = &report.summary;
     let counts = format!(
         "{} error{}, {} warning{}, {} info",
