@@ -148,6 +148,72 @@ fn require_absolute(what: &'static str, p: &Path) -> Result<(), CheckError> {
     }
 }
 
+/// containerd's config as the release `reading` reads it. A path the operator named must
+/// exist; cni-fix's own read limits go to `incomplete`.
+fn read_containerd_config(
+    node: &dyn NodeSource,
+    path: &Path,
+    explicit: bool,
+    reading: Option<&crate::containerd_config::ConfigReading>,
+    incomplete: &mut Vec<Unread>,
+) -> Result<ContainerdConfigState, CheckError> {
+    let shown_config = display_path(path);
+    Ok(match node.read_file(path, MAX_CONFIG_BYTES) {
+        Err(ReadError::Io(_)) if node.symlink_metadata(path).is_err() => {
+            if explicit {
+                let source = node
+                    .symlink_metadata(path)
+                    .err()
+                    .unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
+                return Err(CheckError::ContainerdConfig {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+            ContainerdConfigState::Missing
+        }
+        Err(e) => match own_read_limit(&e) {
+            Some(reason) => {
+                incomplete.push(Unread {
+                    path: path.to_path_buf(),
+                    what: "containerd config",
+                    reason,
+                });
+                ContainerdConfigState::Unread
+            }
+            None => ContainerdConfigState::Unreadable(e.to_string()),
+        },
+        Ok(bytes) => match std::str::from_utf8(&bytes) {
+            Err(e) => ContainerdConfigState::Invalid(format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            )),
+            Ok(text) => match containerd_config::parse_raw(text)
+                .and_then(|raw| raw.read_by(reading, &shown_config))
+            {
+                Ok(c) => ContainerdConfigState::Parsed(c),
+                Err(e) => ContainerdConfigState::Invalid(e.message),
+            },
+        },
+    })
+}
+
+/// containerd's `conf_template` file, read from the node.
+fn read_template(node: &dyn NodeSource, template: &str) -> ConfTemplate {
+    let path = PathBuf::from(template);
+    let text = if path.is_absolute() {
+        node.read_file(&path, MAX_CONFIG_BYTES)
+            .map_err(|e| e.to_string())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    } else {
+        Err(
+            "not an absolute path; containerd resolves it against its own working directory"
+                .to_string(),
+        )
+    };
+    ConfTemplate { path, text }
+}
+
 impl Snapshot {
     /// Read the node described by `options`.
     pub fn gather(options: &CheckOptions) -> Result<Snapshot, CheckError> {
@@ -192,46 +258,14 @@ impl Snapshot {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTAINERD_CONFIG));
         let runtime = determine_runtime(options, node.as_ref(), prober);
         let reading = runtime.release.map(|r| &r.config);
-        let shown_config = display_path(&containerd_config_path);
         let mut incomplete = Vec::new();
-        let containerd_config = match node.read_file(&containerd_config_path, MAX_CONFIG_BYTES) {
-            Err(ReadError::Io(_)) if node.symlink_metadata(&containerd_config_path).is_err() => {
-                if options.containerd_config.is_some() {
-                    let source = node
-                        .symlink_metadata(&containerd_config_path)
-                        .err()
-                        .unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
-                    return Err(CheckError::ContainerdConfig {
-                        path: containerd_config_path,
-                        source,
-                    });
-                }
-                ContainerdConfigState::Missing
-            }
-            Err(e) => match own_read_limit(&e) {
-                Some(reason) => {
-                    incomplete.push(Unread {
-                        path: containerd_config_path.clone(),
-                        what: "containerd config",
-                        reason,
-                    });
-                    ContainerdConfigState::Unread
-                }
-                None => ContainerdConfigState::Unreadable(e.to_string()),
-            },
-            Ok(bytes) => match std::str::from_utf8(&bytes) {
-                Err(e) => ContainerdConfigState::Invalid(format!(
-                    "not UTF-8 text (invalid byte at offset {})",
-                    e.valid_up_to()
-                )),
-                Ok(text) => match containerd_config::parse_raw(text)
-                    .and_then(|raw| raw.read_by(reading, &shown_config))
-                {
-                    Ok(c) => ContainerdConfigState::Parsed(c),
-                    Err(e) => ContainerdConfigState::Invalid(e.message),
-                },
-            },
-        };
+        let containerd_config = read_containerd_config(
+            node.as_ref(),
+            &containerd_config_path,
+            options.containerd_config.is_some(),
+            reading,
+            &mut incomplete,
+        )?;
         let settings = match &containerd_config {
             ContainerdConfigState::Parsed(c) => c.cni.clone(),
             _ => Default::default(),
@@ -286,18 +320,10 @@ impl Snapshot {
             incomplete,
             conf_template: None,
         };
-        if let Some(t) = settings.conf_template.as_deref() {
-            let path = PathBuf::from(t);
-            let text = if path.is_absolute() {
-                snap.node
-                    .read_file(&path, MAX_CONFIG_BYTES)
-                    .map_err(|e| e.to_string())
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-            } else {
-                Err("not an absolute path; containerd resolves it against its own working directory".to_string())
-            };
-            snap.conf_template = Some(ConfTemplate { path, text });
-        }
+        snap.conf_template = settings
+            .conf_template
+            .as_deref()
+            .map(|t| read_template(snap.node.as_ref(), t));
         snap.read_conf_dir();
         snap.simulate_load();
         snap.find_plugins(options, prober);
