@@ -214,47 +214,71 @@ pub fn rewrite(run: RewriteRun) -> Result<u8> {
     let plan = rewrite::plan(&run.options)?;
     let remaining = remaining_errors(&plan);
     let status = plan_status(&plan, &run);
+    if run.dry_run {
+        dry_run(&plan, &run, &remaining, status)
+    } else {
+        write_plan(&plan, &run, &remaining, status)
+    }
+}
+
+/// `rewrite --dry-run`: the diff (or the JSON plan) on stdout, each file's outcome on stderr.
+fn dry_run(
+    plan: &rewrite::RewritePlan,
+    run: &RewriteRun,
+    remaining: &[&'static str],
+    status: u8,
+) -> Result<u8> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let stderr = io::stderr();
     let mut err = stderr.lock();
-    if run.dry_run {
-        let printed = (|| -> io::Result<()> {
-            if run.format == Format::Json {
-                let json = RewriteJson {
-                    schema: REWRITE_SCHEMA,
-                    dry_run: true,
-                    backup_dir: None,
-                    files: plan
-                        .files
-                        .iter()
-                        .map(|f| file_json(f, true, None))
-                        .collect(),
-                    remaining_errors: remaining.clone(),
-                    status,
-                };
-                return print_json(&mut out, &json);
-            }
-            // stdout carries only the diff, so it can be piped to patch.
-            out.write_all(&plan.unified_diff())?;
-            out.flush()?;
-            nothing_to_rewrite(&mut err, &plan)?;
-            for f in &plan.files {
-                writeln!(err, "{}", plan_line(f, true))?;
-            }
-            if let Some(note) = remaining_note(&remaining) {
-                writeln!(err, "{note}")?;
-            }
-            Ok(())
-        })();
-        return keep_status(status, printed);
-    }
+    let printed = (|| -> io::Result<()> {
+        if run.format == Format::Json {
+            let json = RewriteJson {
+                schema: REWRITE_SCHEMA,
+                dry_run: true,
+                backup_dir: None,
+                files: plan
+                    .files
+                    .iter()
+                    .map(|f| file_json(f, true, None))
+                    .collect(),
+                remaining_errors: remaining.to_vec(),
+                status,
+            };
+            return print_json(&mut out, &json);
+        }
+        // stdout carries only the diff, so it can be piped to patch.
+        out.write_all(&plan.unified_diff())?;
+        out.flush()?;
+        nothing_to_rewrite(&mut err, plan)?;
+        for f in &plan.files {
+            writeln!(err, "{}", plan_line(f, true))?;
+        }
+        if let Some(note) = remaining_note(remaining) {
+            writeln!(err, "{note}")?;
+        }
+        Ok(())
+    })();
+    keep_status(status, printed)
+}
 
+/// `rewrite` for real: write, then say what happened to each file.
+fn write_plan(
+    plan: &rewrite::RewritePlan,
+    run: &RewriteRun,
+    remaining: &[&'static str],
+    status: u8,
+) -> Result<u8> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let stderr = io::stderr();
+    let mut err = stderr.lock();
     let backup_dir = run
         .backup_dir
         .clone()
         .unwrap_or_else(|| write::default_backup_dir(SystemTime::now()));
-    let report = write::apply(&plan, &backup_dir)?;
+    let report = write::apply(plan, &backup_dir)?;
     let mut status = status;
     let mut lines = Vec::new();
     let mut files_json = Vec::new();
@@ -304,12 +328,12 @@ pub fn rewrite(run: RewriteRun) -> Result<u8> {
                 dry_run: false,
                 backup_dir: (!report.files.is_empty()).then(|| display_path(&report.backup_dir)),
                 files: files_json,
-                remaining_errors: remaining.clone(),
+                remaining_errors: remaining.to_vec(),
                 status,
             };
             return print_json(&mut out, &json);
         }
-        nothing_to_rewrite(&mut err, &plan)?;
+        nothing_to_rewrite(&mut err, plan)?;
         for line in &lines {
             writeln!(out, "{line}")?;
         }
@@ -326,7 +350,7 @@ pub fn rewrite(run: RewriteRun) -> Result<u8> {
             };
             writeln!(out, "backups: {}{under}", shown(&report.backup_dir))?;
         }
-        if let Some(note) = remaining_note(&remaining) {
+        if let Some(note) = remaining_note(remaining) {
             writeln!(out, "{note}")?;
         }
         out.flush()
