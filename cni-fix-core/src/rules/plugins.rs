@@ -8,117 +8,150 @@ use crate::node::display_path;
 use crate::plugins_release::RELEASE_PLUGINS;
 use crate::snapshot::{PluginInfo, Snapshot};
 
+/// Who needs a plugin: the files of the networks that run it, or (`None`) the runtime's
+/// loopback network.
+struct Users {
+    indexes: Vec<Option<usize>>,
+    files: Vec<Option<String>>,
+}
+
 pub(super) fn plugins(ctx: &mut Ctx<'_>) {
     let snap = ctx.snap;
     let needed = snap.needed_plugins();
-    let dirs: Vec<String> = snap.bin_dirs.iter().map(|d| display_path(d)).collect();
-    let go_dirs = format!("[{}]", dirs.join(" "));
     for info in snap
         .plugins
         .iter()
         .filter(|p| p.needed && p.unread.is_none())
     {
         let t = info.plugin_type.as_str();
-        let users: Vec<Option<usize>> = match needed.get(t) {
+        let indexes: Vec<Option<usize>> = match needed.get(t) {
             Some(f) if !f.is_empty() => f.iter().map(|&i| Some(i)).collect(),
             _ => vec![None],
         };
-        let files: Vec<Option<String>> = users
-            .iter()
-            .map(|u| u.map(|i| snap.files[i].display()))
-            .collect();
-        let for_what = |file: &Option<String>| match file {
-            Some(_) => "This network",
-            None => "containerd's built-in loopback network",
+        let users = Users {
+            files: indexes
+                .iter()
+                .map(|u| u.map(|i| snap.files[i].display()))
+                .collect(),
+            indexes,
         };
         match (&info.path, info.executable) {
-            (None, _) => {
-                for (file, user) in files.iter().zip(&users) {
-                    let runner = user
-                        .and_then(|i| snap.files[i].network())
-                        .and_then(|n| {
-                            executed(n)
-                                .into_iter()
-                                .find(|e| e.plugin_type == t)
-                                .map(|e| describe(&e.runner.plugin_type, &e.runner.name))
-                        })
-                        .unwrap_or_else(|| describe(t, ""));
-                    let err = info.problem().map(str::to_string).unwrap_or_else(|| {
-                        format!("failed to find plugin {t:?} in path {go_dirs}")
-                    });
-                    ctx.push(Draft {
-id: FindingId::PluginNotFound,
-severity: Severity::Error,
-file: file.clone(),
-plugin: Some(t),
-message: format!(
-                            "{} needs the plugin {t}, but no file named {t} is in {}",
-                            for_what(file),
-                            dirs.join(", ")
-                        ),
-runtime_error: Some(rt::add_failed(&runner, &err)),
-remedy: format!("Install {t} into {} (or point bin_dir / --bin-dir at the directory that holds it).", dirs.first().map(String::as_str).unwrap_or("the plugin dir")),
-fixable: false,
-location: None,
-});
-                }
-                continue;
-            }
-            (Some(path), false) => {
-                let shown = display_path(path);
-                for file in &files {
-                    ctx.push(Draft {
-id: FindingId::PluginNotFound,
-severity: Severity::Error,
-file: file.clone(),
-plugin: Some(t),
-message: format!(
-                            "{} needs the plugin {t}; libcni finds {shown} first, but it is not executable",
-                            for_what(file)
-                        ),
-runtime_error: Some(rt::add_failed(
-                            &describe(t, ""),
-                            &format!("fork/exec {shown}: permission denied"),
-                        )),
-remedy: format!("chmod 755 {shown}"),
-fixable: false,
-location: None,
-});
-                }
-                continue;
+            (None, _) => not_found(ctx, info, &users),
+            (Some(path), false) => not_executable(ctx, info, path, &users),
+            (Some(_), true) if info.supported().is_none() => {
+                let only_loopback = needed.get(t).is_none_or(|f| f.is_empty());
+                versions_unknown(ctx, info, &users, only_loopback)
             }
             (Some(_), true) => {}
         }
-        if info.supported().is_none() {
-            let severity = if info.probe_failed() {
-                Severity::Warning
-            } else {
-                Severity::Info
-            };
-            let skipped = if info.for_loopback && needed.get(t).is_none_or(|f| f.is_empty()) {
-                "loopback-incompatible"
-            } else if info.for_loopback {
-                "incompatible-version and loopback-incompatible"
-            } else {
-                "incompatible-version"
-            };
-            ctx.push(Draft {
-                id: FindingId::PluginVersionUnknown,
-                severity,
-                file: files.first().cloned().flatten(),
-                plugin: Some(t),
-                message: format!(
-                    "The spec versions of {t} ({}) are unknown: {}; {skipped} was skipped for it",
-                    info.path.as_deref().map(display_path).unwrap_or_default(),
-                    info.problem().unwrap_or("no source of versions")
-                ),
-                runtime_error: None,
-                remedy: unknown_versions_remedy(snap, info),
-                fixable: false,
-                location: None,
-            });
-        }
     }
+}
+
+fn for_what(file: &Option<String>) -> &'static str {
+    match file {
+        Some(_) => "This network",
+        None => "containerd's built-in loopback network",
+    }
+}
+
+/// No file of that name in the plugin directories.
+fn not_found(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users) {
+    let snap = ctx.snap;
+    let t = info.plugin_type.as_str();
+    let dirs: Vec<String> = snap.bin_dirs.iter().map(|d| display_path(d)).collect();
+    let go_dirs = format!("[{}]", dirs.join(" "));
+    for (file, user) in users.files.iter().zip(&users.indexes) {
+        let runner = user
+            .and_then(|i| snap.files[i].network())
+            .and_then(|n| {
+                executed(n)
+                    .into_iter()
+                    .find(|e| e.plugin_type == t)
+                    .map(|e| describe(&e.runner.plugin_type, &e.runner.name))
+            })
+            .unwrap_or_else(|| describe(t, ""));
+        let err = info
+            .problem()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("failed to find plugin {t:?} in path {go_dirs}"));
+        ctx.push(Draft {
+            id: FindingId::PluginNotFound,
+            severity: Severity::Error,
+            file: file.clone(),
+            plugin: Some(t),
+            message: format!(
+                "{} needs the plugin {t}, but no file named {t} is in {}",
+                for_what(file),
+                dirs.join(", ")
+            ),
+            runtime_error: Some(rt::add_failed(&runner, &err)),
+            remedy: format!(
+                "Install {t} into {} (or point bin_dir / --bin-dir at the directory that holds it).",
+                dirs.first().map(String::as_str).unwrap_or("the plugin dir")
+            ),
+            fixable: false,
+            location: None,
+        });
+    }
+}
+
+/// libcni finds the file first, but cannot run it.
+fn not_executable(ctx: &mut Ctx<'_>, info: &PluginInfo, path: &std::path::Path, users: &Users) {
+    let t = info.plugin_type.as_str();
+    let shown = display_path(path);
+    for file in &users.files {
+        ctx.push(Draft {
+            id: FindingId::PluginNotFound,
+            severity: Severity::Error,
+            file: file.clone(),
+            plugin: Some(t),
+            message: format!(
+                "{} needs the plugin {t}; libcni finds {shown} first, but it is not executable",
+                for_what(file)
+            ),
+            runtime_error: Some(rt::add_failed(
+                &describe(t, ""),
+                &format!("fork/exec {shown}: permission denied"),
+            )),
+            remedy: format!("chmod 755 {shown}"),
+            fixable: false,
+            location: None,
+        });
+    }
+}
+
+/// The binary is there, but its versions are unknown: the version rules skipped it.
+fn versions_unknown(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users, only_loopback: bool) {
+    let snap = ctx.snap;
+    let t = info.plugin_type.as_str();
+    let files = &users.files;
+    let severity = if info.probe_failed() {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    let skipped = if info.for_loopback && only_loopback {
+        "loopback-incompatible"
+    } else if info.for_loopback {
+        "incompatible-version and loopback-incompatible"
+    } else {
+        "incompatible-version"
+    };
+    ctx.push(Draft {
+        id: FindingId::PluginVersionUnknown,
+        severity,
+        file: files.first().cloned().flatten(),
+        plugin: Some(t),
+        message: format!(
+            "The spec versions of {t} ({}) are unknown: {}; {skipped} was skipped for it",
+            info.path.as_deref().map(display_path).unwrap_or_default(),
+            info.problem().unwrap_or("no source of versions")
+        ),
+        runtime_error: None,
+        remedy: unknown_versions_remedy(snap, info),
+        fixable: false,
+        location: None,
+    });
 }
 
 /// What to do about a plugin whose versions are unknown, given how cni-fix already tried.
