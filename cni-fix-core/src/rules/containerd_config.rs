@@ -54,65 +54,76 @@ location: None,
         }
         let runtime = ctx.runtime_label();
         for p in &c.problems {
-            match p {
-                ConfigProblem::Fatal {
-                    message,
-                    runtime_error,
-                    version,
-                } => ctx.push(Draft {
+            config_problem(ctx, &path, c, p, &runtime);
+        }
+    }
+}
+
+/// What the release does with a config other than what the config declares.
+fn config_problem(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    c: &crate::containerd_config::ContainerdConfig,
+    p: &ConfigProblem,
+    runtime: &str,
+) {
+    match p {
+        ConfigProblem::Fatal {
+            message,
+            runtime_error,
+            version,
+        } => ctx.push(Draft {
 id: if *version {
-                        FindingId::UnsupportedConfigVersion
-                    } else {
-                        FindingId::InvalidContainerdConfig
-                    },
+                FindingId::UnsupportedConfigVersion
+            } else {
+                FindingId::InvalidContainerdConfig
+            },
 severity: Severity::Error,
-file: Some(path.clone()),
+file: Some(path.to_string()),
 plugin: None,
 message: format!("{path}: {message}; {runtime} does not start, so no pod runs on this node"),
 runtime_error: Some(runtime_error.clone()),
 remedy: if *version {
-                        "Write the config in a version this containerd knows: `containerd config default` prints one, and `containerd config migrate` (2.x) converts an older one.".to_string()
-                    } else {
-                        "Name every plugin by its full URI (for example io.containerd.grpc.v1.cri instead of cri), or go back to version 1.".to_string()
-                    },
+                "Write the config in a version this containerd knows: `containerd config default` prints one, and `containerd config migrate` (2.x) converts an older one.".to_string()
+            } else {
+                "Name every plugin by its full URI (for example io.containerd.grpc.v1.cri instead of cri), or go back to version 1.".to_string()
+            },
 fixable: false,
 location: None,
 }),
-                ConfigProblem::VersionMismatch {
-                    message,
-                    changes_settings,
-                } => {
-                    let (severity, effect) = if *changes_settings {
-                        (
-                            Severity::Error,
-                            format!(
-                                "{runtime} takes other CNI settings than the file sets (conf_dir {}, plugin dirs {})",
-                                c.cni.conf_dir.as_deref().unwrap_or(DEFAULT_CONF_DIR),
-                                c.cni.effective_bin_dirs().join(", ")
-                            ),
-                        )
-                    } else {
-                        (
-                            Severity::Warning,
-                            "the CNI settings in effect are the same today, but edits to that table will change nothing".to_string(),
-                        )
-                    };
-                    ctx.push(Draft {
+        ConfigProblem::VersionMismatch {
+            message,
+            changes_settings,
+        } => {
+            let (severity, effect) = if *changes_settings {
+                (
+                    Severity::Error,
+                    format!(
+                        "{runtime} takes other CNI settings than the file sets (conf_dir {}, plugin dirs {})",
+                        c.cni.conf_dir.as_deref().unwrap_or(DEFAULT_CONF_DIR),
+                        c.cni.effective_bin_dirs().join(", ")
+                    ),
+                )
+            } else {
+                (
+                    Severity::Warning,
+                    "the CNI settings in effect are the same today, but edits to that table will change nothing".to_string(),
+                )
+            };
+            ctx.push(Draft {
 id: FindingId::UnsupportedConfigVersion,
 severity,
-file: Some(path.clone()),
+file: Some(path.to_string()),
 plugin: None,
 message: format!("{path}: {message}; {effect}"),
 runtime_error: None,
 remedy: format!(
-                            "Write the config in the version {runtime} reads: `containerd config default` prints one (`containerd config migrate` converts with 2.x); the CNI settings then belong in [{}].",
-                            c.table
-                        ),
+                    "Write the config in the version {runtime} reads: `containerd config default` prints one (`containerd config migrate` converts with 2.x); the CNI settings then belong in [{}].",
+                    c.table
+                ),
 fixable: false,
 location: None,
 });
-                }
-            }
         }
     }
 }
