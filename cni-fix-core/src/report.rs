@@ -141,10 +141,7 @@ pub struct Summary {
 impl Report {
     /// Build the report of a snapshot and its findings.
     pub fn new(snap: &Snapshot, mut findings: Vec<Finding>) -> Report {
-        // Files in report order: the loaded networks first (the pod network at their head),
-        // then the rest in the byte order containerd reads them.
-        let mut order: Vec<usize> = snap.load.loaded.clone();
-        order.extend((0..snap.files.len()).filter(|i| !snap.load.loaded.contains(i)));
+        let order = file_order(snap);
         let ranks: std::collections::HashMap<String, usize> = order
             .iter()
             .enumerate()
@@ -155,82 +152,21 @@ impl Report {
             None => order.len() + 1,
         };
         findings.sort_by_cached_key(|f| (rank(&f.file), std::cmp::Reverse(f.severity)));
-        let mut summary = Summary::default();
-        for f in &findings {
-            match f.severity {
-                Severity::Error => summary.errors += 1,
-                Severity::Warning => summary.warnings += 1,
-                Severity::Info => summary.infos += 1,
-            }
-        }
-        let release = snap.runtime.release;
         Report {
             schema: SCHEMA,
-            node: NodeReport {
-                root: display_path(snap.node.root()),
-                conf_dir: display_path(&snap.conf_dir),
-                bin_dirs: snap.bin_dirs.iter().map(|d| display_path(d)).collect(),
-                max_conf_num: snap.max_conf_num,
-                containerd_config: match snap.containerd_config {
-                    ContainerdConfigState::Missing => None,
-                    _ => Some(display_path(&snap.containerd_config_path)),
-                },
-                runtime: RuntimeReport {
-                    name: "containerd",
-                    version: snap.runtime.version.as_ref().map(|v| v.raw.clone()),
-                    source: snap.runtime.source,
-                    libcni: release.map(|r| r.libcni.to_string()),
-                    loopback_cni_version: if snap.internal_loopback {
-                        None
-                    } else {
-                        release.map(|r| r.loopback.as_str())
-                    },
-                },
-                load_error: snap.load.error.clone(),
-            },
+            node: NodeReport::of(snap),
             files: order
                 .iter()
-                .map(|&i| {
-                    let f = &snap.files[i];
-                    let net = f.network();
-                    FileReport {
-                        path: f.display(),
-                        path_bytes: crate::node::path_bytes(&f.path),
-                        status: f.status,
-                        name: net.map(|n| n.name.clone()),
-                        cni_version: net.and_then(|n| n.declared_cni_version.clone()),
-                        plugins: net
-                            .map(|n| n.plugins.iter().map(|p| p.plugin_type.clone()).collect())
-                            .unwrap_or_default(),
-                    }
-                })
+                .map(|&i| FileReport::of(&snap.files[i]))
                 .collect(),
             plugins: snap
                 .plugins
                 .iter()
                 .filter(|p| p.needed)
-                .map(|p| PluginReport {
-                    plugin_type: p.plugin_type.clone(),
-                    path: p.path.as_deref().map(display_path),
-                    supported_versions: p.supported().map(<[String]>::to_vec),
-                    source: p.versions.source(),
-                    confidence: match &p.versions {
-                        Versions::Static { confidence, .. } => Some(*confidence),
-                        _ => None,
-                    },
-                    evidence: match &p.versions {
-                        Versions::Static { evidence, .. } => Some(evidence.clone()),
-                        _ => None,
-                    },
-                    release: match &p.versions {
-                        Versions::Assumed { release, .. } => Some(release.to_string()),
-                        _ => None,
-                    },
-                    problem: p.problem().map(str::to_string),
-                })
+                .map(PluginReport::of)
                 .collect(),
+            summary: Summary::of(&findings),
             findings,
-            summary,
             incomplete: snap
                 .incomplete
                 .iter()
@@ -246,6 +182,100 @@ impl Report {
     /// Whether any finding is at least `threshold`.
     pub fn fails(&self, threshold: Severity) -> bool {
         self.findings.iter().any(|f| f.severity >= threshold)
+    }
+}
+
+/// Files in report order: the loaded networks first (the pod network at their head), then the
+/// rest in the byte order containerd reads them.
+fn file_order(snap: &Snapshot) -> Vec<usize> {
+    let mut loaded = vec![false; snap.files.len()];
+    for &i in &snap.load.loaded {
+        loaded[i] = true;
+    }
+    let mut order: Vec<usize> = snap.load.loaded.clone();
+    order.extend((0..snap.files.len()).filter(|&i| !loaded[i]));
+    order
+}
+
+impl NodeReport {
+    fn of(snap: &Snapshot) -> NodeReport {
+        let release = snap.runtime.release;
+        NodeReport {
+            root: display_path(snap.node.root()),
+            conf_dir: display_path(&snap.conf_dir),
+            bin_dirs: snap.bin_dirs.iter().map(|d| display_path(d)).collect(),
+            max_conf_num: snap.max_conf_num,
+            containerd_config: match snap.containerd_config {
+                ContainerdConfigState::Missing => None,
+                _ => Some(display_path(&snap.containerd_config_path)),
+            },
+            runtime: RuntimeReport {
+                name: "containerd",
+                version: snap.runtime.version.as_ref().map(|v| v.raw.clone()),
+                source: snap.runtime.source,
+                libcni: release.map(|r| r.libcni.to_string()),
+                loopback_cni_version: if snap.internal_loopback {
+                    None
+                } else {
+                    release.map(|r| r.loopback.as_str())
+                },
+            },
+            load_error: snap.load.error.clone(),
+        }
+    }
+}
+
+impl FileReport {
+    fn of(f: &crate::snapshot::ConfFile) -> FileReport {
+        let net = f.network();
+        FileReport {
+            path: f.display(),
+            path_bytes: crate::node::path_bytes(&f.path),
+            status: f.status,
+            name: net.map(|n| n.name.clone()),
+            cni_version: net.and_then(|n| n.declared_cni_version.clone()),
+            plugins: net
+                .map(|n| n.plugins.iter().map(|p| p.plugin_type.clone()).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl PluginReport {
+    fn of(p: &crate::snapshot::PluginInfo) -> PluginReport {
+        let (confidence, evidence, release) = match &p.versions {
+            Versions::Static {
+                confidence,
+                evidence,
+                ..
+            } => (Some(*confidence), Some(evidence.clone()), None),
+            Versions::Assumed { release, .. } => (None, None, Some(release.to_string())),
+            _ => (None, None, None),
+        };
+        PluginReport {
+            plugin_type: p.plugin_type.clone(),
+            path: p.path.as_deref().map(display_path),
+            supported_versions: p.supported().map(<[String]>::to_vec),
+            source: p.versions.source(),
+            confidence,
+            evidence,
+            release,
+            problem: p.problem().map(str::to_string),
+        }
+    }
+}
+
+impl Summary {
+    fn of(findings: &[Finding]) -> Summary {
+        let mut summary = Summary::default();
+        for f in findings {
+            match f.severity {
+                Severity::Error => summary.errors += 1,
+                Severity::Warning => summary.warnings += 1,
+                Severity::Info => summary.infos += 1,
+            }
+        }
+        summary
     }
 }
 
