@@ -314,7 +314,7 @@ pub fn upgrade_to(plugin: &str, spec: SpecVersion) -> String {
 /// The fix that sets `file`'s network to `target`, or `None` when the file already says it
 /// (or cannot be edited).
 pub fn fix_to(file: &ConfFile, target: SpecVersion) -> Option<Fix> {
-    let edits = version_edits(file.bytes.as_deref()?, file.form?, target).ok()?;
+    let edits = version_edits(file.bytes()?, file.form()?, target).ok()?;
     (!edits.is_empty()).then_some(Fix {
         target: Some(target),
         edits,

@@ -334,7 +334,7 @@ fn select(snap: &Snapshot, scope: &Scope) -> Result<Vec<usize>, RewriteError> {
                 let i = snap
                     .files
                     .iter()
-                    .position(|f| f.path == node_path && f.form.is_some())
+                    .position(|f| f.path == node_path && f.form().is_some())
                     .ok_or_else(|| RewriteError::NotAConfig {
                         path: display_path(p),
                         conf_dir: display_path(&snap.conf_dir),
@@ -383,7 +383,7 @@ fn decide(snap: &Snapshot, i: usize, findings: &[Finding], options: &RewriteOpti
             reason: format!("cni-fix could not read it: {reason}"),
         };
     }
-    let (net, bytes, form) = match (&file.parsed, &file.bytes, file.form) {
+    let (net, bytes, form) = match (file.parsed(), file.bytes(), file.form()) {
         (Some(Ok(net)), Some(bytes), Some(form)) => (net, bytes, form),
         (Some(Err(problem)), _, _) => {
             return Outcome::NotFixable {

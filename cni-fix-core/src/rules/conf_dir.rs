@@ -10,7 +10,7 @@ use crate::snapshot::{FileProblem, FileStatus};
 pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
     let snap = ctx.snap;
     let loadable: Vec<usize> = (0..snap.files.len())
-        .filter(|&i| snap.files[i].form.is_some() && snap.files[i].status != FileStatus::Unread)
+        .filter(|&i| snap.files[i].form().is_some() && snap.files[i].status != FileStatus::Unread)
         .collect();
     no_config(ctx, loadable.is_empty());
     let max = snap.max_conf_num;
@@ -19,7 +19,7 @@ pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
     for &i in &loadable {
         let f = &snap.files[i];
         let reached = max <= 0 || valid_before < max;
-        match &f.parsed {
+        match f.parsed() {
             Some(Err(problem)) => invalid_config(ctx, i, problem, reached),
             Some(Ok(_)) => {
                 if f.status == FileStatus::Shadowed && !snap.load.active.contains(&i) {
@@ -29,7 +29,7 @@ pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
             }
             None => {}
         }
-        if let Some(bytes) = &f.bytes {
+        if let Some(bytes) = f.bytes() {
             placeholder(ctx, i, bytes, reached);
         }
     }
@@ -121,7 +121,7 @@ fn invalid_config(ctx: &mut Ctx<'_>, i: usize, problem: &FileProblem, reached: b
     } else {
         "rejects"
     };
-    let why = match f.bytes.as_deref().and_then(encoding_problem) {
+    let why = match f.bytes().and_then(encoding_problem) {
         Some(plain) => format!("{plain} (libcni: {})", problem.libcni),
         None => problem.libcni.clone(),
     };
@@ -168,7 +168,7 @@ location: Some(Location::at(bytes, offset)),
 fn ignored_files(ctx: &mut Ctx<'_>) {
     let snap = ctx.snap;
     for f in &snap.files {
-        if f.form.is_some() {
+        if f.form().is_some() {
             continue;
         }
         let name = f.name.to_string_lossy();

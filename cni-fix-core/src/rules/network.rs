@@ -66,10 +66,10 @@ pub(super) struct Net<'a> {
 /// Where the value of the network's own `cniVersion` stands in the file (the last of
 /// duplicate keys, which is the one Go keeps).
 fn version_location(file: &ConfFile) -> Option<Location> {
-    let bytes = file.bytes.as_deref()?;
+    let bytes = file.bytes()?;
     let doc = crate::json::parse(bytes).ok()?;
     let members = doc.as_object()?;
-    let m = members.iter().rev().find(|m| match file.form {
+    let m = members.iter().rev().find(|m| match file.form() {
         Some(FileForm::ConfList) => m.key == "cniVersion",
         _ => crate::json::go_field_matches("cniVersion", &m.key),
     })?;

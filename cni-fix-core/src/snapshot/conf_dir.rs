@@ -52,16 +52,41 @@ pub struct ConfFile {
     pub path: PathBuf,
     /// What the entry is (from `lstat`).
     pub entry: EntryKind,
-    /// How libcni reads it, or `None` when it is not listed.
-    pub form: Option<FileForm>,
-    /// Its contents, when read.
-    pub bytes: Option<Vec<u8>>,
-    /// libcni's reading of it (loadable files only).
-    pub parsed: Option<Result<NetworkList, FileProblem>>,
+    /// What cni-fix read of it, and libcni's verdict.
+    pub contents: Contents,
     /// What containerd does with it.
     pub status: FileStatus,
     /// When it was last modified, when known.
     pub modified: Option<std::time::SystemTime>,
+}
+
+/// A conf dir entry, by what could be read of it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Contents {
+    /// Not a name libcni lists (or a directory): the runtime never reads it.
+    NotListed,
+    /// Listed, but cni-fix could not read it (see [`super::Snapshot::incomplete`]).
+    Unread {
+        /// How libcni would read it.
+        form: FileForm,
+    },
+    /// Listed, and reading it fails for the runtime too (a dangling link, a FIFO, …).
+    Failed {
+        /// How libcni reads it.
+        form: FileForm,
+        /// libcni's and go-cni's errors.
+        problem: FileProblem,
+    },
+    /// Read, with libcni's verdict.
+    Read {
+        /// How libcni reads it.
+        form: FileForm,
+        /// Its bytes.
+        bytes: Vec<u8>,
+        /// The network, or why libcni rejects it.
+        parsed: Result<NetworkList, FileProblem>,
+    },
 }
 
 impl ConfFile {
@@ -70,9 +95,36 @@ impl ConfFile {
         display_path(&self.path)
     }
 
+    /// How libcni reads it, or `None` when it is not listed.
+    pub fn form(&self) -> Option<FileForm> {
+        match &self.contents {
+            Contents::NotListed => None,
+            Contents::Unread { form }
+            | Contents::Failed { form, .. }
+            | Contents::Read { form, .. } => Some(*form),
+        }
+    }
+
+    /// Its bytes, when read.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match &self.contents {
+            Contents::Read { bytes, .. } => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// libcni's verdict on a listed file that could be read, or the error reading it.
+    pub fn parsed(&self) -> Option<Result<&NetworkList, &FileProblem>> {
+        match &self.contents {
+            Contents::Read { parsed, .. } => Some(parsed.as_ref()),
+            Contents::Failed { problem, .. } => Some(Err(problem)),
+            _ => None,
+        }
+    }
+
     /// The network, when the file is valid.
     pub fn network(&self) -> Option<&NetworkList> {
-        self.parsed.as_ref()?.as_ref().ok()
+        self.parsed()?.ok()
     }
 }
 
@@ -124,9 +176,11 @@ impl Snapshot {
                     path: node::node_join(&self.conf_dir, &e.name),
                     name: e.name,
                     entry: e.kind,
-                    form,
-                    bytes: None,
-                    parsed: None,
+                    // Listed files are read below.
+                    contents: match form {
+                        Some(form) => Contents::Unread { form },
+                        None => Contents::NotListed,
+                    },
                     status: FileStatus::Ignored,
                     modified: None,
                 })
@@ -138,7 +192,7 @@ impl Snapshot {
         let conf_dir = &self.conf_dir;
         let incomplete = &mut self.incomplete;
         for f in files.iter_mut() {
-            let Some(form) = f.form else { continue };
+            let Some(form) = f.form() else { continue };
             let shown = display_path(&f.path);
             f.modified = node.metadata(&f.path).ok().and_then(|m| m.modified);
             match node.read_file(&f.path, MAX_CONFIG_BYTES) {
@@ -161,12 +215,15 @@ impl Snapshot {
                         }
                         other => format!("error reading {shown}: {other}"),
                     };
-                    f.parsed = Some(Err(FileProblem {
-                        load_error: go_cni_error(form, &shown, &libcni, false),
-                        libcni,
-                        line_col: None,
-                        unreadable: true,
-                    }));
+                    f.contents = Contents::Failed {
+                        form,
+                        problem: FileProblem {
+                            load_error: go_cni_error(form, &shown, &libcni, false),
+                            libcni,
+                            line_col: None,
+                            unreadable: true,
+                        },
+                    };
                 }
                 Ok(bytes) => {
                     let reader = |name: &str| plugin_dir_files(node.as_ref(), conf_dir, name);
@@ -180,13 +237,17 @@ impl Snapshot {
                             (e.inner().clone(), convert)
                         }),
                     };
-                    f.parsed = Some(parsed.map_err(|(e, convert)| FileProblem {
+                    let parsed = parsed.map_err(|(e, convert)| FileProblem {
                         load_error: go_cni_error(form, &shown, &e.message, convert),
                         line_col: e.offset.map(|o| crate::json::line_col(&bytes, o)),
                         libcni: e.message,
                         unreadable: false,
-                    }));
-                    f.bytes = Some(bytes);
+                    });
+                    f.contents = Contents::Read {
+                        form,
+                        bytes,
+                        parsed,
+                    };
                 }
             }
         }

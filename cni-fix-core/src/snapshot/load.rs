@@ -23,7 +23,9 @@ impl Snapshot {
     pub(super) fn simulate_load(&mut self) {
         // Files cni-fix could not read are left out: the report is incomplete, and says so.
         let loadable: Vec<usize> = (0..self.files.len())
-            .filter(|&i| self.files[i].form.is_some() && self.files[i].status != FileStatus::Unread)
+            .filter(|&i| {
+                self.files[i].form().is_some() && self.files[i].status != FileStatus::Unread
+            })
             .collect();
         let max = self.max_conf_num;
         let full = |n: usize| max > 0 && n as i64 >= max;
@@ -33,7 +35,7 @@ impl Snapshot {
             if full(loaded.len()) {
                 break;
             }
-            match &self.files[i].parsed {
+            match self.files[i].parsed() {
                 Some(Ok(_)) => loaded.push(i),
                 _ => {
                     aborted_at = Some(i);
@@ -42,7 +44,7 @@ impl Snapshot {
             }
         }
         for &i in &loadable {
-            self.files[i].status = match &self.files[i].parsed {
+            self.files[i].status = match self.files[i].parsed() {
                 Some(Ok(_)) if aborted_at.is_none() && loaded.contains(&i) => FileStatus::Loaded,
                 Some(Ok(_)) => FileStatus::Shadowed,
                 _ => FileStatus::Invalid,
@@ -59,9 +61,8 @@ impl Snapshot {
         }
         let error = if let Some(i) = aborted_at {
             self.files[i]
-                .parsed
-                .as_ref()
-                .and_then(|p| p.as_ref().err())
+                .parsed()
+                .and_then(|p| p.err())
                 .map(|p| p.load_error.clone())
         } else if let Some(e) = &self.conf_dir_error {
             Some(format!(

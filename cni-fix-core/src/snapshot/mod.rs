@@ -7,7 +7,7 @@ mod options;
 mod plugins;
 mod runtime;
 
-pub use conf_dir::{looks_like_config, ConfFile, FileProblem, FileStatus};
+pub use conf_dir::{looks_like_config, ConfFile, Contents, FileProblem, FileStatus};
 pub use load::LoadOutcome;
 pub use options::{CheckError, CheckOptions, ProbeMode, DEFAULT_CONTAINERD_CONFIG};
 pub use plugins::{PluginInfo, VersionSource, Versions};
@@ -349,7 +349,7 @@ impl Snapshot {
             record(self.node.as_ref(), &self.conf_dir, "conf dir", None);
         }
         for f in &self.files {
-            if f.form.is_some() && f.bytes.is_some() {
+            if f.form().is_some() && f.bytes().is_some() {
                 record(
                     self.node.as_ref(),
                     &f.path,
