@@ -175,15 +175,10 @@ pub fn version_suggestions(snap: &Snapshot) -> Vec<String> {
     out
 }
 
-/// The highest spec version the snapshot's runtime can use, when its release is known.
-pub fn runtime_max(snap: &Snapshot) -> Option<SpecVersion> {
-    snap.runtime.release.map(|r| r.max_spec_version())
-}
-
-/// [`runtime_max`], with an unknown runtime taken as one before containerd 2.0: nothing above
-/// 1.0.0.
+/// The highest spec version the runtime the rules apply can use: an unknown runtime is taken
+/// as the conservative release, before containerd 2.0, so nothing above 1.0.0.
 pub fn runtime_cap(snap: &Snapshot) -> SpecVersion {
-    runtime_max(snap).unwrap_or(SpecVersion::V1_0_0)
+    snap.runtime.effective().release.max_spec_version()
 }
 
 /// The version a network should have: `requested` when it can work, otherwise the highest

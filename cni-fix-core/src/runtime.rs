@@ -326,6 +326,27 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 12] = [
     },
 ];
 
+/// The release line the rules take for a runtime whose release is unknown: the one with the
+/// most regressions (containerd 1.6.3: the empty-version teardown, the unversioned results,
+/// and its loopback network at 1.0.0; nothing above spec 1.0.0), so that every rule takes the
+/// conservative side.
+pub fn conservative_release() -> &'static ContainerdRelease {
+    let bad = |r: &ContainerdRelease| {
+        [
+            Regression::EmptyVersionTeardown,
+            Regression::ResultWithoutVersion,
+            Regression::LoopbackAt1_0_0,
+        ]
+        .into_iter()
+        .filter(|g| r.has(*g))
+        .count()
+    };
+    CONTAINERD_RELEASES
+        .iter()
+        .max_by_key(|r| bad(r))
+        .unwrap_or(&CONTAINERD_RELEASES[0])
+}
+
 /// The first release after the lines with `regression` that no longer has it, in `table`
 /// (normally [`CONTAINERD_RELEASES`]).
 pub fn first_release_without(
@@ -402,6 +423,14 @@ mod tests {
             assert_eq!(ContainerdVersion::from_version_output(out).unwrap().release, want);
         }
         assert!(ContainerdVersion::from_version_output("bash: containerd: not found").is_err());
+    }
+
+    #[test]
+    fn an_unknown_runtime_is_taken_as_the_most_regressed_line() {
+        let r = conservative_release();
+        assert_eq!((r.first.clone(), r.last.clone()), (v(1, 6, 3), v(1, 6, 3)));
+        assert_eq!(r.max_spec_version(), SpecVersion::V1_0_0);
+        assert_eq!(r.libcni_generation(), LibcniGeneration::Classic);
     }
 
     #[test]

@@ -107,21 +107,22 @@ location: n.version_at,
 pub(super) fn result_regression(ctx: &mut Ctx<'_>, n: &Net<'_>) {
     let net = n.net;
     let path = &n.path;
-    let release = n.release;
     let runtime = &n.runtime;
     // Results without a version, chained.
-    let regression = match release {
-        Some(r) => r
+    let regression =
+        n.rt.release
             .has(Regression::ResultWithoutVersion)
-            .then_some(Severity::Error),
-        None => Some(Severity::Warning),
-    };
+            .then_some(if n.rt.assumed {
+                Severity::Warning
+            } else {
+                Severity::Error
+            });
     if let Some(severity) = regression {
-        let n = net.plugins.len();
+        let count = net.plugins.len();
         for (k, p) in net.plugins.iter().enumerate() {
-            if k + 1 < n && UNVERSIONED_RESULT_PLUGINS.contains(&p.plugin_type.as_str()) {
+            if k + 1 < count && UNVERSIONED_RESULT_PLUGINS.contains(&p.plugin_type.as_str()) {
                 let next = &net.plugins[k + 1];
-                let when = if release.is_some() {
+                let when = if !n.rt.assumed {
                     format!("on {runtime}")
                 } else {
                     format!(

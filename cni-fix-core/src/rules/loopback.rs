@@ -22,8 +22,9 @@ pub(super) fn loopback(ctx: &mut Ctx<'_>) {
     let runtime = ctx.runtime_label();
     let err = |v: &str| rt::add_failed(&describe("loopback", ""), &rt::incompatible(v, &list));
     let supports = |v: SpecVersion| list.iter().any(|s| s == v.as_str());
-    match snap.runtime.release {
-        Some(r) => {
+    let eff = snap.runtime.effective();
+    match (eff.assumed, eff.release) {
+        (false, r) => {
             if !supports(r.loopback) {
                 ctx.push(Draft {
 id: FindingId::LoopbackIncompatible,
@@ -46,7 +47,7 @@ location: None,
 });
             }
         }
-        None => {
+        (true, _) => {
             if !supports(SpecVersion::V0_3_1) {
                 ctx.push(Draft {
 id: FindingId::LoopbackIncompatible,

@@ -7,10 +7,10 @@ use crate::chain::{executed, Executed};
 use crate::conf::{FileForm, NetworkList, PluginConf};
 use crate::finding::Location;
 use crate::finding::{FindingId, Repair, Severity};
-use crate::fix::{choose_target, runtime_max, Fix};
+use crate::fix::{choose_target, Fix};
 use crate::runtime::{ContainerdRelease, Regression};
 use crate::snapshot::ConfFile;
-use crate::snapshot::Snapshot;
+use crate::snapshot::Effective;
 use crate::spec::{go_quote_list, parse_libcni_version, SpecVersion};
 
 fn valid_name(name: &str) -> bool {
@@ -41,7 +41,6 @@ pub(super) fn network_rules(ctx: &mut Ctx<'_>, i: usize) {
 
 /// What every rule about one network needs to know about it.
 pub(super) struct Net<'a> {
-    pub(super) snap: &'a Snapshot,
     pub(super) net: &'a NetworkList,
     /// The file's node path.
     pub(super) path: String,
@@ -61,6 +60,8 @@ pub(super) struct Net<'a> {
     pub(super) target: Option<SpecVersion>,
     /// Where the network's `cniVersion` value is, when the file has one.
     pub(super) version_at: Option<Location>,
+    /// The release line the rules apply (the conservative one for an unknown runtime).
+    pub(super) rt: Effective,
 }
 
 /// Where the value of the network's own `cniVersion` stands in the file (the last of
@@ -82,7 +83,6 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
     let Some(net) = f.network() else { return };
     let first = net.plugins.first();
     let n = Net {
-        snap,
         net,
         path: f.display(),
         release: snap.runtime.release,
@@ -99,6 +99,7 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
         effective: net.cni_version.as_str(),
         target,
         version_at: version_location(f),
+        rt: snap.runtime.effective(),
     };
     presence(ctx, &n);
     spec_support(ctx, &n);
@@ -119,10 +120,7 @@ fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
     let effective = n.effective;
     // Version presence and validity.
     if effective.is_empty() {
-        let teardown = match release {
-            Some(r) => r.has(Regression::EmptyVersionTeardown),
-            None => true,
-        };
+        let teardown = n.rt.release.has(Regression::EmptyVersionTeardown);
         let declared = match &net.declared_cni_version {
             Some(_) => "declares an empty cniVersion",
             None => "declares no cniVersion",
@@ -199,8 +197,9 @@ fn spec_support(ctx: &mut Ctx<'_>, n: &Net<'_>) {
     let effective = n.effective;
     // Spec versions the runtime cannot use.
     if let Some(spec) = SpecVersion::exact(effective) {
-        match runtime_max(n.snap) {
-            Some(max) if spec > max => ctx.push(Draft {
+        let max = n.rt.release.max_spec_version();
+        match n.rt.assumed {
+            false if spec > max => ctx.push(Draft {
 id: FindingId::UnsupportedSpecVersion,
 severity: Severity::Error,
 file: Some(path.clone()),
@@ -219,7 +218,7 @@ remedy: format!(
 fixable: true,
 location: n.version_at,
 }),
-            None if spec > SpecVersion::V1_0_0 => ctx.push(Draft {
+            true if spec > max => ctx.push(Draft {
 id: FindingId::UnsupportedSpecVersion,
 severity: Severity::Warning,
 file: Some(path.clone()),
@@ -242,14 +241,10 @@ location: n.version_at,
 fn cni_versions_list(ctx: &mut Ctx<'_>, n: &Net<'_>) {
     let net = n.net;
     let path = &n.path;
-    let release = n.release;
     let runtime = &n.runtime;
     let target_hint = &n.target_hint;
     if let Some(list) = &net.cni_versions {
-        let old = match release {
-            Some(r) => r.libcni_generation() < crate::conf::LibcniGeneration::V1_2,
-            None => true,
-        };
+        let old = n.rt.release.libcni_generation() < crate::conf::LibcniGeneration::V1_2;
         let declared = net.declared_cni_version.as_deref().unwrap_or("");
         let negotiated = negotiated_version(list, declared);
         if old && negotiated.as_deref().is_some_and(|n| n != declared) {

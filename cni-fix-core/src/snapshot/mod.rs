@@ -11,7 +11,7 @@ pub use conf_dir::{looks_like_config, ConfFile, Contents, FileProblem, FileStatu
 pub use load::LoadOutcome;
 pub use options::{CheckError, CheckOptions, ProbeMode, DEFAULT_CONTAINERD_CONFIG};
 pub use plugins::{PluginInfo, VersionSource, Versions};
-pub use runtime::{RuntimeInfo, RuntimeSource};
+pub use runtime::{Effective, RuntimeInfo, RuntimeSource};
 
 use runtime::determine_runtime;
 

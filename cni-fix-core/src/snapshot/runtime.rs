@@ -21,6 +21,32 @@ pub enum RuntimeSource {
     Unknown,
 }
 
+/// The release line the rules apply: the runtime's own, or, when it is unknown, the
+/// conservative one with `assumed` set (see [`crate::runtime::conservative_release`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Effective {
+    /// The release line.
+    pub release: &'static ContainerdRelease,
+    /// Whether it stands in for an unknown runtime.
+    pub assumed: bool,
+}
+
+impl RuntimeInfo {
+    /// The release line the rules apply, resolved once for every rule.
+    pub fn effective(&self) -> Effective {
+        match self.release {
+            Some(release) => Effective {
+                release,
+                assumed: false,
+            },
+            None => Effective {
+                release: crate::runtime::conservative_release(),
+                assumed: true,
+            },
+        }
+    }
+}
+
 /// The container runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeInfo {
