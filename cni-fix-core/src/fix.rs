@@ -197,41 +197,9 @@ pub fn choose_target(
             (*t, info.and_then(|p| p.supported()))
         })
         .collect();
-    let runtime = match &snap.runtime.version {
-        Some(v) if snap.runtime.release.is_some() => format!("containerd {v}"),
-        _ => "the runtime (version unknown, so taken as older than 2.0)".to_string(),
-    };
-
     if let Some(v) = requested {
-        if v > cap {
-            return Err(TargetError::Refused {
-                reason: format!(
-                    "cniVersion {v} is refused: {runtime} reads results only up to {cap}"
-                ),
-            });
-        }
-        for (t, list) in &lists {
-            if let Some(list) = list {
-                if !list.iter().any(|s| s == v.as_str()) {
-                    let path = snap
-                        .plugins
-                        .iter()
-                        .find(|p| p.plugin_type == *t)
-                        .and_then(|p| p.path.as_deref())
-                        .map(display_path)
-                        .unwrap_or_default();
-                    return Err(TargetError::Refused {
-                        reason: format!(
-                            "cniVersion {v} is refused: {t} ({path}) supports only {}",
-                            list.join(", ")
-                        ),
-                    });
-                }
-            }
-        }
-        return Ok(v);
+        return check_requested(snap, &lists, v, cap);
     }
-
     let unknown: Vec<String> = lists
         .iter()
         .filter(|(_, l)| l.is_none())
@@ -255,7 +223,57 @@ pub fn choose_target(
         });
     }
     let known: Vec<(&str, &[String])> = lists.iter().map(|(t, l)| (*t, l.unwrap_or(&[]))).collect();
-    let supports = |list: &[String], v: SpecVersion| list.iter().any(|s| s == v.as_str());
+    highest_common(&known, cap)
+}
+
+fn supports(list: &[String], v: SpecVersion) -> bool {
+    list.iter().any(|s| s == v.as_str())
+}
+
+/// A requested version, refused with the reason when the runtime or a plugin cannot use it.
+fn check_requested(
+    snap: &Snapshot,
+    lists: &[(&str, Option<&[String]>)],
+    v: SpecVersion,
+    cap: SpecVersion,
+) -> Result<SpecVersion, TargetError> {
+    let runtime = match &snap.runtime.version {
+        Some(rv) if snap.runtime.release.is_some() => format!("containerd {rv}"),
+        _ => "the runtime (version unknown, so taken as older than 2.0)".to_string(),
+    };
+    if v > cap {
+        return Err(TargetError::Refused {
+            reason: format!("cniVersion {v} is refused: {runtime} reads results only up to {cap}"),
+        });
+    }
+    for (t, list) in lists {
+        if let Some(list) = list {
+            if !supports(list, v) {
+                let path = snap
+                    .plugins
+                    .iter()
+                    .find(|p| p.plugin_type == *t)
+                    .and_then(|p| p.path.as_deref())
+                    .map(display_path)
+                    .unwrap_or_default();
+                return Err(TargetError::Refused {
+                    reason: format!(
+                        "cniVersion {v} is refused: {t} ({path}) supports only {}",
+                        list.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// The highest version up to `cap` that every plugin lists; when none does, which binaries to
+/// upgrade (the fewest, for the highest version).
+fn highest_common(
+    known: &[(&str, &[String])],
+    cap: SpecVersion,
+) -> Result<SpecVersion, TargetError> {
     let candidates: Vec<SpecVersion> = SpecVersion::ALL.into_iter().filter(|v| *v <= cap).collect();
     if let Some(v) = candidates
         .iter()
@@ -264,7 +282,6 @@ pub fn choose_target(
     {
         return Ok(*v);
     }
-    // No version fits all: name the fewest binaries to upgrade, for the highest version.
     let (best, lacking) = candidates
         .iter()
         .rev()
