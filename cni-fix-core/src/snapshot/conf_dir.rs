@@ -192,66 +192,77 @@ impl Snapshot {
         let conf_dir = &self.conf_dir;
         let incomplete = &mut self.incomplete;
         for f in files.iter_mut() {
-            let Some(form) = f.form() else { continue };
-            let shown = display_path(&f.path);
-            f.modified = node.metadata(&f.path).ok().and_then(|m| m.modified);
-            match node.read_file(&f.path, MAX_CONFIG_BYTES) {
-                Err(e) if own_read_limit(&e).is_some() => {
-                    incomplete.push(Unread {
-                        path: f.path.clone(),
-                        what: "config file",
-                        reason: own_read_limit(&e).unwrap_or_default(),
-                    });
-                    f.status = FileStatus::Unread;
-                }
-                Err(e) => {
-                    let libcni = match &e {
-                        ReadError::Io(m) => format!("error reading {shown}: open {shown}: {m}"),
-                        ReadError::Denied => {
-                            format!("error reading {shown}: open {shown}: permission denied")
-                        }
-                        ReadError::NotRegular("directory") => {
-                            format!("error reading {shown}: read {shown}: is a directory")
-                        }
-                        other => format!("error reading {shown}: {other}"),
-                    };
-                    f.contents = Contents::Failed {
-                        form,
-                        problem: FileProblem {
-                            load_error: go_cni_error(form, &shown, &libcni, false),
-                            libcni,
-                            line_col: None,
-                            unreadable: true,
-                        },
-                    };
-                }
-                Ok(bytes) => {
-                    let reader = |name: &str| plugin_dir_files(node.as_ref(), conf_dir, name);
-                    let parsed = match form {
-                        FileForm::ConfList => {
-                            conf::parse_conflist(&bytes, generation, Some(&reader))
-                                .map_err(|e| (e, false))
-                        }
-                        FileForm::SingleConf => conf::parse_single_conf(&bytes).map_err(|e| {
-                            let convert = matches!(e, conf::SingleConfError::Convert(_));
-                            (e.inner().clone(), convert)
-                        }),
-                    };
-                    let parsed = parsed.map_err(|(e, convert)| FileProblem {
-                        load_error: go_cni_error(form, &shown, &e.message, convert),
-                        line_col: e.offset.map(|o| crate::json::line_col(&bytes, o)),
-                        libcni: e.message,
-                        unreadable: false,
-                    });
-                    f.contents = Contents::Read {
-                        form,
-                        bytes,
-                        parsed,
-                    };
-                }
-            }
+            read_one(node.as_ref(), conf_dir, generation, f, incomplete);
         }
         self.files = files;
+    }
+}
+
+/// Read one listed entry as libcni reads it: its contents and libcni's verdict, or why
+/// cni-fix could not read it.
+fn read_one(
+    node: &dyn NodeSource,
+    conf_dir: &Path,
+    generation: LibcniGeneration,
+    f: &mut ConfFile,
+    incomplete: &mut Vec<Unread>,
+) {
+    let Some(form) = f.form() else { return };
+    let shown = display_path(&f.path);
+    f.modified = node.metadata(&f.path).ok().and_then(|m| m.modified);
+    match node.read_file(&f.path, MAX_CONFIG_BYTES) {
+        Err(e) if own_read_limit(&e).is_some() => {
+            incomplete.push(Unread {
+                path: f.path.clone(),
+                what: "config file",
+                reason: own_read_limit(&e).unwrap_or_default(),
+            });
+            f.status = FileStatus::Unread;
+        }
+        Err(e) => {
+            let libcni = match &e {
+                ReadError::Io(m) => format!("error reading {shown}: open {shown}: {m}"),
+                ReadError::Denied => {
+                    format!("error reading {shown}: open {shown}: permission denied")
+                }
+                ReadError::NotRegular("directory") => {
+                    format!("error reading {shown}: read {shown}: is a directory")
+                }
+                other => format!("error reading {shown}: {other}"),
+            };
+            f.contents = Contents::Failed {
+                form,
+                problem: FileProblem {
+                    load_error: go_cni_error(form, &shown, &libcni, false),
+                    libcni,
+                    line_col: None,
+                    unreadable: true,
+                },
+            };
+        }
+        Ok(bytes) => {
+            let reader = |name: &str| plugin_dir_files(node, conf_dir, name);
+            let parsed = match form {
+                FileForm::ConfList => {
+                    conf::parse_conflist(&bytes, generation, Some(&reader)).map_err(|e| (e, false))
+                }
+                FileForm::SingleConf => conf::parse_single_conf(&bytes).map_err(|e| {
+                    let convert = matches!(e, conf::SingleConfError::Convert(_));
+                    (e.inner().clone(), convert)
+                }),
+            };
+            let parsed = parsed.map_err(|(e, convert)| FileProblem {
+                load_error: go_cni_error(form, &shown, &e.message, convert),
+                line_col: e.offset.map(|o| crate::json::line_col(&bytes, o)),
+                libcni: e.message,
+                unreadable: false,
+            });
+            f.contents = Contents::Read {
+                form,
+                bytes,
+                parsed,
+            };
+        }
     }
 }
 
