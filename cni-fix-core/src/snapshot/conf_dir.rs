@@ -1,14 +1,17 @@
 //! The conf dir's entries as containerd lists and libcni reads them.
 
-use super::*;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::conf::LibcniGeneration;
 use crate::conf::{self, FileForm, NetworkList};
 use crate::node::{self, display_path, io_message, EntryKind, ReadError, MAX_CONFIG_BYTES};
+use crate::snapshot::own_read_limit;
+use crate::snapshot::Snapshot;
+use crate::snapshot::Unread;
 use crate::source::NodeSource;
 
 /// The status of a conf dir entry.

@@ -1,8 +1,8 @@
 //! go-cni's load of the conf dir: which networks containerd loads, and where it stops.
 
-use super::*;
-
 use crate::node::display_path;
+use crate::snapshot::FileStatus;
+use crate::snapshot::Snapshot;
 
 /// How containerd's load of the conf dir ends.
 #[derive(Debug, Clone, Default)]

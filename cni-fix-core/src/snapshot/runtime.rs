@@ -1,11 +1,10 @@
 //! The container runtime: its version, from the operator or `containerd --version`, and its
 //! line in the release table.
 
-use super::*;
-
 use serde::Serialize;
 
 use crate::runtime::{containerd_release, ContainerdRelease, ContainerdVersion};
+use crate::snapshot::CheckOptions;
 use crate::source::{NodeSource, Prober};
 
 /// Where the runtime version came from.

@@ -1,6 +1,29 @@
 //! Atomic replacement of one file, keeping its mode, owner and extended attributes.
 
-use super::*;
+use std::fs;
+use std::fs::File;
+use std::fs::OpenOptions;
+use std::io;
+use std::io::Read;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+
+use crate::node::display_path;
+use crate::node::io_message;
+use crate::write::backup_path;
+use crate::write::copy_metadata;
+use crate::write::naming;
+use crate::write::sha256_hex;
+use crate::write::write_manifest;
+use crate::write::BackupSet;
+use crate::write::ManifestEntry;
+use crate::write::WriteError;
 
 /// What [`replace_with_backup`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

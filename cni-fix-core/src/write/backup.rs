@@ -1,7 +1,26 @@
 //! Backups: where each goes, the set a run makes (removed whole when the run fails), and
 //! the manifest that records what a run wrote, for `restore`.
 
-use super::*;
+use std::fs;
+use std::fs::File;
+use std::fs::OpenOptions;
+use std::io;
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::path::PathBuf;
+use std::time::SystemTime;
+use std::time::UNIX_EPOCH;
+
+use crate::node::io_message;
+use crate::write::copy_xattrs;
+use crate::write::replace_file;
+use crate::write::utc_stamp;
+use crate::write::ReplaceError;
+use crate::write::WriteError;
 
 /// The backups of one run: what it created, so that a failed run removes all of it, and a
 /// file left alone loses its backup.

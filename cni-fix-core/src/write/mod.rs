@@ -25,11 +25,8 @@ pub use restore::{
 use atomic::copy_xattrs;
 use backup::{copy_metadata, write_manifest, BackupSet};
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::node::{display_path, io_message, NodeFs};
@@ -313,6 +310,7 @@ pub(super) fn naming(path: &Path, backup_dir: &Path, reason: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::time::Duration;
 
     #[test]

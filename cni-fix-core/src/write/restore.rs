@@ -1,6 +1,20 @@
 //! Putting back the originals a run replaced, from its backup directory.
 
-use super::*;
+use std::fs;
+use std::path::Path;
+use std::path::PathBuf;
+
+use crate::node::display_path;
+use crate::node::io_message;
+use crate::node::NodeFs;
+use crate::write::host_path;
+use crate::write::read_manifests;
+use crate::write::replace_file_from;
+use crate::write::sha256_hex;
+use crate::write::ManifestEntry;
+use crate::write::ReplaceError;
+use crate::write::WriteError;
+use crate::write::Written;
 
 /// What `cni-fix restore` does to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
