@@ -220,92 +220,111 @@ fn decode_netconf<'v>(
                 Ok(None) => {}
                 Err(e) => save(e),
             },
-            "capabilities" => match &value.kind {
-                Kind::Null => {}
-                Kind::Object(caps) => {
-                    for c in caps {
-                        if !matches!(c.value.kind, Kind::Bool(_) | Kind::Null) {
-                            save(type_error(&c.value, "NetConf", "capabilities", "bool"));
-                        }
-                    }
-                }
-                _ => save(type_error(
-                    value,
-                    "NetConf",
-                    "capabilities",
-                    "map[string]bool",
-                )),
-            },
-            "ipam" => match &value.kind {
-                Kind::Null => {}
-                Kind::Object(ms) => {
-                    for m in ms {
-                        if go_field_matches("type", &m.key) {
-                            match decode_string(&m.value, "IPAM", "ipam.type") {
-                                Ok(Some(s)) => out.ipam_type = s,
-                                Ok(None) => {}
-                                Err(e) => save(e),
-                            }
-                        }
-                    }
-                }
-                _ => save(type_error(value, "NetConf", "ipam", "types.IPAM")),
-            },
-            "dns" => match &value.kind {
-                Kind::Null => {}
-                Kind::Object(ms) => {
-                    for m in ms {
-                        if go_field_matches("domain", &m.key) {
-                            if let Err(e) = decode_string(&m.value, "DNS", "dns.domain") {
-                                save(e);
-                            }
-                            continue;
-                        }
-                        let Some(list) = ["nameservers", "search", "options"]
-                            .into_iter()
-                            .find(|f| go_field_matches(f, &m.key))
-                        else {
-                            continue;
-                        };
-                        let path = format!("dns.{list}");
-                        match &m.value.kind {
-                            Kind::Null => {}
-                            Kind::Array(items) => {
-                                for item in items {
-                                    if let Err(e) = decode_string(item, "DNS", &path) {
-                                        save(e);
-                                    }
-                                }
-                            }
-                            _ => save(type_error(&m.value, "DNS", &path, "[]string")),
-                        }
-                    }
-                }
-                _ => save(type_error(value, "NetConf", "dns", "types.DNS")),
-            },
-            _ => match &value.kind {
-                // prevResult: map[string]interface{}
-                Kind::Null => {}
-                Kind::Object(_) => {
-                    if let Some(n) = value.first_overflowing_number() {
-                        save(format!(
-                            "json: cannot unmarshal number {} into Go struct field NetConf.prevResult of type float64",
-                            n.text
-                        ));
-                    }
-                }
-                _ => save(type_error(
-                    value,
-                    "NetConf",
-                    "prevResult",
-                    "map[string]interface {}",
-                )),
-            },
+            "capabilities" => check_capabilities(value, &mut save),
+            "ipam" => decode_ipam(value, &mut out, &mut save),
+            "dns" => check_dns(value, &mut save),
+            _ => check_prev_result(value, &mut save),
         }
     }
     match first_err {
         Some(e) => Err(e),
         None => Ok(out),
+    }
+}
+
+/// `capabilities`: `map[string]bool`.
+fn check_capabilities(value: &Value, save: &mut impl FnMut(String)) {
+    match &value.kind {
+        Kind::Null => {}
+        Kind::Object(caps) => {
+            for c in caps {
+                if !matches!(c.value.kind, Kind::Bool(_) | Kind::Null) {
+                    save(type_error(&c.value, "NetConf", "capabilities", "bool"));
+                }
+            }
+        }
+        _ => save(type_error(
+            value,
+            "NetConf",
+            "capabilities",
+            "map[string]bool",
+        )),
+    }
+}
+
+/// `ipam`: `types.IPAM`, whose `type` is the IPAM plugin.
+fn decode_ipam(value: &Value, out: &mut PluginConf, save: &mut impl FnMut(String)) {
+    match &value.kind {
+        Kind::Null => {}
+        Kind::Object(ms) => {
+            for m in ms {
+                if go_field_matches("type", &m.key) {
+                    match decode_string(&m.value, "IPAM", "ipam.type") {
+                        Ok(Some(s)) => out.ipam_type = s,
+                        Ok(None) => {}
+                        Err(e) => save(e),
+                    }
+                }
+            }
+        }
+        _ => save(type_error(value, "NetConf", "ipam", "types.IPAM")),
+    }
+}
+
+/// `dns`: `types.DNS`, a string and three string lists.
+fn check_dns(value: &Value, save: &mut impl FnMut(String)) {
+    match &value.kind {
+        Kind::Null => {}
+        Kind::Object(ms) => {
+            for m in ms {
+                if go_field_matches("domain", &m.key) {
+                    if let Err(e) = decode_string(&m.value, "DNS", "dns.domain") {
+                        save(e);
+                    }
+                    continue;
+                }
+                let Some(list) = ["nameservers", "search", "options"]
+                    .into_iter()
+                    .find(|f| go_field_matches(f, &m.key))
+                else {
+                    continue;
+                };
+                let path = format!("dns.{list}");
+                match &m.value.kind {
+                    Kind::Null => {}
+                    Kind::Array(items) => {
+                        for item in items {
+                            if let Err(e) = decode_string(item, "DNS", &path) {
+                                save(e);
+                            }
+                        }
+                    }
+                    _ => save(type_error(&m.value, "DNS", &path, "[]string")),
+                }
+            }
+        }
+        _ => save(type_error(value, "NetConf", "dns", "types.DNS")),
+    }
+}
+
+/// `prevResult`: `map[string]interface{}`, whose numbers must fit a float64.
+fn check_prev_result(value: &Value, save: &mut impl FnMut(String)) {
+    match &value.kind {
+        Kind::Null => {}
+        Kind::Object(_) => {
+            if let Some(n) = value.first_overflowing_number() {
+                save(format!(
+                    "json: cannot unmarshal number {} into Go struct field NetConf.prevResult of type float64",
+                    n.text
+                ));
+            }
+        }
+        _ => save(type_error(
+            value,
+            "NetConf",
+            "prevResult",
+            "map[string]interface {}",
+        )),
     }
 }
 

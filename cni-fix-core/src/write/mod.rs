@@ -25,7 +25,7 @@ pub use restore::{
 use atomic::copy_xattrs;
 use backup::{copy_metadata, write_manifest, BackupSet};
 
-use std::fs::{self};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
