@@ -191,31 +191,8 @@ fn conflist_from_value(
     let raw = decode_raw_map(doc).map_err(|e| err(format!("{CTX}{e}")))?;
     let raw = raw.unwrap_or_default();
 
-    let name = match lookup(&raw, "name") {
-        None => return Err(err(format!("{CTX}no name"))),
-        Some(v) => match &v.kind {
-            Kind::String(s) => s.clone(),
-            other => {
-                return Err(err(format!(
-                    "{CTX}invalid name type {}",
-                    other.go_type_name()
-                )))
-            }
-        },
-    };
-
-    let declared = match lookup(&raw, "cniVersion") {
-        None => None,
-        Some(v) => match &v.kind {
-            Kind::String(s) => Some(s.clone()),
-            other => {
-                return Err(err(format!(
-                    "{CTX}invalid cniVersion type {}",
-                    other.go_type_name()
-                )))
-            }
-        },
-    };
+    let name = string_field(&raw, "name")?.ok_or_else(|| err(format!("{CTX}no name")))?;
+    let declared = string_field(&raw, "cniVersion")?;
     let mut cni_version = declared.clone().unwrap_or_default();
 
     let mut cni_versions = None;
@@ -254,14 +231,50 @@ fn conflist_from_value(
         plugins: Vec::new(),
     };
 
-    let plugins = match lookup(&raw, "plugins") {
+    let Some(plugins) = plugin_items(&raw, generation, only_inlined)? else {
+        return Ok(list);
+    };
+    for (i, p) in plugins.iter().enumerate() {
+        let plugin = conf_from_value(p, map_order).map_err(|e| {
+            err(format!(
+                "failed to parse plugin config {i}: error parsing configuration: {e}"
+            ))
+        })?;
+        list.plugins.push(plugin);
+    }
+    Ok(list)
+}
+
+/// A string field of the raw list: `None` when absent, libcni's type error otherwise.
+fn string_field(raw: &[(&str, &Value)], key: &str) -> Result<Option<String>, ConfError> {
+    const CTX: &str = "error parsing configuration list: ";
+    match lookup(raw, key) {
+        None => Ok(None),
+        Some(v) => match &v.kind {
+            Kind::String(s) => Ok(Some(s.clone())),
+            other => Err(err(format!(
+                "{CTX}invalid {key} type {}",
+                other.go_type_name()
+            ))),
+        },
+    }
+}
+
+/// The list's `plugins`, or `None` when libcni 1.3 accepts a list without them.
+fn plugin_items<'v>(
+    raw: &[(&str, &'v Value)],
+    generation: LibcniGeneration,
+    only_inlined: bool,
+) -> Result<Option<&'v [Value]>, ConfError> {
+    const CTX: &str = "error parsing configuration list: ";
+    let plugins = match lookup(raw, "plugins") {
         None if generation >= LibcniGeneration::V1_3 => {
             if only_inlined {
                 return Err(err(format!(
                     "{CTX}`loadOnlyInlinedPlugins` is true, and no 'plugins' key"
                 )));
             }
-            return Ok(list);
+            return Ok(None);
         }
         None => return Err(err(format!("{CTX}no 'plugins' key"))),
         Some(v) => match &v.kind {
@@ -277,15 +290,7 @@ fn conflist_from_value(
     if plugins.is_empty() {
         return Err(err(format!("{CTX}no plugins in list")));
     }
-    for (i, p) in plugins.iter().enumerate() {
-        let plugin = conf_from_value(p, map_order).map_err(|e| {
-            err(format!(
-                "failed to parse plugin config {i}: error parsing configuration: {e}"
-            ))
-        })?;
-        list.plugins.push(plugin);
-    }
-    Ok(list)
+    Ok(Some(plugins))
 }
 
 /// libcni 1.2's `cniVersions` negotiation: the highest listed version not above 1.1.0.
