@@ -214,6 +214,36 @@ fn read_template(node: &dyn NodeSource, template: &str) -> ConfTemplate {
     ConfTemplate { path, text }
 }
 
+/// The conf dir, plugin directories and `max_conf_num` in effect: the options' overrides, else
+/// the config's settings, else containerd's defaults.
+fn in_effect(
+    options: &CheckOptions,
+    settings: &crate::containerd_config::CniSettings,
+) -> (PathBuf, Vec<PathBuf>, i64) {
+    let conf_dir = options.conf_dir.clone().unwrap_or_else(|| {
+        PathBuf::from(
+            settings
+                .conf_dir
+                .clone()
+                .unwrap_or_else(|| DEFAULT_CONF_DIR.to_string()),
+        )
+    });
+    let bin_dirs: Vec<PathBuf> = if options.bin_dirs.is_empty() {
+        settings
+            .effective_bin_dirs()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect()
+    } else {
+        options.bin_dirs.clone()
+    };
+    let max_conf_num = options
+        .max_conf_num
+        .or(settings.max_conf_num)
+        .unwrap_or(DEFAULT_MAX_CONF_NUM);
+    (conf_dir, bin_dirs, max_conf_num)
+}
+
 impl Snapshot {
     /// Read the node described by `options`.
     pub fn gather(options: &CheckOptions) -> Result<Snapshot, CheckError> {
@@ -270,27 +300,7 @@ impl Snapshot {
             ContainerdConfigState::Parsed(c) => c.cni.clone(),
             _ => Default::default(),
         };
-        let conf_dir = options.conf_dir.clone().unwrap_or_else(|| {
-            PathBuf::from(
-                settings
-                    .conf_dir
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_CONF_DIR.to_string()),
-            )
-        });
-        let bin_dirs: Vec<PathBuf> = if options.bin_dirs.is_empty() {
-            settings
-                .effective_bin_dirs()
-                .into_iter()
-                .map(PathBuf::from)
-                .collect()
-        } else {
-            options.bin_dirs.clone()
-        };
-        let max_conf_num = options
-            .max_conf_num
-            .or(settings.max_conf_num)
-            .unwrap_or(DEFAULT_MAX_CONF_NUM);
+        let (conf_dir, bin_dirs, max_conf_num) = in_effect(options, &settings);
 
         let generation = runtime
             .release
