@@ -252,67 +252,74 @@ pub fn read_buildinfo(data: &[u8]) -> Result<Option<BuildInfo>, StaticError> {
     let (Some(&ptr_size), Some(&flags)) = (blob.get(14), blob.get(15)) else {
         return Ok(None);
     };
-    let (version, modinfo) = if flags & 2 != 0 {
-        // Go 1.18+: the strings follow the 32-byte header, each with a varint length.
-        let Some(rest) = blob.get(32..) else {
-            return Ok(None);
-        };
-        let Some((v, rest)) = varint_string(rest) else {
-            return Ok(None);
-        };
-        let Some((m, _)) = varint_string(rest) else {
-            return Ok(None);
-        };
-        (v, m)
+    let Some((version, modinfo)) = (if flags & 2 != 0 {
+        inline_strings(blob)
     } else {
-        // Before Go 1.18: two pointers to Go string headers.
-        if ptr_size != 4 && ptr_size != 8 {
-            return Ok(None);
-        }
-        let be = flags & 1 != 0;
-        let read_ptr = |b: &[u8]| -> Option<u64> {
-            let b = b.get(..usize::from(ptr_size))?;
-            let mut v = 0u64;
-            if be {
-                for &x in b {
-                    v = (v << 8) | u64::from(x);
-                }
-            } else {
-                for &x in b.iter().rev() {
-                    v = (v << 8) | u64::from(x);
-                }
-            }
-            Some(v)
-        };
-        let read_string = |addr: u64| -> Option<Vec<u8>> {
-            let header = elf.at_vaddr(addr, 2 * u64::from(ptr_size))?;
-            let data_addr = read_ptr(header)?;
-            let len = read_ptr(header.get(usize::from(ptr_size)..)?)?;
-            if len > MAX_STRING {
-                return None;
-            }
-            elf.at_vaddr(data_addr, len).map(<[u8]>::to_vec)
-        };
-        let p = usize::from(ptr_size);
-        let (Some(va), Some(ma)) = (
-            blob.get(16..).and_then(read_ptr),
-            blob.get(16 + p..).and_then(read_ptr),
-        ) else {
-            return Ok(None);
-        };
-        match (read_string(va), read_string(ma)) {
-            (Some(v), Some(m)) => (v, m),
-            _ => return Ok(None),
-        }
+        pointed_strings(&elf, blob, ptr_size, flags & 1 != 0)
+    }) else {
+        return Ok(None);
     };
-    // Go wraps modinfo in 16-byte sentinels.
+    let info = parse_modinfo(&version, &modinfo);
+    Ok(Some(info))
+}
+
+/// Go 1.18 and later: the version and module strings follow the 32-byte header, each with a
+/// varint length.
+fn inline_strings(blob: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let rest = blob.get(32..)?;
+    let (v, rest) = varint_string(rest)?;
+    let (m, _) = varint_string(rest)?;
+    Some((v, m))
+}
+
+/// Before Go 1.18: two pointers to Go string headers, in the binary's byte order.
+fn pointed_strings(
+    elf: &Elf<'_>,
+    blob: &[u8],
+    ptr_size: u8,
+    be: bool,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    if ptr_size != 4 && ptr_size != 8 {
+        return None;
+    }
+    let read_ptr = |b: &[u8]| -> Option<u64> {
+        let b = b.get(..usize::from(ptr_size))?;
+        let mut v = 0u64;
+        if be {
+            for &x in b {
+                v = (v << 8) | u64::from(x);
+            }
+        } else {
+            for &x in b.iter().rev() {
+                v = (v << 8) | u64::from(x);
+            }
+        }
+        Some(v)
+    };
+    let read_string = |addr: u64| -> Option<Vec<u8>> {
+        let header = elf.at_vaddr(addr, 2 * u64::from(ptr_size))?;
+        let data_addr = read_ptr(header)?;
+        let len = read_ptr(header.get(usize::from(ptr_size)..)?)?;
+        if len > MAX_STRING {
+            return None;
+        }
+        elf.at_vaddr(data_addr, len).map(<[u8]>::to_vec)
+    };
+    let p = usize::from(ptr_size);
+    let va = blob.get(16..).and_then(read_ptr)?;
+    let ma = blob.get(16 + p..).and_then(read_ptr)?;
+    Some((read_string(va)?, read_string(ma)?))
+}
+
+/// The build information in Go's `modinfo` text (inside its 16-byte sentinels).
+fn parse_modinfo(version: &[u8], modinfo: &[u8]) -> BuildInfo {
     let modinfo: &[u8] = if modinfo.len() >= 33 && modinfo[modinfo.len() - 17] == b'\n' {
         &modinfo[16..modinfo.len() - 16]
     } else {
         b""
     };
     let mut info = BuildInfo {
-        go_version: String::from_utf8_lossy(&version).into_owned(),
+        go_version: String::from_utf8_lossy(version).into_owned(),
         ..BuildInfo::default()
     };
     for line in String::from_utf8_lossy(modinfo).lines() {
@@ -333,7 +340,7 @@ pub fn read_buildinfo(data: &[u8]) -> Result<Option<BuildInfo>, StaticError> {
             _ => {}
         }
     }
-    Ok(Some(info))
+    info
 }
 
 /// A uvarint-prefixed string and the rest of the input.
