@@ -30,8 +30,13 @@ pub struct NodeFs {
 #[non_exhaustive]
 pub enum ReadError {
     /// The operating system refused (missing, dangling link, loop, …).
-    #[error("{0}")]
-    Io(String),
+    #[error("{message}")]
+    Io {
+        /// What kind of error it was.
+        kind: io::ErrorKind,
+        /// The error as a short message.
+        message: String,
+    },
     /// Permission denied: whoever reads it lacks the rights (see [`own_limit`]).
     #[error("permission denied")]
     Denied,
@@ -46,6 +51,16 @@ pub enum ReadError {
         /// The limit.
         cap: u64,
     },
+}
+
+impl ReadError {
+    /// The read error of an I/O error, its kind kept.
+    pub fn io(e: &io::Error) -> ReadError {
+        ReadError::Io {
+            kind: e.kind(),
+            message: io_message(e),
+        }
+    }
 }
 
 /// A directory entry, typed as Go's `os.ReadDir` types it (without following links).
@@ -214,7 +229,7 @@ impl NodeFs {
             if e.kind() == io::ErrorKind::PermissionDenied {
                 ReadError::Denied
             } else {
-                ReadError::Io(io_message(&e))
+                ReadError::io(&e)
             }
         };
         let host = self.resolve(node_path).map_err(io_err)?;
@@ -361,11 +376,17 @@ mod tests {
         assert_eq!(read("/etc/cni/net.d/11-b.conflist").unwrap(), b"{}");
         assert_eq!(
             read("/etc/cni/net.d/12-c.conflist"),
-            Err(ReadError::Io("no such file or directory".into()))
+            Err(ReadError::Io {
+                kind: io::ErrorKind::NotFound,
+                message: "no such file or directory".into()
+            })
         );
         assert_eq!(
             read("/etc/cni/net.d/loop"),
-            Err(ReadError::Io("too many levels of symbolic links".into()))
+            Err(ReadError::Io {
+                kind: io::Error::from_raw_os_error(libc::ELOOP).kind(),
+                message: "too many levels of symbolic links".into()
+            })
         );
         assert_eq!(
             read("/etc/cni/net.d"),

@@ -402,7 +402,7 @@ impl NodeSource for MemNode {
             .collect())
     }
     fn read_file(&self, path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
-        let io_err = |e: io::Error| ReadError::Io(crate::node::io_message(&e));
+        let io_err = |e: io::Error| ReadError::io(&e);
         match self.lookup(path, true).map_err(io_err)? {
             (_, Some(MemEntry::File { bytes, .. })) => {
                 if bytes.len() as u64 > cap {

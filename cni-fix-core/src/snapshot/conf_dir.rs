@@ -224,7 +224,9 @@ fn read_one(
         }
         Err(e) => {
             let libcni = match &e {
-                ReadError::Io(m) => format!("error reading {shown}: open {shown}: {m}"),
+                ReadError::Io { message: m, .. } => {
+                    format!("error reading {shown}: open {shown}: {m}")
+                }
                 ReadError::Denied => {
                     format!("error reading {shown}: open {shown}: permission denied")
                 }

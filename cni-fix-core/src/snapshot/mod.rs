@@ -159,7 +159,7 @@ fn read_containerd_config(
 ) -> Result<ContainerdConfigState, CheckError> {
     let shown_config = display_path(path);
     Ok(match node.read_file(path, MAX_CONFIG_BYTES) {
-        Err(ReadError::Io(_)) if node.symlink_metadata(path).is_err() => {
+        Err(ReadError::Io { .. }) if node.symlink_metadata(path).is_err() => {
             if explicit {
                 let source = node
                     .symlink_metadata(path)

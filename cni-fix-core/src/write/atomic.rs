@@ -55,13 +55,13 @@ pub fn replace_with_backup(
     bytes: &[u8],
     backup_dir: &Path,
 ) -> Result<Replaced, WriteError> {
-    let io_err = |p: &Path, e: &io::Error| WriteError::Io {
+    let io_err = |p: &Path, e: io::Error| WriteError::File {
         path: p.display().to_string(),
-        reason: io_message(e),
+        source: e,
     };
     let existing = match fs::metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_err(path, &e)),
+        Err(e) => return Err(io_err(path, e)),
         Ok(m) if !m.is_file() => {
             return Err(refuse(
                 path,
@@ -104,7 +104,7 @@ pub fn replace_with_backup(
             path: path.display().to_string(),
             reason: "it changed while cni-fix was writing it; left alone".into(),
         }),
-        Err(ReplaceError::Io(e)) => Err(io_err(path, &e)),
+        Err(ReplaceError::Io(e)) => Err(io_err(path, e)),
     };
     if let Err(e) = result {
         set.discard_all();

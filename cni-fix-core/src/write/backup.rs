@@ -190,9 +190,13 @@ pub fn read_manifests(host_backup: &Path) -> Result<Vec<Manifest>, WriteError> {
         reason,
     };
     let mut out = Vec::new();
-    let entries = fs::read_dir(host_backup).map_err(|e| err(io_message(&e)))?;
+    let file_err = |source: io::Error| WriteError::File {
+        path: host_backup.display().to_string(),
+        source,
+    };
+    let entries = fs::read_dir(host_backup).map_err(file_err)?;
     for entry in entries {
-        let entry = entry.map_err(|e| err(io_message(&e)))?;
+        let entry = entry.map_err(file_err)?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if !(name.starts_with(MANIFEST_PREFIX) && name.ends_with(".json")) {

@@ -44,7 +44,16 @@ pub enum WriteError {
         /// What went wrong.
         reason: String,
     },
-    /// An I/O operation failed, or the node cannot be written.
+    /// An operation on a file failed.
+    #[error("{path}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file was refused, or the node cannot be written.
     #[error("{path}: {reason}")]
     Io {
         /// The file.
