@@ -85,7 +85,7 @@ pub(super) fn incompatible_plugins(ctx: &mut Ctx<'_>, n: &Net<'_>) {
 id: FindingId::IncompatibleVersion,
 severity: Severity::Error,
 file: Some(path.clone()),
-plugin: Some(t),
+plugin: Some(t.to_string()),
 message: format!(
                     "Network {:?} has {declared}, {too} for {t}{role} at {}, which supports {}: every pod start and stop fails",
                     net.name,
@@ -134,7 +134,7 @@ pub(super) fn result_regression(ctx: &mut Ctx<'_>, n: &Net<'_>) {
 id: FindingId::ResultVersionRegression,
 severity,
 file: Some(path.clone()),
-plugin: Some(&p.plugin_type),
+plugin: Some(p.plugin_type.clone()),
 message: format!(
                         "{} returns results without a cniVersion and {} follows it in the chain: {when}, libcni reads that result as 0.1.0 and the next plugin fails",
                         p.plugin_type, next.plugin_type

@@ -31,12 +31,13 @@ struct Ctx<'a> {
     out: Vec<Finding>,
 }
 
-/// A finding as a rule states it, before it becomes a [`Finding`].
-struct Draft<'p> {
+/// A finding in the common shape, before it becomes a [`Finding`]. Each kind of finding is a
+/// typed struct of its rule's module that owns its wording and converts into a `Draft`.
+struct Draft {
     id: FindingId,
     severity: Severity,
     file: Option<String>,
-    plugin: Option<&'p str>,
+    plugin: Option<String>,
     message: String,
     runtime_error: Option<String>,
     remedy: String,
@@ -46,12 +47,13 @@ struct Draft<'p> {
 }
 
 impl Ctx<'_> {
-    fn push(&mut self, d: Draft<'_>) {
+    fn push(&mut self, d: impl Into<Draft>) {
+        let d = d.into();
         self.out.push(Finding {
             id: d.id,
             severity: d.severity,
             file: d.file,
-            plugin: d.plugin.map(str::to_string),
+            plugin: d.plugin,
             message: d.message,
             runtime_error: d.runtime_error,
             remedy: d.remedy,

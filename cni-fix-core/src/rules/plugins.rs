@@ -78,7 +78,7 @@ fn not_found(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users) {
             id: FindingId::PluginNotFound,
             severity: Severity::Error,
             file: file.clone(),
-            plugin: Some(t),
+            plugin: Some(t.to_string()),
             message: format!(
                 "{} needs the plugin {t}, but no file named {t} is in {}",
                 for_what(file),
@@ -104,7 +104,7 @@ fn not_executable(ctx: &mut Ctx<'_>, info: &PluginInfo, path: &std::path::Path, 
             id: FindingId::PluginNotFound,
             severity: Severity::Error,
             file: file.clone(),
-            plugin: Some(t),
+            plugin: Some(t.to_string()),
             message: format!(
                 "{} needs the plugin {t}; libcni finds {shown} first, but it is not executable",
                 for_what(file)
@@ -141,7 +141,7 @@ fn versions_unknown(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users, only_lo
         id: FindingId::PluginVersionUnknown,
         severity,
         file: files.first().cloned().flatten(),
-        plugin: Some(t),
+        plugin: Some(t.to_string()),
         message: format!(
             "The spec versions of {t} ({}) are unknown: {}; {skipped} was skipped for it",
             info.path.as_deref().map(display_path).unwrap_or_default(),
