@@ -54,6 +54,119 @@ fn for_what(file: &Option<String>) -> &'static str {
     }
 }
 
+/// `plugin-not-found`: no executable for a plugin a network (or loopback) needs.
+enum PluginNotFound {
+    /// No file of that name in the plugin directories.
+    Missing {
+        plugin: String,
+        file: Option<String>,
+        dirs: Vec<String>,
+        /// The plugin that runs it, as libcni describes it in errors.
+        runner: String,
+        /// libcni's error.
+        error: String,
+    },
+    /// libcni finds the file first, but cannot run it.
+    NotExecutable {
+        plugin: String,
+        file: Option<String>,
+        path: String,
+    },
+}
+
+impl From<PluginNotFound> for Draft {
+    fn from(f: PluginNotFound) -> Draft {
+        let (plugin, file, message, runtime_error, remedy) = match f {
+            PluginNotFound::Missing {
+                plugin: t,
+                file,
+                dirs,
+                runner,
+                error,
+            } => (
+                t.clone(),
+                file.clone(),
+                format!(
+                    "{} needs the plugin {t}, but no file named {t} is in {}",
+                    for_what(&file),
+                    dirs.join(", ")
+                ),
+                rt::add_failed(&runner, &error),
+                format!(
+                    "Install {t} into {} (or point bin_dir / --bin-dir at the directory that holds it).",
+                    dirs.first().map(String::as_str).unwrap_or("the plugin dir")
+                ),
+            ),
+            PluginNotFound::NotExecutable {
+                plugin: t,
+                file,
+                path,
+            } => (
+                t.clone(),
+                file.clone(),
+                format!(
+                    "{} needs the plugin {t}; libcni finds {path} first, but it is not executable",
+                    for_what(&file)
+                ),
+                rt::add_failed(
+                    &describe(&t, ""),
+                    &format!("fork/exec {path}: permission denied"),
+                ),
+                format!("chmod 755 {path}"),
+            ),
+        };
+        Draft {
+            id: FindingId::PluginNotFound,
+            severity: Severity::Error,
+            file,
+            plugin: Some(plugin),
+            message,
+            runtime_error: Some(runtime_error),
+            remedy,
+            fixable: false,
+            location: None,
+        }
+    }
+}
+
+/// `plugin-version-unknown`: the binary is there, but its versions are unknown, so the version
+/// rules skipped it.
+struct PluginVersionUnknown {
+    plugin: String,
+    file: Option<String>,
+    path: String,
+    /// Why the versions are unknown.
+    why: String,
+    /// Whether a probe was tried and failed (a warning) or none was made (information).
+    probe_failed: bool,
+    /// The rules that were skipped.
+    skipped: &'static str,
+    remedy: String,
+}
+
+impl From<PluginVersionUnknown> for Draft {
+    fn from(f: PluginVersionUnknown) -> Draft {
+        Draft {
+            id: FindingId::PluginVersionUnknown,
+            severity: if f.probe_failed {
+                Severity::Warning
+            } else {
+                Severity::Info
+            },
+            file: f.file,
+            message: format!(
+                "The spec versions of {} ({}) are unknown: {}; {} was skipped for it",
+                f.plugin, f.path, f.why, f.skipped
+            ),
+            plugin: Some(f.plugin),
+            runtime_error: None,
+            remedy: f.remedy,
+            fixable: false,
+            location: None,
+        }
+    }
+}
+
 /// No file of that name in the plugin directories.
 fn not_found(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users) {
     let snap = ctx.snap;
@@ -70,66 +183,34 @@ fn not_found(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users) {
                     .map(|e| describe(&e.runner.plugin_type, &e.runner.name))
             })
             .unwrap_or_else(|| describe(t, ""));
-        let err = info
+        let error = info
             .problem()
             .map(str::to_string)
             .unwrap_or_else(|| format!("failed to find plugin {t:?} in path {go_dirs}"));
-        ctx.push(Draft {
-            id: FindingId::PluginNotFound,
-            severity: Severity::Error,
+        ctx.push(PluginNotFound::Missing {
+            plugin: t.to_string(),
             file: file.clone(),
-            plugin: Some(t.to_string()),
-            message: format!(
-                "{} needs the plugin {t}, but no file named {t} is in {}",
-                for_what(file),
-                dirs.join(", ")
-            ),
-            runtime_error: Some(rt::add_failed(&runner, &err)),
-            remedy: format!(
-                "Install {t} into {} (or point bin_dir / --bin-dir at the directory that holds it).",
-                dirs.first().map(String::as_str).unwrap_or("the plugin dir")
-            ),
-            fixable: false,
-            location: None,
+            dirs: dirs.clone(),
+            runner,
+            error,
         });
     }
 }
 
 /// libcni finds the file first, but cannot run it.
 fn not_executable(ctx: &mut Ctx<'_>, info: &PluginInfo, path: &std::path::Path, users: &Users) {
-    let t = info.plugin_type.as_str();
-    let shown = display_path(path);
     for file in &users.files {
-        ctx.push(Draft {
-            id: FindingId::PluginNotFound,
-            severity: Severity::Error,
+        ctx.push(PluginNotFound::NotExecutable {
+            plugin: info.plugin_type.clone(),
             file: file.clone(),
-            plugin: Some(t.to_string()),
-            message: format!(
-                "{} needs the plugin {t}; libcni finds {shown} first, but it is not executable",
-                for_what(file)
-            ),
-            runtime_error: Some(rt::add_failed(
-                &describe(t, ""),
-                &format!("fork/exec {shown}: permission denied"),
-            )),
-            remedy: format!("chmod 755 {shown}"),
-            fixable: false,
-            location: None,
+            path: display_path(path),
         });
     }
 }
 
-/// The binary is there, but its versions are unknown: the version rules skipped it.
+/// The binary is there, but its versions are unknown.
 fn versions_unknown(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users, only_loopback: bool) {
     let snap = ctx.snap;
-    let t = info.plugin_type.as_str();
-    let files = &users.files;
-    let severity = if info.probe_failed() {
-        Severity::Warning
-    } else {
-        Severity::Info
-    };
     let skipped = if info.for_loopback && only_loopback {
         "loopback-incompatible"
     } else if info.for_loopback {
@@ -137,20 +218,17 @@ fn versions_unknown(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users, only_lo
     } else {
         "incompatible-version"
     };
-    ctx.push(Draft {
-        id: FindingId::PluginVersionUnknown,
-        severity,
-        file: files.first().cloned().flatten(),
-        plugin: Some(t.to_string()),
-        message: format!(
-            "The spec versions of {t} ({}) are unknown: {}; {skipped} was skipped for it",
-            info.path.as_deref().map(display_path).unwrap_or_default(),
-            info.problem().unwrap_or("no source of versions")
-        ),
-        runtime_error: None,
+    ctx.push(PluginVersionUnknown {
+        plugin: info.plugin_type.clone(),
+        file: users.files.first().cloned().flatten(),
+        path: info.path.as_deref().map(display_path).unwrap_or_default(),
+        why: info
+            .problem()
+            .unwrap_or("no source of versions")
+            .to_string(),
+        probe_failed: info.probe_failed(),
+        skipped,
         remedy: unknown_versions_remedy(snap, info),
-        fixable: false,
-        location: None,
     });
 }
 
