@@ -2,59 +2,197 @@
 //! and whether its version is known.
 
 use super::{facts, Ctx, Draft};
-use crate::containerd_config::{ConfigProblem, DEFAULT_CONF_DIR};
+use crate::containerd_config::{ConfigProblem, ContainerdConfig, DEFAULT_CONF_DIR};
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
 use crate::runtime::Regression;
 use crate::snapshot::ContainerdConfigState;
 use crate::spec::SpecVersion;
 
-pub(super) fn containerd_config(ctx: &mut Ctx<'_>) {
-    let path = display_path(&ctx.snap.containerd_config_path);
-    match &ctx.snap.containerd_config {
-        ContainerdConfigState::Missing
-        | ContainerdConfigState::Parsed(_)
-        | ContainerdConfigState::Unread => {}
-        ContainerdConfigState::Unreadable(e) => ctx.push(Draft {
-id: FindingId::InvalidContainerdConfig,
-severity: Severity::Warning,
-file: Some(path.clone()),
-plugin: None,
-message: format!("{path} could not be read ({e}); containerd's defaults were checked instead"),
-runtime_error: None,
-remedy: "Run cni-fix as root, or point --containerd-config at a readable copy.".into(),
-fixable: false,
-location: None,
-}),
-        ContainerdConfigState::Invalid(e) => ctx.push(Draft {
-id: FindingId::InvalidContainerdConfig,
-severity: Severity::Error,
-file: Some(path.clone()),
-plugin: None,
-message: format!("{path} is not a valid containerd config: {e}; containerd's defaults were checked instead"),
-runtime_error: Some(format!("failed to load TOML: {path}: {e}")),
-remedy: "Fix the TOML, or regenerate it with `containerd config default`.".into(),
-fixable: false,
-location: None,
-}),
-    }
-    if let ContainerdConfigState::Parsed(c) = &ctx.snap.containerd_config {
-        for w in &c.warnings {
-            ctx.push(Draft {
-                id: FindingId::InvalidContainerdConfig,
-                severity: Severity::Warning,
-                file: Some(path.clone()),
-                plugin: None,
-                message: format!("{path}: {w}"),
-                runtime_error: None,
-                remedy: format!("Move the CNI settings into [{}].", c.table),
-                fixable: false,
-                location: None,
-            });
+/// `invalid-containerd-config`: the config cannot be read or parsed, containerd rejects what
+/// it names, or its CNI settings sit where they are not read.
+enum InvalidContainerdConfig<'a> {
+    /// The file exists but cannot be read.
+    Unreadable { path: String, error: &'a str },
+    /// The file is not valid TOML, or wrongly typed.
+    NotToml { path: String, error: &'a str },
+    /// A CNI table this config version does not read.
+    IgnoredTable {
+        path: String,
+        warning: &'a str,
+        table: &'static str,
+    },
+    /// Something in the config stops containerd (not its version).
+    DoesNotStart {
+        path: String,
+        message: &'a str,
+        runtime_error: &'a str,
+        runtime: String,
+    },
+}
+
+impl From<InvalidContainerdConfig<'_>> for Draft {
+    fn from(f: InvalidContainerdConfig<'_>) -> Draft {
+        let (path, severity, message, runtime_error, remedy) = match f {
+            InvalidContainerdConfig::Unreadable { path, error } => (
+                path.clone(),
+                Severity::Warning,
+                format!("{path} could not be read ({error}); containerd's defaults were checked instead"),
+                None,
+                "Run cni-fix as root, or point --containerd-config at a readable copy.".to_string(),
+            ),
+            InvalidContainerdConfig::NotToml { path, error } => (
+                path.clone(),
+                Severity::Error,
+                format!("{path} is not a valid containerd config: {error}; containerd's defaults were checked instead"),
+                Some(format!("failed to load TOML: {path}: {error}")),
+                "Fix the TOML, or regenerate it with `containerd config default`.".to_string(),
+            ),
+            InvalidContainerdConfig::IgnoredTable {
+                path,
+                warning,
+                table,
+            } => (
+                path.clone(),
+                Severity::Warning,
+                format!("{path}: {warning}"),
+                None,
+                format!("Move the CNI settings into [{table}]."),
+            ),
+            InvalidContainerdConfig::DoesNotStart {
+                path,
+                message,
+                runtime_error,
+                runtime,
+            } => (
+                path.clone(),
+                Severity::Error,
+                format!("{path}: {message}; {runtime} does not start, so no pod runs on this node"),
+                Some(runtime_error.to_string()),
+                "Name every plugin by its full URI (for example io.containerd.grpc.v1.cri instead of cri), or go back to version 1.".to_string(),
+            ),
+        };
+        Draft {
+            id: FindingId::InvalidContainerdConfig,
+            severity,
+            file: Some(path),
+            plugin: None,
+            message,
+            runtime_error,
+            remedy,
+            fixable: false,
+            location: None,
         }
-        let runtime = ctx.runtime_label();
-        for p in &c.problems {
-            config_problem(ctx, &path, c, p, &runtime);
+    }
+}
+
+/// `unsupported-config-version`: the release reads the config's version otherwise than it
+/// declares, or not at all.
+enum UnsupportedConfigVersion<'a> {
+    /// containerd refuses the version (or crashes on it).
+    DoesNotStart {
+        path: String,
+        message: &'a str,
+        runtime_error: &'a str,
+        runtime: String,
+    },
+    /// containerd reads the version its own way.
+    ReadOtherwise {
+        path: String,
+        message: &'a str,
+        runtime: String,
+        config: &'a ContainerdConfig,
+        /// Whether the settings in effect differ from the file's own table.
+        changes_settings: bool,
+    },
+}
+
+impl From<UnsupportedConfigVersion<'_>> for Draft {
+    fn from(f: UnsupportedConfigVersion<'_>) -> Draft {
+        let (path, severity, message, runtime_error, remedy) = match f {
+            UnsupportedConfigVersion::DoesNotStart {
+                path,
+                message,
+                runtime_error,
+                runtime,
+            } => (
+                path.clone(),
+                Severity::Error,
+                format!("{path}: {message}; {runtime} does not start, so no pod runs on this node"),
+                Some(runtime_error.to_string()),
+                "Write the config in a version this containerd knows: `containerd config default` prints one, and `containerd config migrate` (2.x) converts an older one.".to_string(),
+            ),
+            UnsupportedConfigVersion::ReadOtherwise {
+                path,
+                message,
+                runtime,
+                config: c,
+                changes_settings,
+            } => {
+                let (severity, effect) = if changes_settings {
+                    (
+                        Severity::Error,
+                        format!(
+                            "{runtime} takes other CNI settings than the file sets (conf_dir {}, plugin dirs {})",
+                            c.cni.conf_dir.as_deref().unwrap_or(DEFAULT_CONF_DIR),
+                            c.cni.effective_bin_dirs().join(", ")
+                        ),
+                    )
+                } else {
+                    (
+                        Severity::Warning,
+                        "the CNI settings in effect are the same today, but edits to that table will change nothing".to_string(),
+                    )
+                };
+                (
+                    path.clone(),
+                    severity,
+                    format!("{path}: {message}; {effect}"),
+                    None,
+                    format!(
+                        "Write the config in the version {runtime} reads: `containerd config default` prints one (`containerd config migrate` converts with 2.x); the CNI settings then belong in [{}].",
+                        c.table
+                    ),
+                )
+            }
+        };
+        Draft {
+            id: FindingId::UnsupportedConfigVersion,
+            severity,
+            file: Some(path),
+            plugin: None,
+            message,
+            runtime_error,
+            remedy,
+            fixable: false,
+            location: None,
+        }
+    }
+}
+
+pub(super) fn containerd_config(ctx: &mut Ctx<'_>) {
+    let snap = ctx.snap;
+    let path = display_path(&snap.containerd_config_path);
+    match &snap.containerd_config {
+        ContainerdConfigState::Missing | ContainerdConfigState::Unread => {}
+        ContainerdConfigState::Unreadable(error) => {
+            ctx.push(InvalidContainerdConfig::Unreadable { path, error })
+        }
+        ContainerdConfigState::Invalid(error) => {
+            ctx.push(InvalidContainerdConfig::NotToml { path, error })
+        }
+        ContainerdConfigState::Parsed(c) => {
+            for warning in &c.warnings {
+                ctx.push(InvalidContainerdConfig::IgnoredTable {
+                    path: path.clone(),
+                    warning,
+                    table: c.table,
+                });
+            }
+            let runtime = ctx.runtime_label();
+            for p in &c.problems {
+                config_problem(ctx, &path, c, p, &runtime);
+            }
         }
     }
 }
@@ -63,139 +201,157 @@ location: None,
 fn config_problem(
     ctx: &mut Ctx<'_>,
     path: &str,
-    c: &crate::containerd_config::ContainerdConfig,
+    c: &ContainerdConfig,
     p: &ConfigProblem,
     runtime: &str,
 ) {
+    let (path, runtime) = (path.to_string(), runtime.to_string());
     match p {
         ConfigProblem::Fatal {
             message,
             runtime_error,
-            version,
-        } => ctx.push(Draft {
-id: if *version {
-                FindingId::UnsupportedConfigVersion
-            } else {
-                FindingId::InvalidContainerdConfig
-            },
-severity: Severity::Error,
-file: Some(path.to_string()),
-plugin: None,
-message: format!("{path}: {message}; {runtime} does not start, so no pod runs on this node"),
-runtime_error: Some(runtime_error.clone()),
-remedy: if *version {
-                "Write the config in a version this containerd knows: `containerd config default` prints one, and `containerd config migrate` (2.x) converts an older one.".to_string()
-            } else {
-                "Name every plugin by its full URI (for example io.containerd.grpc.v1.cri instead of cri), or go back to version 1.".to_string()
-            },
-fixable: false,
-location: None,
-}),
+            version: true,
+        } => ctx.push(UnsupportedConfigVersion::DoesNotStart {
+            path,
+            message,
+            runtime_error,
+            runtime,
+        }),
+        ConfigProblem::Fatal {
+            message,
+            runtime_error,
+            version: false,
+        } => ctx.push(InvalidContainerdConfig::DoesNotStart {
+            path,
+            message,
+            runtime_error,
+            runtime,
+        }),
         ConfigProblem::VersionMismatch {
             message,
             changes_settings,
-        } => {
-            let (severity, effect) = if *changes_settings {
-                (
-                    Severity::Error,
-                    format!(
-                        "{runtime} takes other CNI settings than the file sets (conf_dir {}, plugin dirs {})",
-                        c.cni.conf_dir.as_deref().unwrap_or(DEFAULT_CONF_DIR),
-                        c.cni.effective_bin_dirs().join(", ")
-                    ),
-                )
-            } else {
-                (
-                    Severity::Warning,
-                    "the CNI settings in effect are the same today, but edits to that table will change nothing".to_string(),
-                )
-            };
-            ctx.push(Draft {
-id: FindingId::UnsupportedConfigVersion,
-severity,
-file: Some(path.to_string()),
-plugin: None,
-message: format!("{path}: {message}; {effect}"),
-runtime_error: None,
-remedy: format!(
-                    "Write the config in the version {runtime} reads: `containerd config default` prints one (`containerd config migrate` converts with 2.x); the CNI settings then belong in [{}].",
-                    c.table
-                ),
-fixable: false,
-location: None,
-});
-        }
+        } => ctx.push(UnsupportedConfigVersion::ReadOtherwise {
+            path,
+            message,
+            runtime,
+            config: c,
+            changes_settings: *changes_settings,
+        }),
     }
 }
 
 /// The name containerd renders `conf_template` into.
 const TEMPLATE_TARGET: &str = "10-containerd-net.conflist";
 
+/// `conf-template`: containerd's config names a template it renders when no network loads.
+struct ConfTemplate<'a> {
+    config: String,
+    template: String,
+    target: String,
+    /// Why the template cannot be read, if it cannot.
+    unreadable: Option<&'a str>,
+    /// Whether a network loads today (so the template is not used).
+    network_loads: bool,
+}
+
+impl From<ConfTemplate<'_>> for Draft {
+    fn from(f: ConfTemplate<'_>) -> Draft {
+        let ConfTemplate {
+            config,
+            template: shown,
+            target,
+            unreadable,
+            network_loads,
+        } = f;
+        let (severity, message, remedy) = match unreadable {
+            Some(e) => (
+                Severity::Warning,
+                format!(
+                    "{config} sets conf_template = {shown}, which cannot be read ({e}): if containerd ever needs it (no network loads and the kubelet sends the pod CIDR), it fails with `failed to parse cni config template`"
+                ),
+                "Point conf_template at the template, or remove the setting if the cluster's CNI writes the conf dir.".to_string(),
+            ),
+            None if network_loads => (
+                Severity::Info,
+                format!(
+                    "{config} sets conf_template = {shown}: containerd renders it into {target} only while no network loads, so today it is not used; if the networks in the conf dir go, containerd writes {target} from it once the kubelet sends the node's pod CIDR"
+                ),
+                "Nothing to do while a network loads; cni-fix cannot render the template without the node's pod CIDR.".to_string(),
+            ),
+            None => (
+                Severity::Info,
+                format!(
+                    "{config} sets conf_template = {shown}: no network loads, so containerd will render it into {target} when the kubelet sends the node's pod CIDR (check that file once it appears: containerd writes it without truncating an older one)"
+                ),
+                "Make sure the node has a pod CIDR (spec.podCIDR), or install the cluster's CNI; run cni-fix check again after containerd has written the file.".to_string(),
+            ),
+        };
+        Draft {
+            id: FindingId::ConfTemplate,
+            severity,
+            file: Some(config),
+            plugin: None,
+            message,
+            runtime_error: None,
+            remedy,
+            fixable: false,
+            location: None,
+        }
+    }
+}
+
 pub(super) fn conf_template(ctx: &mut Ctx<'_>) {
     let snap = ctx.snap;
     let Some(t) = &snap.conf_template else { return };
-    let shown = display_path(&t.path);
-    let config = display_path(&snap.containerd_config_path);
-    let target = display_path(&snap.conf_dir.join(TEMPLATE_TARGET));
-    let loads = !snap.load.loaded.is_empty();
-    let (severity, message, remedy) = match &t.text {
-        Err(e) => (
-            Severity::Warning,
-            format!(
-                "{config} sets conf_template = {shown}, which cannot be read ({e}): if containerd ever needs it (no network loads and the kubelet sends the pod CIDR), it fails with `failed to parse cni config template`"
-            ),
-            "Point conf_template at the template, or remove the setting if the cluster's CNI writes the conf dir.".to_string(),
-        ),
-        Ok(_) if loads => (
-            Severity::Info,
-            format!(
-                "{config} sets conf_template = {shown}: containerd renders it into {target} only while no network loads, so today it is not used; if the networks in the conf dir go, containerd writes {target} from it once the kubelet sends the node's pod CIDR"
-            ),
-            "Nothing to do while a network loads; cni-fix cannot render the template without the node's pod CIDR.".to_string(),
-        ),
-        Ok(_) => (
-            Severity::Info,
-            format!(
-                "{config} sets conf_template = {shown}: no network loads, so containerd will render it into {target} when the kubelet sends the node's pod CIDR (check that file once it appears: containerd writes it without truncating an older one)"
-            ),
-            "Make sure the node has a pod CIDR (spec.podCIDR), or install the cluster's CNI; run cni-fix check again after containerd has written the file.".to_string(),
-        ),
-    };
-    ctx.push(Draft {
-        id: FindingId::ConfTemplate,
-        severity,
-        file: Some(config),
-        plugin: None,
-        message,
-        runtime_error: None,
-        remedy,
-        fixable: false,
-        location: None,
+    ctx.push(ConfTemplate {
+        config: display_path(&snap.containerd_config_path),
+        template: display_path(&t.path),
+        target: display_path(&snap.conf_dir.join(TEMPLATE_TARGET)),
+        unreadable: t.text.as_ref().err().map(String::as_str),
+        network_loads: !snap.load.loaded.is_empty(),
     });
+}
+
+/// `runtime-unknown`: the containerd version, or its release, is unknown, so the rules took
+/// the conservative side.
+struct RuntimeUnknown<'a> {
+    /// Whether the version itself is unknown (else only its release).
+    version_unknown: bool,
+    problem: &'a str,
+}
+
+impl From<RuntimeUnknown<'_>> for Draft {
+    fn from(f: RuntimeUnknown<'_>) -> Draft {
+        let what = if f.version_unknown {
+            "The containerd version is unknown"
+        } else {
+            "The containerd release is unknown"
+        };
+        Draft {
+            id: FindingId::RuntimeUnknown,
+            severity: Severity::Warning,
+            file: None,
+            plugin: None,
+            message: format!(
+                "{what}: {}. Version-dependent rules took the conservative side: a missing cniVersion counts as an error, the loopback plugin is checked against containerd {}'s loopback network, and spec 1.1.0 against runtimes older than {}.",
+                f.problem,
+                facts::affected(Regression::LoopbackAt1_0_0),
+                facts::reads_spec(SpecVersion::V1_1_0)
+            ),
+            runtime_error: None,
+            remedy: "Pass --containerd-version (for example --containerd-version 1.6.20).".into(),
+            fixable: false,
+            location: None,
+        }
+    }
 }
 
 pub(super) fn runtime(ctx: &mut Ctx<'_>) {
     let rt = &ctx.snap.runtime;
     if let Some(problem) = &rt.problem {
-        let what = if rt.version.is_none() {
-            "The containerd version is unknown"
-        } else {
-            "The containerd release is unknown"
-        };
-        ctx.push(Draft {
-id: FindingId::RuntimeUnknown,
-severity: Severity::Warning,
-file: None,
-plugin: None,
-message: format!(
-                "{what}: {problem}. Version-dependent rules took the conservative side: a missing cniVersion counts as an error, the loopback plugin is checked against containerd {}'s loopback network, and spec 1.1.0 against runtimes older than {}.",
-                facts::affected(Regression::LoopbackAt1_0_0),
-                facts::reads_spec(SpecVersion::V1_1_0)
-            ),
-runtime_error: None,
-remedy: "Pass --containerd-version (for example --containerd-version 1.6.20).".into(),
-fixable: false,
-location: None,
-});
+        ctx.push(RuntimeUnknown {
+            version_unknown: rt.version.is_none(),
+            problem,
+        });
     }
 }
