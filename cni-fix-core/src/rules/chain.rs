@@ -99,6 +99,7 @@ runtime_error: Some(rt::add_failed(
 remedy: format!("{remedy}."),
 fixable: target.is_some(),
 location: n.version_at,
+files: Vec::new(),
 });
         }
     }
@@ -149,6 +150,7 @@ remedy: format!(
                 ),
 fixable: false,
 location: None,
+files: Vec::new(),
 });
             }
         }

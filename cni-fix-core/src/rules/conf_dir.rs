@@ -7,12 +7,272 @@ use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
 use crate::snapshot::{FileProblem, FileStatus};
 
+/// `no-config`: nothing the runtime can load.
+enum NoConfig<'a> {
+    /// The conf dir cannot be listed.
+    Unreadable { dir: String, error: &'a str },
+    /// The conf dir is missing, or holds no config.
+    Empty { dir: String, missing: bool },
+}
+
+impl From<NoConfig<'_>> for Draft {
+    fn from(f: NoConfig<'_>) -> Draft {
+        let (message, runtime_error, remedy) = match f {
+            NoConfig::Unreadable { dir, error } => (
+                format!("The conf dir {dir} cannot be read: {error}"),
+                format!("failed to read config file: {error}: failed to read config file"),
+                "Make the conf dir readable by root, or point --conf-dir at the right directory.",
+            ),
+            NoConfig::Empty { dir, missing } => {
+                let why = if missing {
+                    format!("The conf dir {dir} does not exist")
+                } else {
+                    format!("The conf dir {dir} holds no .conf, .conflist or .json file")
+                };
+                (
+                    format!("{why}: the node has no pod network and reports `cni plugin not initialized`"),
+                    format!("no network config found in {dir}: cni plugin not initialized"),
+                    "Install the cluster's CNI, point conf_dir (or --conf-dir) at the directory it writes to, or write a standalone network with `cni-fix generate --output`.",
+                )
+            }
+        };
+        Draft {
+            id: FindingId::NoConfig,
+            severity: Severity::Error,
+            file: None,
+            plugin: None,
+            message,
+            runtime_error: Some(runtime_error),
+            remedy: remedy.to_string(),
+            fixable: false,
+            location: None,
+            files: Vec::new(),
+        }
+    }
+}
+
+/// What an invalid file does to containerd's load.
+enum LoadEffect {
+    /// The load stops here; these networks are lost (none: the node has no pod network).
+    StopsHere { lost: Vec<String> },
+    /// The load will stop here once the files before it are fixed.
+    StopsOnceFixed,
+    /// The load does not reach it today.
+    NotReached,
+}
+
+/// `invalid-config`: libcni rejects (or cannot read) a file.
+struct InvalidConfig<'a> {
+    path: String,
+    problem: &'a FileProblem,
+    /// A plain account of an encoding problem, when that is the cause.
+    encoding: Option<&'static str>,
+    effect: LoadEffect,
+}
+
+impl From<InvalidConfig<'_>> for Draft {
+    fn from(f: InvalidConfig<'_>) -> Draft {
+        let problem = f.problem;
+        let at = problem
+            .line_col
+            .map(|(l, c)| format!(" (line {l}, column {c})"))
+            .unwrap_or_default();
+        let (severity, effect) = match f.effect {
+            LoadEffect::StopsHere { lost } if lost.is_empty() => (
+                Severity::Error,
+                "containerd stops loading here and the node has no pod network".to_string(),
+            ),
+            LoadEffect::StopsHere { lost } => (
+                Severity::Error,
+                format!(
+                    "containerd stops loading here, so it loads no network at all, not even {}",
+                    lost.join(", ")
+                ),
+            ),
+            LoadEffect::StopsOnceFixed => (
+                Severity::Error,
+                "containerd stops loading at this file once the files before it are fixed"
+                    .to_string(),
+            ),
+            LoadEffect::NotReached => (
+                Severity::Warning,
+                "containerd does not reach it today, but will stop at it if the files before it change"
+                    .to_string(),
+            ),
+        };
+        let verb = if problem.unreadable {
+            "cannot read"
+        } else {
+            "rejects"
+        };
+        let why = match f.encoding {
+            Some(plain) => format!("{plain} (libcni: {})", problem.libcni),
+            None => problem.libcni.clone(),
+        };
+        Draft {
+            id: FindingId::InvalidConfig,
+            severity,
+            file: Some(f.path),
+            plugin: None,
+            message: format!("libcni {verb} this file{at}: {why}; {effect}"),
+            runtime_error: Some(problem.load_error.clone()),
+            remedy: "Fix the file, or move it out of the conf dir (or rename it to *.bak) if it is not meant to be loaded.".into(),
+            fixable: false,
+            location: problem.line_col.map(|(line, column)| Location { line, column }),
+            files: Vec::new(),
+        }
+    }
+}
+
+/// `unrendered-template`: a placeholder its installer never rendered.
+struct UnrenderedTemplate {
+    path: String,
+    placeholder: String,
+    /// Whether containerd loads (or reaches) the file.
+    reached: bool,
+    location: Location,
+}
+
+impl From<UnrenderedTemplate> for Draft {
+    fn from(f: UnrenderedTemplate) -> Draft {
+        Draft {
+            id: FindingId::UnrenderedTemplate,
+            severity: if f.reached {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
+            file: Some(f.path),
+            plugin: None,
+            message: format!(
+                "The file still holds the template placeholder `{}`: its installer never rendered it",
+                f.placeholder
+            ),
+            runtime_error: None,
+            remedy: "Re-run or repair the installer that renders this file (for Calico, the install-cni container); do not hand-edit values a controller will overwrite.".into(),
+            fixable: false,
+            location: Some(f.location),
+            files: Vec::new(),
+        }
+    }
+}
+
+/// `ignored-file`: an entry that looks like a config but that the runtime never reads.
+struct IgnoredFile {
+    path: String,
+    name: String,
+    why: &'static str,
+}
+
+impl From<IgnoredFile> for Draft {
+    fn from(f: IgnoredFile) -> Draft {
+        Draft {
+            id: FindingId::IgnoredFile,
+            severity: Severity::Info,
+            file: Some(f.path),
+            plugin: None,
+            message: format!(
+                "{} is ignored by the runtime: {}; edits to it change nothing",
+                f.name, f.why
+            ),
+            runtime_error: None,
+            remedy: "Nothing to do if it is a backup; give it a loadable name if it should configure the node.".into(),
+            fixable: false,
+            location: None,
+            files: Vec::new(),
+        }
+    }
+}
+
+/// At most this many shadowed files are named in the summary's message (JSON lists all).
+const SHADOWED_NAMED: usize = 5;
+
+/// `shadowed-config`: valid configs containerd does not load.
+enum ShadowedConfig {
+    /// One file, named on its own.
+    One {
+        path: String,
+        network: String,
+        max: i64,
+        first: String,
+    },
+    /// Several, in one finding for the conf dir.
+    Many {
+        dir: String,
+        files: Vec<String>,
+        max: i64,
+        first: String,
+    },
+}
+
+impl From<ShadowedConfig> for Draft {
+    fn from(f: ShadowedConfig) -> Draft {
+        let (file, message, remedy, files) = match f {
+            ShadowedConfig::One {
+                path,
+                network,
+                max,
+                first,
+            } => (
+                Some(path),
+                format!(
+                    "Network {network:?} is valid but containerd does not load it: max_conf_num is {max} and {first} sorts first, so edits to this file change nothing"
+                ),
+                "If this is the network you want, remove or rename (*.bak) the stale file that sorts first, or rename this one to sort first; raise max_conf_num only if you want several networks.",
+                Vec::new(),
+            ),
+            ShadowedConfig::Many {
+                dir,
+                files,
+                max,
+                first,
+            } => {
+                let named = files
+                    .iter()
+                    .take(SHADOWED_NAMED)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let more = match files.len().saturating_sub(SHADOWED_NAMED) {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
+                };
+                (
+                    None,
+                    format!(
+                        "{} valid configs in {dir} are not loaded: max_conf_num is {max} and {first} sorts first, so edits to them change nothing: {named}{more}",
+                        files.len()
+                    ),
+                    "Move the configs that are not meant to be loaded out of the conf dir (or rename them to *.bak); raise max_conf_num only if you want several networks.",
+                    files,
+                )
+            }
+        };
+        Draft {
+            id: FindingId::ShadowedConfig,
+            severity: Severity::Warning,
+            file,
+            plugin: None,
+            message,
+            runtime_error: None,
+            remedy: remedy.to_string(),
+            fixable: false,
+            location: None,
+            files,
+        }
+    }
+}
+
 pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
     let snap = ctx.snap;
     let loadable: Vec<usize> = (0..snap.files.len())
         .filter(|&i| snap.files[i].form().is_some() && snap.files[i].status != FileStatus::Unread)
         .collect();
     no_config(ctx, loadable.is_empty());
+    let mut active = vec![false; snap.files.len()];
+    for &i in &snap.load.active {
+        active[i] = true;
+    }
     let max = snap.max_conf_num;
     let mut valid_before = 0i64;
     let mut shadowed = Vec::new();
@@ -22,7 +282,7 @@ pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
         match f.parsed() {
             Some(Err(problem)) => invalid_config(ctx, i, problem, reached),
             Some(Ok(_)) => {
-                if f.status == FileStatus::Shadowed && !snap.load.active.contains(&i) {
+                if f.status == FileStatus::Shadowed && !active[i] {
                     shadowed.push(i);
                 }
                 valid_before += 1;
@@ -30,7 +290,14 @@ pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
             None => {}
         }
         if let Some(bytes) = f.bytes() {
-            placeholder(ctx, i, bytes, reached);
+            if let Some((offset, placeholder)) = find_placeholder_at(bytes) {
+                ctx.push(UnrenderedTemplate {
+                    path: f.display(),
+                    placeholder,
+                    reached: reached || active[i],
+                    location: Location::at(bytes, offset),
+                });
+            }
         }
     }
     shadowed_configs(ctx, &shadowed);
@@ -41,41 +308,13 @@ pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
 fn no_config(ctx: &mut Ctx<'_>, nothing_loadable: bool) {
     let snap = ctx.snap;
     let dir = display_path(&snap.conf_dir);
-    if let Some(e) = &snap.conf_dir_error {
-        ctx.push(Draft {
-            id: FindingId::NoConfig,
-            severity: Severity::Error,
-            file: None,
-            plugin: None,
-            message: format!("The conf dir {dir} cannot be read: {e}"),
-            runtime_error: Some(format!(
-                "failed to read config file: {e}: failed to read config file"
-            )),
-            remedy:
-                "Make the conf dir readable by root, or point --conf-dir at the right directory."
-                    .into(),
-            fixable: false,
-            location: None,
-        });
+    if let Some(error) = &snap.conf_dir_error {
+        ctx.push(NoConfig::Unreadable { dir, error });
     } else if nothing_loadable && snap.incomplete.is_empty() {
-        let why = if snap.conf_dir_missing {
-            format!("The conf dir {dir} does not exist")
-        } else {
-            format!("The conf dir {dir} holds no .conf, .conflist or .json file")
-        };
-        ctx.push(Draft {
-id: FindingId::NoConfig,
-severity: Severity::Error,
-file: None,
-plugin: None,
-message: format!("{why}: the node has no pod network and reports `cni plugin not initialized`"),
-runtime_error: Some(format!(
-                "no network config found in {dir}: cni plugin not initialized"
-            )),
-remedy: "Install the cluster's CNI, point conf_dir (or --conf-dir) at the directory it writes to, or write a standalone network with `cni-fix generate --output`.".into(),
-fixable: false,
-location: None,
-});
+        ctx.push(NoConfig::Empty {
+            dir,
+            missing: snap.conf_dir_missing,
+        });
     }
 }
 
@@ -83,85 +322,26 @@ location: None,
 fn invalid_config(ctx: &mut Ctx<'_>, i: usize, problem: &FileProblem, reached: bool) {
     let snap = ctx.snap;
     let f = &snap.files[i];
-    let path = f.display();
-    let lost: Vec<String> = snap
-        .load
-        .active
-        .iter()
-        .map(|&a| snap.files[a].display())
-        .collect();
-    let at = problem
-        .line_col
-        .map(|(l, c)| format!(" (line {l}, column {c})"))
-        .unwrap_or_default();
-    let (severity, effect) = if snap.load.aborted_at == Some(i) {
-        let effect = if lost.is_empty() {
-            "containerd stops loading here and the node has no pod network".to_string()
-        } else {
-            format!(
-                "containerd stops loading here, so it loads no network at all, not even {}",
-                lost.join(", ")
-            )
-        };
-        (Severity::Error, effect)
+    let effect = if snap.load.aborted_at == Some(i) {
+        LoadEffect::StopsHere {
+            lost: snap
+                .load
+                .active
+                .iter()
+                .map(|&a| snap.files[a].display())
+                .collect(),
+        }
     } else if reached {
-        (
-            Severity::Error,
-            "containerd stops loading at this file once the files before it are fixed".to_string(),
-        )
+        LoadEffect::StopsOnceFixed
     } else {
-        (
-            Severity::Warning,
-            "containerd does not reach it today, but will stop at it if the files before it change"
-                .to_string(),
-        )
+        LoadEffect::NotReached
     };
-    let verb = if problem.unreadable {
-        "cannot read"
-    } else {
-        "rejects"
-    };
-    let why = match f.bytes().and_then(encoding_problem) {
-        Some(plain) => format!("{plain} (libcni: {})", problem.libcni),
-        None => problem.libcni.clone(),
-    };
-    ctx.push(Draft {
-id: FindingId::InvalidConfig,
-severity,
-file: Some(path.clone()),
-plugin: None,
-message: format!("libcni {verb} this file{at}: {why}; {effect}"),
-runtime_error: Some(problem.load_error.clone()),
-remedy: "Fix the file, or move it out of the conf dir (or rename it to *.bak) if it is not meant to be loaded.".into(),
-fixable: false,
-location: problem.line_col.map(|(line, column)| Location { line, column }),
-});
-}
-
-/// A template placeholder left in a file.
-fn placeholder(ctx: &mut Ctx<'_>, i: usize, bytes: &[u8], reached: bool) {
-    let snap = ctx.snap;
-    let path = snap.files[i].display();
-    if let Some((offset, placeholder)) = find_placeholder_at(bytes) {
-        let severity = if reached || snap.load.active.contains(&i) {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
-        ctx.push(Draft {
-id: FindingId::UnrenderedTemplate,
-severity,
-file: Some(path.clone()),
-plugin: None,
-message: format!(
-                        "The file still holds the template placeholder `{placeholder}`: its installer never rendered it"
-                    ),
-runtime_error: None,
-remedy: "Re-run or repair the installer that renders this file (for Calico, the install-cni container); do not hand-edit values a controller will overwrite.".into(),
-fixable: false,
-location: Some(Location::at(bytes, offset)),
-});
-    }
+    ctx.push(InvalidConfig {
+        path: f.display(),
+        problem,
+        encoding: f.bytes().and_then(encoding_problem),
+        effect,
+    });
 }
 
 /// Entries that look like configs but that the runtime never reads.
@@ -171,29 +351,23 @@ fn ignored_files(ctx: &mut Ctx<'_>) {
         if f.form().is_some() {
             continue;
         }
-        let name = f.name.to_string_lossy();
+        let name = f.name.to_string_lossy().into_owned();
         let lower = name.to_lowercase();
         let why = if f.entry == crate::node::EntryKind::Dir {
-            "it is a directory, which containerd skips".to_string()
+            "it is a directory, which containerd skips"
         } else if [".conf", ".conflist", ".json"]
             .iter()
             .any(|e| lower.ends_with(e))
         {
-            "extensions are case-sensitive: only .conf, .conflist and .json are read".to_string()
+            "extensions are case-sensitive: only .conf, .conflist and .json are read"
         } else {
-            "only files ending in .conf, .conflist or .json are read".to_string()
+            "only files ending in .conf, .conflist or .json are read"
         };
-        ctx.push(Draft {
-id: FindingId::IgnoredFile,
-severity: Severity::Info,
-file: Some(f.display()),
-plugin: None,
-message: format!("{name} is ignored by the runtime: {why}; edits to it change nothing"),
-runtime_error: None,
-remedy: "Nothing to do if it is a backup; give it a loadable name if it should configure the node.".into(),
-fixable: false,
-location: None,
-});
+        ctx.push(IgnoredFile {
+            path: f.display(),
+            name,
+            why,
+        });
     }
 }
 
@@ -218,9 +392,6 @@ pub fn encoding_problem(bytes: &[u8]) -> Option<&'static str> {
     None
 }
 
-/// At most this many shadowed files are named in the summary's message (JSON lists all).
-const SHADOWED_NAMED: usize = 5;
-
 /// Valid configs containerd does not load: one finding each when a single file is shadowed, or
 /// when a file is newer than the network containerd loads (someone likely edited it expecting
 /// it to take effect); the rest in one finding for the conf dir that lists them all.
@@ -235,67 +406,33 @@ fn shadowed_configs(ctx: &mut Ctx<'_>, shadowed: &[usize]) {
         .unwrap_or_default();
     let modified = |i: usize| snap.files[i].modified;
     let loaded_at = snap.load.active.first().and_then(|&a| modified(a));
-    let (own, grouped): (Vec<usize>, Vec<usize>) = if shadowed.len() <= 1 {
+    let (mut own, grouped): (Vec<usize>, Vec<usize>) = if shadowed.len() <= 1 {
         (shadowed.to_vec(), Vec::new())
     } else {
         shadowed
             .iter()
             .partition(|&&i| matches!((modified(i), loaded_at), (Some(m), Some(l)) if m > l))
     };
+    if let [one] = grouped.as_slice() {
+        // A single file left over is named as one.
+        own.push(*one);
+    }
     for i in own {
         let f = &snap.files[i];
         let Some(net) = f.network() else { continue };
-        ctx.push(Draft {
-id: FindingId::ShadowedConfig,
-severity: Severity::Warning,
-file: Some(f.display()),
-plugin: None,
-message: format!(
-                "Network {:?} is valid but containerd does not load it: max_conf_num is {max} and {first} sorts first, so edits to this file change nothing",
-                net.name
-            ),
-runtime_error: None,
-remedy: "If this is the network you want, remove or rename (*.bak) the stale file that sorts first, or rename this one to sort first; raise max_conf_num only if you want several networks.".into(),
-fixable: false,
-location: None,
-});
+        ctx.push(ShadowedConfig::One {
+            path: f.display(),
+            network: net.name.clone(),
+            max,
+            first: first.clone(),
+        });
     }
-    match grouped.as_slice() {
-        [] => {}
-        [one] => {
-            // A single file left over is named as one.
-            shadowed_configs(ctx, &[*one]);
-        }
-        many => {
-            let files: Vec<String> = many.iter().map(|&i| snap.files[i].display()).collect();
-            let named = files
-                .iter()
-                .take(SHADOWED_NAMED)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            let more = match files.len().saturating_sub(SHADOWED_NAMED) {
-                0 => String::new(),
-                n => format!(" and {n} more"),
-            };
-            ctx.push(Draft {
-id: FindingId::ShadowedConfig,
-severity: Severity::Warning,
-file: None,
-plugin: None,
-message: format!(
-                    "{} valid configs in {} are not loaded: max_conf_num is {max} and {first} sorts first, so edits to them change nothing: {named}{more}",
-                    files.len(),
-                    display_path(&snap.conf_dir)
-                ),
-runtime_error: None,
-remedy: "Move the configs that are not meant to be loaded out of the conf dir (or rename them to *.bak); raise max_conf_num only if you want several networks.".into(),
-fixable: false,
-location: None,
-});
-            if let Some(last) = ctx.out.last_mut() {
-                last.files = files;
-            }
-        }
+    if grouped.len() > 1 {
+        ctx.push(ShadowedConfig::Many {
+            dir: display_path(&snap.conf_dir),
+            files: grouped.iter().map(|&i| snap.files[i].display()).collect(),
+            max,
+            first,
+        });
     }
 }

@@ -82,6 +82,7 @@ impl From<InvalidContainerdConfig<'_>> for Draft {
             remedy,
             fixable: false,
             location: None,
+            files: Vec::new(),
         }
     }
 }
@@ -166,6 +167,7 @@ impl From<UnsupportedConfigVersion<'_>> for Draft {
             remedy,
             fixable: false,
             location: None,
+            files: Vec::new(),
         }
     }
 }
@@ -296,6 +298,7 @@ impl From<ConfTemplate<'_>> for Draft {
             remedy,
             fixable: false,
             location: None,
+            files: Vec::new(),
         }
     }
 }
@@ -342,6 +345,7 @@ impl From<RuntimeUnknown<'_>> for Draft {
             remedy: "Pass --containerd-version (for example --containerd-version 1.6.20).".into(),
             fixable: false,
             location: None,
+            files: Vec::new(),
         }
     }
 }

@@ -99,6 +99,7 @@ impl From<LoopbackIncompatible<'_>> for Draft {
             remedy,
             fixable: false,
             location: None,
+            files: Vec::new(),
         }
     }
 }

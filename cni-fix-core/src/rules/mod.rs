@@ -44,6 +44,8 @@ struct Draft {
     fixable: bool,
     /// Where in the file, when the rule knows.
     location: Option<Location>,
+    /// Further files the finding is about.
+    files: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -59,7 +61,7 @@ impl Ctx<'_> {
             remedy: d.remedy,
             fixable: d.fixable,
             fix: None,
-            files: Vec::new(),
+            files: d.files,
             location: d.location,
         });
     }

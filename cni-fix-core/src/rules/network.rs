@@ -160,6 +160,7 @@ fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
             remedy: format!("Declare the version: {target_hint}."),
             fixable: true,
             location: None,
+            files: Vec::new(),
         });
     } else if SpecVersion::exact(effective).is_none() {
         let list = first
@@ -183,6 +184,7 @@ runtime_error: Some(rt::add_failed(
 remedy: format!("Use a spec version: {target_hint}."),
 fixable: true,
 location: n.version_at,
+files: Vec::new(),
 });
     }
 }
@@ -217,6 +219,7 @@ remedy: format!(
                 ),
 fixable: true,
 location: n.version_at,
+files: Vec::new(),
 }),
             true if spec > max => ctx.push(Draft {
 id: FindingId::UnsupportedSpecVersion,
@@ -232,6 +235,7 @@ runtime_error: Some(rt::add_failed(first_desc, &rt::unsupported_result(spec.as_s
 remedy: format!("Check the containerd version (--containerd-version), or {target_hint}."),
 fixable: true,
 location: n.version_at,
+files: Vec::new(),
 }),
             _ => {}
         }
@@ -268,6 +272,7 @@ runtime_error: None,
 remedy: format!("Make the two agree: {target_hint}, and keep no cniVersions entry above it."),
 fixable: true,
 location: n.version_at,
+files: Vec::new(),
 });
         }
     }
@@ -301,6 +306,7 @@ runtime_error: Some(rt::add_failed(first_desc, &detail)),
 remedy: "Give the network a name of letters, digits, '_', '.' and '-' that starts with a letter or digit.".into(),
 fixable: false,
 location: None,
+files: Vec::new(),
 });
     }
 }

@@ -52,6 +52,7 @@ impl From<InsecurePermissions<'_>> for Draft {
             remedy,
             fixable: false,
             location: None,
+            files: Vec::new(),
         }
     }
 }

@@ -125,6 +125,7 @@ impl From<PluginNotFound> for Draft {
             remedy,
             fixable: false,
             location: None,
+            files: Vec::new(),
         }
     }
 }
@@ -163,6 +164,7 @@ impl From<PluginVersionUnknown> for Draft {
             remedy: f.remedy,
             fixable: false,
             location: None,
+            files: Vec::new(),
         }
     }
 }
