@@ -8,7 +8,7 @@ use crate::conf::{FileForm, NetworkList, PluginConf};
 use crate::finding::Location;
 use crate::finding::{FindingId, Repair, Severity};
 use crate::fix::{choose_target, Fix};
-use crate::runtime::{ContainerdRelease, Regression};
+use crate::runtime::Regression;
 use crate::snapshot::ConfFile;
 use crate::snapshot::Effective;
 use crate::spec::{go_quote_list, parse_libcni_version, SpecVersion};
@@ -44,7 +44,6 @@ pub(super) struct Net<'a> {
     pub(super) net: &'a NetworkList,
     /// The file's node path.
     pub(super) path: String,
-    pub(super) release: Option<&'static ContainerdRelease>,
     /// `containerd 1.6.3`, or the unknown runtime.
     pub(super) runtime: String,
     /// Every plugin the network runs.
@@ -85,7 +84,6 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
     let n = Net {
         net,
         path: f.display(),
-        release: snap.runtime.release,
         runtime: ctx.runtime_label(),
         types: executed(net),
         first,
@@ -109,33 +107,35 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
     super::chain::result_regression(ctx, &n);
 }
 
-fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
-    let net = n.net;
-    let path = &n.path;
-    let release = n.release;
-    let runtime = &n.runtime;
-    let first = n.first;
-    let first_desc = &n.first_desc;
-    let target_hint = &n.target_hint;
-    let effective = n.effective;
-    // Version presence and validity.
-    if effective.is_empty() {
-        let teardown = n.rt.release.has(Regression::EmptyVersionTeardown);
-        let declared = match &net.declared_cni_version {
+/// `missing-version`: a network without `cniVersion`.
+struct MissingVersion<'a> {
+    n: &'a Net<'a>,
+    /// Whether the runtime's libcni fails to tear such a network down.
+    teardown_fails: bool,
+}
+
+impl From<MissingVersion<'_>> for Draft {
+    fn from(f: MissingVersion<'_>) -> Draft {
+        let n = f.n;
+        let declared = match &n.net.declared_cni_version {
             Some(_) => "declares an empty cniVersion",
             None => "declares no cniVersion",
         };
-        let (severity, message, runtime_error) = if teardown {
-            let why = if release.is_some() {
-                format!("{runtime} links libcni older than 1.1.0, which cannot tear such a network down")
+        let fixed_in = facts::fixed_in(Regression::EmptyVersionTeardown);
+        let (severity, message, runtime_error) = if f.teardown_fails {
+            let why = if n.rt.assumed {
+                format!("the runtime version is unknown, and every containerd before {fixed_in} links a libcni that cannot tear such a network down")
             } else {
-                format!("the runtime version is unknown, and every containerd before {} links a libcni that cannot tear such a network down", facts::fixed_in(Regression::EmptyVersionTeardown))
+                format!(
+                    "{} links libcni older than 1.1.0, which cannot tear such a network down",
+                    n.runtime
+                )
             };
             (
                 Severity::Error,
                 format!(
                     "Network {:?} {declared}: pods start, but {why}, so pods never stop cleanly",
-                    net.name
+                    n.net.name
                 ),
                 Some(rt::del_failed(rt::EMPTY_VERSION)),
             )
@@ -143,171 +143,238 @@ fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
             (
                 Severity::Warning,
                 format!(
-                    "Network {:?} {declared}: {runtime} reads it as 0.1.0, so it runs at the oldest spec version (no CHECK, old result format), and containerd before {} cannot tear it down",
-                    net.name,
-                    facts::fixed_in(Regression::EmptyVersionTeardown)
+                    "Network {:?} {declared}: {} reads it as 0.1.0, so it runs at the oldest spec version (no CHECK, old result format), and containerd before {fixed_in} cannot tear it down",
+                    n.net.name, n.runtime
                 ),
                 None,
             )
         };
-        ctx.push(Draft {
+        Draft {
             id: FindingId::MissingVersion,
             severity,
-            file: Some(path.clone()),
+            file: Some(n.path.clone()),
             plugin: None,
             message,
             runtime_error,
-            remedy: format!("Declare the version: {target_hint}."),
+            remedy: format!("Declare the version: {}.", n.target_hint),
             fixable: true,
             location: None,
             files: Vec::new(),
+        }
+    }
+}
+
+/// `invalid-version`: a `cniVersion` that is not a spec version.
+struct InvalidVersion<'a> {
+    n: &'a Net<'a>,
+    /// The first plugin's versions, Go-quoted, as its refusal lists them.
+    first_supports: String,
+}
+
+impl From<InvalidVersion<'_>> for Draft {
+    fn from(f: InvalidVersion<'_>) -> Draft {
+        let n = f.n;
+        let effective = n.effective;
+        Draft {
+            id: FindingId::InvalidVersion,
+            severity: Severity::Error,
+            file: Some(n.path.clone()),
+            plugin: None,
+            message: format!(
+                "Network {:?} has cniVersion {effective:?}, which is not a CNI spec version (0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0): plugins match versions as exact strings and every one rejects it",
+                n.net.name
+            ),
+            runtime_error: Some(rt::add_failed(
+                &n.first_desc,
+                &format!(
+                    "incompatible CNI versions; config is {effective:?}, plugin supports {}",
+                    f.first_supports
+                ),
+            )),
+            remedy: format!("Use a spec version: {}.", n.target_hint),
+            fixable: true,
+            location: n.version_at,
+            files: Vec::new(),
+        }
+    }
+}
+
+/// `unsupported-spec-version`: a version or `cniVersions` list the runtime's libcni cannot use.
+enum UnsupportedSpecVersion<'a> {
+    /// A spec above what the known runtime reads.
+    AboveRuntime {
+        n: &'a Net<'a>,
+        spec: SpecVersion,
+        max: SpecVersion,
+    },
+    /// A spec above what the runtimes before the first that reads it can use; the runtime is
+    /// unknown.
+    AboveUnknownRuntime { n: &'a Net<'a>, spec: SpecVersion },
+    /// A `cniVersions` list the runtime ignores, negotiating otherwise on newer ones.
+    ListIgnored { n: &'a Net<'a>, negotiated: String },
+}
+
+impl From<UnsupportedSpecVersion<'_>> for Draft {
+    fn from(f: UnsupportedSpecVersion<'_>) -> Draft {
+        let (n, severity, message, runtime_error, remedy) = match f {
+            UnsupportedSpecVersion::AboveRuntime { n, spec, max } => (
+                n,
+                Severity::Error,
+                format!(
+                    "Network {:?} uses spec {spec}, but {} links libcni {}, which reads results only up to {max}",
+                    n.net.name,
+                    n.runtime,
+                    n.rt.release.libcni
+                ),
+                Some(rt::add_failed(&n.first_desc, &rt::unsupported_result(spec.as_str()))),
+                format!(
+                    "Lower the version: {}; or upgrade containerd ({spec} needs containerd {} or later).",
+                    n.target_hint,
+                    facts::reads_spec(spec)
+                ),
+            ),
+            UnsupportedSpecVersion::AboveUnknownRuntime { n, spec } => (
+                n,
+                Severity::Warning,
+                format!(
+                    "Network {:?} uses spec {spec}, which only containerd {} and later can use; the runtime version is unknown",
+                    n.net.name,
+                    facts::reads_spec(spec)
+                ),
+                Some(rt::add_failed(&n.first_desc, &rt::unsupported_result(spec.as_str()))),
+                format!(
+                    "Check the containerd version (--containerd-version), or {}.",
+                    n.target_hint
+                ),
+            ),
+            UnsupportedSpecVersion::ListIgnored { n, negotiated } => {
+                let declared = n.net.declared_cni_version.as_deref().unwrap_or("");
+                let uses = if declared.is_empty() {
+                    "it declares no cniVersion of its own".to_string()
+                } else {
+                    format!("it runs at cniVersion {declared:?}")
+                };
+                let since = facts::negotiates();
+                (
+                    n,
+                    Severity::Warning,
+                    format!(
+                        "Network {:?} has a cniVersions list, which {} ignores (only libcni 1.2 and later, containerd {since} and later, read it): {uses} here, but containerd {since} and later negotiate {negotiated:?} from the list, so upgrading containerd changes the version its plugins get",
+                        n.net.name, n.runtime
+                    ),
+                    None,
+                    format!(
+                        "Make the two agree: {}, and keep no cniVersions entry above it.",
+                        n.target_hint
+                    ),
+                )
+            }
+        };
+        Draft {
+            id: FindingId::UnsupportedSpecVersion,
+            severity,
+            file: Some(n.path.clone()),
+            plugin: None,
+            message,
+            runtime_error,
+            remedy,
+            fixable: true,
+            location: n.version_at,
+            files: Vec::new(),
+        }
+    }
+}
+
+/// `invalid-network-name`: a name plugins reject.
+struct InvalidNetworkName<'a> {
+    n: &'a Net<'a>,
+}
+
+impl From<InvalidNetworkName<'_>> for Draft {
+    fn from(f: InvalidNetworkName<'_>) -> Draft {
+        let n = f.n;
+        let name = &n.net.name;
+        let (detail, what) = if name.is_empty() {
+            (
+                "missing network name:".to_string(),
+                "has no name".to_string(),
+            )
+        } else {
+            (
+                format!("invalid characters found in network name; {name}"),
+                format!("has the name {name:?}"),
+            )
+        };
+        Draft {
+            id: FindingId::InvalidNetworkName,
+            severity: Severity::Error,
+            file: Some(n.path.clone()),
+            plugin: None,
+            message: format!(
+                "The network {what}; plugins require a name matching ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$ and reject every pod start and stop"
+            ),
+            runtime_error: Some(rt::add_failed(&n.first_desc, &detail)),
+            remedy: "Give the network a name of letters, digits, '_', '.' and '-' that starts with a letter or digit.".into(),
+            fixable: false,
+            location: None,
+            files: Vec::new(),
+        }
+    }
+}
+
+/// Version presence and validity.
+fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
+    if n.effective.is_empty() {
+        ctx.push(MissingVersion {
+            n,
+            teardown_fails: n.rt.release.has(Regression::EmptyVersionTeardown),
         });
-    } else if SpecVersion::exact(effective).is_none() {
-        let list = first
+    } else if SpecVersion::exact(n.effective).is_none() {
+        let first_supports = n
+            .first
             .and_then(|p| ctx.plugin(&p.plugin_type))
             .and_then(|p| p.supported())
             .map(go_quote_list)
             .unwrap_or_else(|| "[…]".to_string());
-        ctx.push(Draft {
-id: FindingId::InvalidVersion,
-severity: Severity::Error,
-file: Some(path.clone()),
-plugin: None,
-message: format!(
-                "Network {:?} has cniVersion {effective:?}, which is not a CNI spec version (0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0): plugins match versions as exact strings and every one rejects it",
-                net.name
-            ),
-runtime_error: Some(rt::add_failed(
-                first_desc,
-                &format!("incompatible CNI versions; config is {effective:?}, plugin supports {list}"),
-            )),
-remedy: format!("Use a spec version: {target_hint}."),
-fixable: true,
-location: n.version_at,
-files: Vec::new(),
-});
+        ctx.push(InvalidVersion { n, first_supports });
     }
 }
 
+/// Spec versions the runtime cannot use.
 fn spec_support(ctx: &mut Ctx<'_>, n: &Net<'_>) {
-    let net = n.net;
-    let path = &n.path;
-    let release = n.release;
-    let runtime = &n.runtime;
-    let first_desc = &n.first_desc;
-    let target_hint = &n.target_hint;
-    let effective = n.effective;
-    // Spec versions the runtime cannot use.
-    if let Some(spec) = SpecVersion::exact(effective) {
-        let max = n.rt.release.max_spec_version();
-        match n.rt.assumed {
-            false if spec > max => ctx.push(Draft {
-id: FindingId::UnsupportedSpecVersion,
-severity: Severity::Error,
-file: Some(path.clone()),
-plugin: None,
-message: format!(
-                    "Network {:?} uses spec {spec}, but {runtime} links libcni {}, which reads results only up to {max}",
-                    net.name,
-                    release.map(|r| r.libcni.to_string()).unwrap_or_default()
-                ),
-runtime_error: Some(rt::add_failed(first_desc, &rt::unsupported_result(spec.as_str()))),
-remedy: format!(
-                    "Lower the version: {target_hint}; or upgrade containerd ({} needs containerd {} or later).",
-                    spec,
-                    facts::reads_spec(spec)
-                ),
-fixable: true,
-location: n.version_at,
-files: Vec::new(),
-}),
-            true if spec > max => ctx.push(Draft {
-id: FindingId::UnsupportedSpecVersion,
-severity: Severity::Warning,
-file: Some(path.clone()),
-plugin: None,
-message: format!(
-                    "Network {:?} uses spec {spec}, which only containerd {} and later can use; the runtime version is unknown",
-                    net.name,
-                    facts::reads_spec(spec)
-                ),
-runtime_error: Some(rt::add_failed(first_desc, &rt::unsupported_result(spec.as_str()))),
-remedy: format!("Check the containerd version (--containerd-version), or {target_hint}."),
-fixable: true,
-location: n.version_at,
-files: Vec::new(),
-}),
-            _ => {}
-        }
+    let Some(spec) = SpecVersion::exact(n.effective) else {
+        return;
+    };
+    let max = n.rt.release.max_spec_version();
+    if spec <= max {
+        return;
+    }
+    if n.rt.assumed {
+        ctx.push(UnsupportedSpecVersion::AboveUnknownRuntime { n, spec });
+    } else {
+        ctx.push(UnsupportedSpecVersion::AboveRuntime { n, spec, max });
     }
 }
 
+/// A `cniVersions` list that the runtime ignores, and that newer runtimes would read otherwise.
 fn cni_versions_list(ctx: &mut Ctx<'_>, n: &Net<'_>) {
-    let net = n.net;
-    let path = &n.path;
-    let runtime = &n.runtime;
-    let target_hint = &n.target_hint;
-    if let Some(list) = &net.cni_versions {
-        let old = n.rt.release.libcni_generation() < crate::conf::LibcniGeneration::V1_2;
-        let declared = net.declared_cni_version.as_deref().unwrap_or("");
-        let negotiated = negotiated_version(list, declared);
-        if old && negotiated.as_deref().is_some_and(|n| n != declared) {
-            let negotiated = negotiated.unwrap_or_default();
-            let uses = if declared.is_empty() {
-                "it declares no cniVersion of its own".to_string()
-            } else {
-                format!("it runs at cniVersion {declared:?}")
-            };
-            ctx.push(Draft {
-id: FindingId::UnsupportedSpecVersion,
-severity: Severity::Warning,
-file: Some(path.clone()),
-plugin: None,
-message: format!(
-                    "Network {:?} has a cniVersions list, which {runtime} ignores (only libcni 1.2 and later, containerd {n} and later, read it): {uses} here, but containerd {n} and later negotiate {negotiated:?} from the list, so upgrading containerd changes the version its plugins get",
-                    net.name,
-                    n = facts::negotiates()
-                ),
-runtime_error: None,
-remedy: format!("Make the two agree: {target_hint}, and keep no cniVersions entry above it."),
-fixable: true,
-location: n.version_at,
-files: Vec::new(),
-});
+    let Some(list) = &n.net.cni_versions else {
+        return;
+    };
+    let old = n.rt.release.libcni_generation() < crate::conf::LibcniGeneration::V1_2;
+    let declared = n.net.declared_cni_version.as_deref().unwrap_or("");
+    match negotiated_version(list, declared) {
+        Some(negotiated) if old && negotiated != declared => {
+            ctx.push(UnsupportedSpecVersion::ListIgnored { n, negotiated })
         }
+        _ => {}
     }
 }
 
+/// The network's name.
 fn name(ctx: &mut Ctx<'_>, n: &Net<'_>) {
-    let net = n.net;
-    let path = &n.path;
-    let first_desc = &n.first_desc;
-    // Network name.
-    if !valid_name(&net.name) {
-        let detail = if net.name.is_empty() {
-            "missing network name:".to_string()
-        } else {
-            format!("invalid characters found in network name; {}", net.name)
-        };
-        let what = if net.name.is_empty() {
-            "has no name".to_string()
-        } else {
-            format!("has the name {:?}", net.name)
-        };
-        ctx.push(Draft {
-id: FindingId::InvalidNetworkName,
-severity: Severity::Error,
-file: Some(path.clone()),
-plugin: None,
-message: format!(
-                "The network {what}; plugins require a name matching ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$ and reject every pod start and stop"
-            ),
-runtime_error: Some(rt::add_failed(first_desc, &detail)),
-remedy: "Give the network a name of letters, digits, '_', '.' and '-' that starts with a letter or digit.".into(),
-fixable: false,
-location: None,
-files: Vec::new(),
-});
+    if !valid_name(&n.net.name) {
+        ctx.push(InvalidNetworkName { n });
     }
 }
 
