@@ -263,6 +263,43 @@ fn dry_run(
     keep_status(status, printed)
 }
 
+/// What happened to one file of a real rewrite, for people, and the status it calls for.
+fn written_line(f: &FilePlan, written: Option<&Written>) -> (String, u8) {
+    match (written, &f.outcome) {
+        (
+            Some(Written::Rewritten { backup }),
+            Outcome::Rewrite {
+                from, to, fixes, ..
+            },
+        ) => (
+            escape_text(&format!(
+                "rewrote  {}: {}; original kept in {}",
+                shown(&f.path),
+                describe_change(from, to.as_str(), fixes),
+                shown(backup)
+            ))
+            .into_owned(),
+            OK,
+        ),
+        (Some(Written::ChangedMeanwhile), _) => (
+            format!(
+                "left alone  {}: it changed while cni-fix was working; run cni-fix again",
+                shown(&f.path)
+            ),
+            PROBLEM,
+        ),
+        (Some(Written::Failed { reason }), _) => (
+            escape_text(&format!(
+                "failed  {}: {reason}; the file is as it was",
+                shown(&f.path)
+            ))
+            .into_owned(),
+            UNKNOWN,
+        ),
+        _ => (plan_line(f, false), OK),
+    }
+}
+
 /// `rewrite` for real: write, then say what happened to each file.
 fn write_plan(
     plan: &rewrite::RewritePlan,
@@ -289,36 +326,8 @@ fn write_plan(
             .find(|(p, _)| p == &f.path)
             .map(|(_, w)| w);
         files_json.push(file_json(f, false, written));
-        let line = match (written, &f.outcome) {
-            (
-                Some(Written::Rewritten { backup }),
-                Outcome::Rewrite {
-                    from, to, fixes, ..
-                },
-            ) => escape_text(&format!(
-                "rewrote  {}: {}; original kept in {}",
-                shown(&f.path),
-                describe_change(from, to.as_str(), fixes),
-                shown(backup)
-            ))
-            .into_owned(),
-            (Some(Written::ChangedMeanwhile), _) => {
-                status = status.max(PROBLEM);
-                format!(
-                    "left alone  {}: it changed while cni-fix was working; run cni-fix again",
-                    shown(&f.path)
-                )
-            }
-            (Some(Written::Failed { reason }), _) => {
-                status = UNKNOWN;
-                escape_text(&format!(
-                    "failed  {}: {reason}; the file is as it was",
-                    shown(&f.path)
-                ))
-                .into_owned()
-            }
-            _ => plan_line(f, false),
-        };
+        let (line, worse) = written_line(f, written);
+        status = status.max(worse);
         lines.push(line);
     }
     let printed = (|| -> io::Result<()> {
