@@ -85,6 +85,21 @@ pub enum EntryKind {
     Other,
 }
 
+impl EntryKind {
+    /// The kind of a file type, links not followed.
+    pub fn of(ft: fs::FileType) -> EntryKind {
+        if ft.is_symlink() {
+            EntryKind::Symlink
+        } else if ft.is_dir() {
+            EntryKind::Dir
+        } else if ft.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        }
+    }
+}
+
 /// What a file type is called in messages.
 pub fn file_type_name(ft: fs::FileType) -> &'static str {
     if ft.is_dir() {
@@ -205,19 +220,9 @@ impl NodeFs {
         let mut out = Vec::new();
         for entry in fs::read_dir(self.resolve(node_dir)?)? {
             let entry = entry?;
-            let ft = entry.file_type()?;
-            let kind = if ft.is_symlink() {
-                EntryKind::Symlink
-            } else if ft.is_dir() {
-                EntryKind::Dir
-            } else if ft.is_file() {
-                EntryKind::File
-            } else {
-                EntryKind::Other
-            };
             out.push(DirEntry {
+                kind: EntryKind::of(entry.file_type()?),
                 name: entry.file_name(),
-                kind,
             });
         }
         Ok(out)

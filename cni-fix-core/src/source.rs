@@ -42,17 +42,8 @@ impl FileInfo {
     }
 
     fn of(m: &std::fs::Metadata) -> FileInfo {
-        let ft = m.file_type();
         FileInfo {
-            kind: if ft.is_symlink() {
-                EntryKind::Symlink
-            } else if ft.is_dir() {
-                EntryKind::Dir
-            } else if ft.is_file() {
-                EntryKind::File
-            } else {
-                EntryKind::Other
-            },
+            kind: EntryKind::of(m.file_type()),
             mode: m.mode() & 0o7777,
             uid: m.uid(),
             len: m.len(),
