@@ -189,6 +189,28 @@ pub enum MemEntry {
 
 /// A node held in memory: files, directories and links by node path, all owned by root. It is
 /// never live: nothing in it runs, and it cannot be written.
+///
+/// ```
+/// use std::sync::Arc;
+/// use cni_fix_core::source::{MemNode, SystemProber};
+/// use cni_fix_core::{rules, CheckOptions, ContainerdVersion, FindingId, ProbeMode, Report, Snapshot};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut node = MemNode::new();
+/// node.file(
+///     "/etc/cni/net.d/10-net.conflist",
+///     r#"{"name":"net","plugins":[{"type":"bridge"}]}"#,
+///     0o644,
+/// );
+/// let options = CheckOptions::default()
+///     .containerd_version(ContainerdVersion::parse("1.6.3")?)
+///     .probe(ProbeMode::None);
+/// let snap = Snapshot::gather_from(&options, Arc::new(node), &SystemProber)?;
+/// let report = Report::new(&snap, rules::evaluate(&snap));
+/// assert!(report.findings.iter().any(|f| f.id == FindingId::MissingVersion));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct MemNode {
     entries: BTreeMap<PathBuf, MemEntry>,
