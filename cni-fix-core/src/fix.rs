@@ -193,7 +193,7 @@ pub fn choose_target(
     let lists: Vec<(&str, Option<&[String]>)> = types
         .iter()
         .map(|t| {
-            let info = snap.plugins.iter().find(|p| p.plugin_type == *t);
+            let info = snap.plugin(t);
             (*t, info.and_then(|p| p.supported()))
         })
         .collect();
@@ -209,9 +209,7 @@ pub fn choose_target(
         let reasons = unknown
             .iter()
             .map(|t| {
-                snap.plugins
-                    .iter()
-                    .find(|p| p.plugin_type == *t)
+                snap.plugin(t)
                     .and_then(|p| p.problem().map(str::to_string).or_else(|| p.unread.clone()))
                     .unwrap_or_else(|| "no source of versions".to_string())
             })
@@ -250,9 +248,7 @@ fn check_requested(
         if let Some(list) = list {
             if !supports(list, v) {
                 let path = snap
-                    .plugins
-                    .iter()
-                    .find(|p| p.plugin_type == *t)
+                    .plugin(t)
                     .and_then(|p| p.path.as_deref())
                     .map(display_path)
                     .unwrap_or_default();

@@ -120,11 +120,7 @@ pub(super) fn incompatible_plugins(ctx: &mut Ctx<'_>, n: &Net<'_>) {
     };
     let snap = ctx.snap;
     for executed in &n.types {
-        let Some(info) = snap
-            .plugins
-            .iter()
-            .find(|p| p.plugin_type == executed.plugin_type)
-        else {
+        let Some(info) = snap.plugin(executed.plugin_type) else {
             continue;
         };
         let Some(supported) = info.supported() else {

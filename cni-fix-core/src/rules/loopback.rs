@@ -109,7 +109,7 @@ pub(super) fn loopback(ctx: &mut Ctx<'_>) {
     if snap.internal_loopback {
         return;
     }
-    let Some(info) = snap.plugins.iter().find(|p| p.plugin_type == "loopback") else {
+    let Some(info) = snap.plugin("loopback") else {
         return;
     };
     let Some(supported) = info.supported() else {

@@ -1,7 +1,7 @@
 //! The rules: from a [`Snapshot`] to [`Finding`]s. Pure functions of the snapshot.
 
 use crate::finding::{Finding, FindingId, Location, Severity};
-use crate::snapshot::{PluginInfo, Snapshot};
+use crate::snapshot::Snapshot;
 
 mod chain;
 mod conf_dir;
@@ -64,10 +64,6 @@ impl Ctx<'_> {
             files: d.files,
             location: d.location,
         });
-    }
-
-    fn plugin(&self, t: &str) -> Option<&PluginInfo> {
-        self.snap.plugins.iter().find(|p| p.plugin_type == t)
     }
 
     fn runtime_label(&self) -> String {

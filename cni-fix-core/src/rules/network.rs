@@ -332,7 +332,7 @@ fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
     } else if SpecVersion::exact(n.effective).is_none() {
         let first_supports = n
             .first
-            .and_then(|p| ctx.plugin(&p.plugin_type))
+            .and_then(|p| ctx.snap.plugin(&p.plugin_type))
             .and_then(|p| p.supported())
             .map(go_quote_list)
             .unwrap_or_else(|| "[…]".to_string());

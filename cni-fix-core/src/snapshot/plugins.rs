@@ -146,6 +146,11 @@ const UNRUNNABLE_BINARY: &str =
     "cannot run it: permission denied; run cni-fix as root, as the runtime runs";
 
 impl Snapshot {
+    /// The plugin of this type, when a network or loopback runs it.
+    pub fn plugin(&self, plugin_type: &str) -> Option<&PluginInfo> {
+        self.plugins.iter().find(|p| p.plugin_type == plugin_type)
+    }
+
     /// The plugin types the active networks need, with the files needing them, plus loopback.
     pub fn needed_plugins(&self) -> BTreeMap<String, Vec<usize>> {
         let mut needed: BTreeMap<String, Vec<usize>> = BTreeMap::new();
