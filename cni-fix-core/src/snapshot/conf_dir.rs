@@ -214,15 +214,16 @@ fn read_one(
     let shown = display_path(&f.path);
     f.modified = node.metadata(&f.path).ok().and_then(|m| m.modified);
     match node.read_file(&f.path, MAX_CONFIG_BYTES) {
-        Err(e) if own_read_limit(&e).is_some() => {
-            incomplete.push(Unread {
-                path: f.path.clone(),
-                what: "config file",
-                reason: own_read_limit(&e).unwrap_or_default(),
-            });
-            f.status = FileStatus::Unread;
-        }
         Err(e) => {
+            if let Some(reason) = own_read_limit(&e) {
+                incomplete.push(Unread {
+                    path: f.path.clone(),
+                    what: "config file",
+                    reason,
+                });
+                f.status = FileStatus::Unread;
+                return;
+            }
             let libcni = match &e {
                 ReadError::Io { message: m, .. } => {
                     format!("error reading {shown}: open {shown}: {m}")

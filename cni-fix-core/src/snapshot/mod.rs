@@ -159,19 +159,18 @@ fn read_containerd_config(
 ) -> Result<ContainerdConfigState, CheckError> {
     let shown_config = display_path(path);
     Ok(match node.read_file(path, MAX_CONFIG_BYTES) {
-        Err(ReadError::Io { .. }) if node.symlink_metadata(path).is_err() => {
-            if explicit {
-                let source = node
-                    .symlink_metadata(path)
-                    .err()
-                    .unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound));
+        Err(e @ ReadError::Io { .. }) => match node.symlink_metadata(path) {
+            // Nothing there at all: containerd runs on its defaults, unless the path was named.
+            Err(source) if explicit => {
                 return Err(CheckError::ContainerdConfig {
                     path: path.to_path_buf(),
                     source,
-                });
+                })
             }
-            ContainerdConfigState::Missing
-        }
+            Err(_) => ContainerdConfigState::Missing,
+            // It exists (a dangling link, a loop): the runtime cannot read it either.
+            Ok(_) => ContainerdConfigState::Unreadable(e.to_string()),
+        },
         Err(e) => match own_read_limit(&e) {
             Some(reason) => {
                 incomplete.push(Unread {
