@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -275,17 +276,22 @@ pub fn plan(options: &RewriteOptions) -> Result<RewritePlan, RewriteError> {
     // The rules run once: over the node as `check` sees it, and over the files in scope that
     // containerd does not load (whose findings `check` does not report).
     let findings = crate::rules::evaluate(&snapshot);
+    let mut by_file: HashMap<&str, Vec<Finding>> = HashMap::new();
+    for x in &findings {
+        if let Some(file) = &x.file {
+            by_file.entry(file.as_str()).or_default().push(x.clone());
+        }
+    }
+    let mut active = vec![false; snapshot.files.len()];
+    for &i in &snapshot.load.active {
+        active[i] = true;
+    }
     let files = indexes
         .into_iter()
         .map(|i| {
             let f = &snapshot.files[i];
-            let own: Vec<Finding> = if snapshot.load.active.contains(&i) {
-                let shown = f.display();
-                findings
-                    .iter()
-                    .filter(|x| x.file.as_deref() == Some(shown.as_str()))
-                    .cloned()
-                    .collect()
+            let own: Vec<Finding> = if active[i] {
+                by_file.remove(f.display().as_str()).unwrap_or_default()
             } else {
                 network_findings(&snapshot, i)
             };
@@ -411,9 +417,15 @@ fn decide(snap: &Snapshot, i: usize, findings: &[Finding], options: &RewriteOpti
         // The findings carry their fix: take it as it is.
         if let Some(fix) = repaired.iter().find_map(|f| f.fix.as_ref()) {
             return match (&fix.applicability, fix.target) {
-                (Applicability::Safe, Some(target)) => {
-                    rewrite_to(bytes, form, net.declared_cni_version.clone(), target, fixes)
-                }
+                // The edits the finding carries, not worked out again.
+                (Applicability::Safe, Some(target)) => rewrite_with(
+                    bytes,
+                    form,
+                    net.declared_cni_version.clone(),
+                    target,
+                    fix.edits.clone(),
+                    fixes,
+                ),
                 (Applicability::NeedsInput(reason), _) => Outcome::NeedsInput {
                     reason: reason.clone(),
                 },
@@ -453,6 +465,7 @@ fn decide(snap: &Snapshot, i: usize, findings: &[Finding], options: &RewriteOpti
     rewrite_to(bytes, form, net.declared_cni_version.clone(), target, fixes)
 }
 
+/// The rewrite that sets `target`, with edits worked out from the file.
 fn rewrite_to(
     bytes: &[u8],
     form: FileForm,
@@ -460,14 +473,23 @@ fn rewrite_to(
     target: SpecVersion,
     fixes: Vec<FindingId>,
 ) -> Outcome {
-    let edits = match version_edits(bytes, form, target) {
-        Ok(e) => e,
-        Err(e) => {
-            return Outcome::NotFixable {
-                reason: e.to_string(),
-            }
-        }
-    };
+    match version_edits(bytes, form, target) {
+        Ok(edits) => rewrite_with(bytes, form, from, target, edits, fixes),
+        Err(e) => Outcome::NotFixable {
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// The rewrite that applies `edits` to set `target`, checked by reading the result back.
+fn rewrite_with(
+    bytes: &[u8],
+    form: FileForm,
+    from: Option<String>,
+    target: SpecVersion,
+    edits: Vec<Edit>,
+    fixes: Vec<FindingId>,
+) -> Outcome {
     if edits.is_empty() {
         return Outcome::Unchanged {
             reason: format!("already at {target}"),
