@@ -31,6 +31,11 @@ enum InvalidContainerdConfig<'a> {
     },
 }
 
+/// The message of a config that stops containerd, whatever the cause.
+fn does_not_start(path: &str, message: &str, runtime: &str) -> String {
+    format!("{path}: {message}; {runtime} does not start, so no pod runs on this node")
+}
+
 impl From<InvalidContainerdConfig<'_>> for Draft {
     fn from(f: InvalidContainerdConfig<'_>) -> Draft {
         let (path, severity, message, runtime_error, remedy) = match f {
@@ -67,7 +72,7 @@ impl From<InvalidContainerdConfig<'_>> for Draft {
             } => (
                 path.clone(),
                 Severity::Error,
-                format!("{path}: {message}; {runtime} does not start, so no pod runs on this node"),
+                does_not_start(&path, message, &runtime),
                 Some(runtime_error.to_string()),
                 "Name every plugin by its full URI (for example io.containerd.grpc.v1.cri instead of cri), or go back to version 1.".to_string(),
             ),
@@ -119,7 +124,7 @@ impl From<UnsupportedConfigVersion<'_>> for Draft {
             } => (
                 path.clone(),
                 Severity::Error,
-                format!("{path}: {message}; {runtime} does not start, so no pod runs on this node"),
+                does_not_start(&path, message, &runtime),
                 Some(runtime_error.to_string()),
                 "Write the config in a version this containerd knows: `containerd config default` prints one, and `containerd config migrate` (2.x) converts an older one.".to_string(),
             ),
