@@ -78,9 +78,13 @@ pub(crate) fn serialize_safe_fix<S: serde::Serializer>(
         edits: &'a [Edit],
     }
     match fix {
-        Some(f) if f.is_safe() => SafeFix {
-            target: f.target.unwrap_or(SpecVersion::V1_0_0),
-            edits: &f.edits,
+        Some(Fix {
+            target: Some(target),
+            edits,
+            applicability: Applicability::Safe,
+        }) => SafeFix {
+            target: *target,
+            edits,
         }
         .serialize(s),
         _ => s.serialize_none(),
