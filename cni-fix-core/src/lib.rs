@@ -75,6 +75,7 @@ pub mod finding;
 mod fix;
 pub mod generate;
 pub mod json;
+pub mod kubelet;
 mod libcni;
 pub mod node;
 pub mod plugins_release;
@@ -88,6 +89,7 @@ pub mod snapshot;
 pub mod source;
 pub mod spec;
 pub mod static_probe;
+pub mod systemd;
 pub mod write;
 
 pub use finding::{Finding, FindingId, Location, Repair, Severity};

@@ -113,6 +113,20 @@ pub trait Prober: Send + Sync {
     ) -> Vec<Result<Vec<String>, ProbeError>>;
     /// The output of `containerd --version`, read as a version.
     fn containerd_version(&self, timeout: Duration) -> Result<ContainerdVersion, String>;
+    /// The output of `<binary> --version` for the node's kubelet binary (a node path), read
+    /// as a version. Probers that cannot run it answer with why.
+    fn kubelet_version(
+        &self,
+        node: &dyn NodeSource,
+        binary: &Path,
+        timeout: Duration,
+    ) -> Result<crate::kubelet::KubeletVersion, String> {
+        let _ = (node, timeout);
+        Err(format!(
+            "{} was not run: this prober runs no kubelet",
+            crate::node::display_path(binary)
+        ))
+    }
 }
 
 /// Runs the node's own binaries ([`crate::probe`]) and `containerd --version` from `PATH`.
@@ -165,6 +179,35 @@ impl Prober for SystemProber {
         }
         let text = String::from_utf8_lossy(&out.stdout);
         ContainerdVersion::from_version_output(&text).map_err(|e| e.to_string())
+    }
+
+    fn kubelet_version(
+        &self,
+        node: &dyn NodeSource,
+        binary: &Path,
+        timeout: Duration,
+    ) -> Result<crate::kubelet::KubeletVersion, String> {
+        let shown = crate::node::display_path(binary);
+        let Some(fs) = node.as_fs().filter(|_| node.is_live()) else {
+            return Err(format!(
+                "{shown} was not run: nothing is executed under a root other than /; pass --kubelet-version"
+            ));
+        };
+        let host = fs
+            .resolve(binary)
+            .map_err(|e| format!("{shown}: {}", crate::node::io_message(&e)))?;
+        let mut cmd = std::process::Command::new(host);
+        cmd.arg("--version");
+        let out = crate::probe::run_bounded(cmd, timeout)
+            .map_err(|e| format!("`{shown} --version` failed: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "`{shown} --version` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        crate::kubelet::KubeletVersion::from_version_output(&String::from_utf8_lossy(&out.stdout))
+            .map_err(|e| e.to_string())
     }
 }
 
