@@ -139,6 +139,41 @@ pub struct NodeArgs {
     /// instead of running the binaries.
     #[arg(long, value_name = "V")]
     pub assume_plugins_release: Option<String>,
+
+    /// The kubelet version (for example 1.23.17 or 1.24), instead of asking `kubelet
+    /// --version`. Also asks: what breaks when this node's kubelet becomes that version?
+    #[arg(long, value_name = "V")]
+    pub kubelet_version: Option<String>,
+
+    /// The node's Node object, from `kubectl get node NAME -o yaml` (or -o json): a file on
+    /// this machine, not under --root. Adds kubeadm's cri-socket annotation to the check.
+    #[arg(long = "node", value_name = "FILE")]
+    pub node_object: Option<PathBuf>,
+}
+
+/// Read the --node file: a regular file of at most 4 MiB.
+fn read_node_object(path: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("--node {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("--node {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("--node {}: not a regular file", path.display());
+    }
+    let cap = cni_fix_core::node::MAX_CONFIG_BYTES;
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("--node {}", path.display()))?;
+    if bytes.len() as u64 > cap {
+        bail!(
+            "--node {}: larger than {cap} bytes; a Node object is a few kilobytes",
+            path.display()
+        );
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("--node {}: not UTF-8 text", path.display()))
 }
 
 /// Arguments of `cni-fix check`.
@@ -215,6 +250,12 @@ impl NodeArgs {
             .map(PluginsRelease::parse)
             .transpose()
             .context("--assume-plugins-release")?;
+        let kubelet_version = self
+            .kubelet_version
+            .as_deref()
+            .map(cni_fix_core::kubelet::KubeletVersion::parse)
+            .transpose()
+            .context("--kubelet-version")?;
         let probe_timeout = probe_timeout(&self.probe_timeout)?;
         let mut o = CheckOptions::for_root(self.root).probe_timeout(probe_timeout);
         if let Some(p) = self.containerd_config {
@@ -241,6 +282,13 @@ impl NodeArgs {
         }
         if let Some(r) = assume_plugins_release {
             o = o.assume_plugins_release(r);
+        }
+        if let Some(v) = kubelet_version {
+            o = o.kubelet_version(v);
+        }
+        if let Some(p) = self.node_object {
+            let text = read_node_object(&p)?;
+            o = o.node_object(p.display().to_string(), text);
         }
         Ok(o)
     }

@@ -206,6 +206,10 @@ fn node_header(out: &mut dyn Write, style: &Style, report: &Report) -> io::Resul
     )?;
     let dirs: Vec<String> = n.bin_dirs.iter().map(|d| shown_path(d, None)).collect();
     writeln!(out, "  plugin dirs   {}", dirs.join(", "))?;
+    kubelet_block(out, report)?;
+    if let Some(why) = &n.cni_not_checked {
+        writeln!(out, "  cni rules     not checked: {}", escape_text(why))?;
+    }
     if let Some(e) = &n.load_error {
         writeln!(
             out,
@@ -215,6 +219,98 @@ fn node_header(out: &mut dyn Write, style: &Style, report: &Report) -> io::Resul
         )?;
     }
 
+    Ok(())
+}
+
+/// The kubelet, Docker and the Node object: the runtime migration's side of the node.
+fn kubelet_block(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+    let n = &report.node;
+    let k = &n.kubelet;
+    let version = match &k.version {
+        Some(v) => {
+            let from = match serde_plain(&k.version_source).as_str() {
+                "flag" => "--kubelet-version",
+                "exec" => "kubelet --version",
+                "node-object" => "the Node object",
+                _ => "unknown",
+            };
+            format!("{} (from {from})", escape_text(v))
+        }
+        None => "version unknown".to_string(),
+    };
+    if !k.found {
+        writeln!(out, "  kubelet       not found ({version})")?;
+    } else {
+        writeln!(
+            out,
+            "  kubelet       {version}, runtime {}",
+            serde_plain(&k.runtime)
+        )?;
+        let endpoint = match (&k.endpoint, &k.source) {
+            (Some(e), Some(src)) => {
+                let from = match src {
+                    cni_fix_core::snapshot::SettingSource::Flag { at } => {
+                        format!("set at {}", escape_text(at))
+                    }
+                    cni_fix_core::snapshot::SettingSource::ConfigFile { path } => {
+                        format!("set in {}", shown_path(path, None))
+                    }
+                    _ => "default".to_string(),
+                };
+                format!("{} ({from})", escape_text(e))
+            }
+            _ => "none".to_string(),
+        };
+        writeln!(out, "    endpoint    {endpoint}")?;
+        if let Some(r) = &k.running_endpoint {
+            writeln!(
+                out,
+                "    running     {} (the kubelet has not been restarted since)",
+                escape_text(r)
+            )?;
+        }
+        writeln!(
+            out,
+            "    cgroups     {}",
+            k.cgroup_driver
+                .as_deref()
+                .map(escape_text)
+                .unwrap_or("unknown (the config file was not read)".into())
+        )?;
+        if let Some(c) = &k.config {
+            writeln!(out, "    config      {}", shown_path(c, None))?;
+        }
+    }
+    let d = &n.docker;
+    if d.engine || d.cri_dockerd_socket.is_some() {
+        let cri = match &d.cri_dockerd_socket {
+            Some(s) => format!("; cri-dockerd serves {}", escape_text(s)),
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "  docker        Docker Engine {}{cri}",
+            if d.engine {
+                "installed"
+            } else {
+                "not installed"
+            }
+        )?;
+    }
+    if let Some(o) = &n.node_object {
+        let field = |v: &Option<String>| -> String {
+            v.as_deref()
+                .map(|s| escape_text(s).into_owned())
+                .unwrap_or_else(|| "none".into())
+        };
+        writeln!(
+            out,
+            "  node object   {}: cri-socket {}, runtime {}",
+            shown_path(&o.file, None),
+            field(&o.cri_socket),
+            field(&o.container_runtime_version)
+        )?;
+    }
     Ok(())
 }
 

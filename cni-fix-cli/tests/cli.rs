@@ -147,6 +147,43 @@ struct NodeV1 {
     containerd_config: Option<String>,
     runtime: RuntimeV1,
     load_error: Option<String>,
+    cni_not_checked: Option<String>,
+    kubelet: KubeletV1,
+    docker: DockerV1,
+    node_object: Option<NodeObjectV1>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct KubeletV1 {
+    found: bool,
+    version: Option<String>,
+    version_source: String,
+    endpoint: Option<String>,
+    source: Option<serde_json::Value>,
+    runtime: String,
+    cgroup_driver: Option<String>,
+    command_source: String,
+    unit_files: Vec<String>,
+    config: Option<String>,
+    running_endpoint: Option<String>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct DockerV1 {
+    engine: bool,
+    daemon_json: bool,
+    cri_dockerd_socket: Option<String>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct NodeObjectV1 {
+    file: String,
+    name: Option<String>,
+    cri_socket: Option<String>,
+    container_runtime_version: Option<String>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -262,6 +299,17 @@ fn json_schema_is_pinned() {
         for f in &report.findings {
             assert!(["error", "warning", "info"].contains(&f.severity.as_str()));
         }
+        let k = &report.node.kubelet;
+        assert!([
+            "dockershim",
+            "cri-dockerd",
+            "containerd",
+            "cri-o",
+            "unknown"
+        ]
+        .contains(&k.runtime.as_str()));
+        assert!(["flag", "exec", "node-object", "unknown"].contains(&k.version_source.as_str()));
+        assert!(["unit", "process", "none"].contains(&k.command_source.as_str()));
     }
 }
 

@@ -40,6 +40,40 @@ impl CniSettings {
     }
 }
 
+/// The CRI settings beyond CNI that a runtime migration depends on, each `None` (or empty)
+/// when the file does not set it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CriSettings {
+    /// `disabled_plugins`, as written.
+    pub disabled_plugins: Vec<String>,
+    /// `[grpc] address`: the socket containerd serves (default [`DEFAULT_GRPC_ADDRESS`]).
+    pub grpc_address: Option<String>,
+    /// The runc runtime's `options.SystemdCgroup`.
+    pub systemd_cgroup: Option<bool>,
+    /// `sandbox_image` (config versions 1 and 2) or `pinned_images.sandbox` (version 3).
+    pub sandbox_image: Option<String>,
+    /// `registry.config_path`: where containerd looks for `hosts.toml` files.
+    pub registry_config_path: Option<String>,
+    /// Hosts under the deprecated `registry.mirrors`, with their endpoints.
+    pub registry_mirrors: Vec<(String, Vec<String>)>,
+    /// Hosts under the deprecated `registry.configs` (TLS and auth settings).
+    pub registry_configs: Vec<String>,
+}
+
+impl CriSettings {
+    /// Whether `disabled_plugins` turns the CRI plugin off (`cri`, as the `containerd.io`
+    /// package's config has it, or its full id).
+    pub fn cri_disabled(&self) -> Option<&str> {
+        self.disabled_plugins
+            .iter()
+            .map(String::as_str)
+            .find(|p| matches!(*p, "cri" | "io.containerd.grpc.v1.cri"))
+    }
+}
+
+/// containerd's default `[grpc] address`.
+pub const DEFAULT_GRPC_ADDRESS: &str = "/run/containerd/containerd.sock";
+
 /// A containerd config, read for its CNI settings as one containerd release reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContainerdConfig {
@@ -50,6 +84,8 @@ pub struct ContainerdConfig {
     pub table: &'static str,
     /// The settings in effect.
     pub cni: CniSettings,
+    /// The CRI settings a runtime migration depends on, from the tables this release reads.
+    pub cri: CriSettings,
     /// Problems that do not stop containerd from reading the file but make settings ignored.
     pub warnings: Vec<String>,
     /// How the release reading it treats this config, where that differs from what the
@@ -149,6 +185,8 @@ pub struct RawConfig {
     /// The keys of `[plugins]`, and the entries of `disabled_plugins` and
     /// `required_plugins`, each with what it is.
     plugin_names: Vec<(&'static str, String)>,
+    /// The whole document, for the CRI settings beyond CNI.
+    root: Table,
 }
 
 /// Parse a containerd config's text, and read its CNI settings as its declared version says
@@ -207,7 +245,78 @@ pub fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {
         has_v2_plugin: table_at(&root, &["plugins", "io.containerd.grpc.v1.cri"]).is_some(),
         tables,
         plugin_names,
+        root,
     })
+}
+
+fn str_at(t: Option<&Table>, path: &[&str]) -> Option<String> {
+    let (last, parents) = path.split_last()?;
+    table_at(t?, parents)?
+        .get(*last)?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn bool_at(t: Option<&Table>, path: &[&str]) -> Option<bool> {
+    let (last, parents) = path.split_last()?;
+    table_at(t?, parents)?.get(*last)?.as_bool()
+}
+
+/// The CRI settings of one CRI table (`runtime`) and its image settings (`images`: the same
+/// table before config version 3).
+fn cri_settings(
+    root: &Table,
+    runtime: Option<&Table>,
+    images: Option<&Table>,
+    v3: bool,
+) -> CriSettings {
+    let runc = ["containerd", "runtimes", "runc", "options", "SystemdCgroup"];
+    let registry = images.and_then(|t| table_at(t, &["registry"]));
+    CriSettings {
+        disabled_plugins: root
+            .get("disabled_plugins")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        grpc_address: str_at(Some(root), &["grpc", "address"]),
+        systemd_cgroup: bool_at(runtime, &runc),
+        sandbox_image: if v3 {
+            str_at(images, &["pinned_images", "sandbox"])
+        } else {
+            str_at(images, &["sandbox_image"])
+        },
+        registry_config_path: str_at(registry, &["config_path"]),
+        registry_mirrors: registry
+            .and_then(|r| table_at(r, &["mirrors"]))
+            .map(|m| {
+                m.iter()
+                    .map(|(host, v)| {
+                        let endpoints = v
+                            .as_table()
+                            .and_then(|t| t.get("endpoint"))
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .map(str::to_string)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (host.clone(), endpoints)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        registry_configs: registry
+            .and_then(|r| table_at(r, &["configs"]))
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default(),
+    }
 }
 
 fn cni_settings(table_name: &str, t: &Table) -> Result<CniSettings, ConfigError> {
@@ -291,6 +400,36 @@ enum Source {
 }
 
 impl RawConfig {
+    /// The CRI settings from the tables a release reads when its CNI settings come from
+    /// `cni_table` (`merged`: containerd 2.1's merge of the version 2 table into version 3's).
+    fn cri_for(&self, cni_table: &str, merged: bool) -> CriSettings {
+        let root = &self.root;
+        let v1 = table_at(root, &["plugins", "cri"]);
+        let v2 = table_at(root, &["plugins", "io.containerd.grpc.v1.cri"]);
+        if cni_table == V1.0 {
+            return cri_settings(root, v1, v1, false);
+        }
+        if cni_table == V2.0 {
+            return cri_settings(root, v2, v2, false);
+        }
+        let runtime = table_at(root, &["plugins", "io.containerd.cri.v1.runtime"]);
+        let images = table_at(root, &["plugins", "io.containerd.cri.v1.images"]);
+        let mut s = cri_settings(root, runtime, images, true);
+        if merged {
+            let old = cri_settings(root, v2, v2, false);
+            s.systemd_cgroup = s.systemd_cgroup.or(old.systemd_cgroup);
+            s.sandbox_image = s.sandbox_image.or(old.sandbox_image);
+            s.registry_config_path = s.registry_config_path.or(old.registry_config_path);
+            if s.registry_mirrors.is_empty() {
+                s.registry_mirrors = old.registry_mirrors;
+            }
+            if s.registry_configs.is_empty() {
+                s.registry_configs = old.registry_configs;
+            }
+        }
+        s
+    }
+
     fn settings(&self, name: &str) -> Option<&Result<CniSettings, ConfigError>> {
         self.tables.iter().find(|(n, _)| *n == name).map(|(_, s)| s)
     }
@@ -340,6 +479,7 @@ impl RawConfig {
             }
             Source::Defaults => CniSettings::default(),
         };
+        let cri = self.cri_for(r.table, matches!(r.source, Source::Merged));
         let mut problems = r.problems;
         // A version read another way than it declares: say whether that changes anything.
         for p in &mut problems {
@@ -384,6 +524,7 @@ impl RawConfig {
             version,
             table: r.table,
             cni,
+            cri,
             warnings,
             problems,
         })

@@ -132,6 +132,28 @@ finding_catalogue! {
     ConfTemplate = "conf-template", Info, Manual, "containerd's config sets conf_template, which containerd renders when no network loads";
     /// A containerd config version the running containerd does not read as declared.
     UnsupportedConfigVersion = "unsupported-config-version", Error, Manual, "containerd's config declares a version this containerd reads differently, or not at all";
+    /// The kubelet still uses dockershim.
+    DockershimEndpoint = "dockershim-endpoint", Error, Manual, "the kubelet still uses dockershim, which kubelet 1.24 and later do not have";
+    /// A kubelet flag the kubelet's version no longer accepts.
+    KubeletRemovedFlag = "kubelet-removed-flag", Error, Manual, "a kubelet flag that the kubelet's version removed, so it does not start";
+    /// The kubelet's runtime endpoint names a socket nothing serves.
+    RuntimeSocketMissing = "runtime-socket-missing", Error, Manual, "the kubelet's runtime endpoint names a socket that does not exist or that no installed runtime serves";
+    /// An endpoint without `unix://`.
+    EndpointWithoutScheme = "endpoint-without-scheme", Warning, Manual, "the kubelet's runtime endpoint or kubeadm's cri-socket annotation lacks unix://";
+    /// kubeadm's annotation differs from the kubelet's endpoint.
+    CriSocketAnnotationMismatch = "cri-socket-annotation-mismatch", Warning, Manual, "the Node's kubeadm cri-socket annotation differs from the kubelet's runtime endpoint";
+    /// containerd's CRI plugin is disabled.
+    CriPluginDisabled = "cri-plugin-disabled", Error, Manual, "containerd's config disables the CRI plugin the kubelet talks to";
+    /// The kubelet and the runtime use different cgroup drivers.
+    CgroupDriverMismatch = "cgroup-driver-mismatch", Error, Manual, "the kubelet and the runtime use different cgroup drivers";
+    /// containerd's sandbox image differs from the kubelet's.
+    SandboxImageMismatch = "sandbox-image-mismatch", Warning, Manual, "containerd's sandbox (pause) image differs from the one the kubelet is set to";
+    /// Docker's registry settings are not carried over to containerd.
+    DockerRegistryConfigNotMigrated = "docker-registry-config-not-migrated", Warning, Manual, "Docker's registry mirrors or insecure registries are not carried over to containerd";
+    /// Something on the node calls Docker though the kubelet no longer uses it.
+    DockerUsedOnNode = "docker-used-on-node", Warning, Manual, "a unit, cron job or rc.local runs docker or needs docker.service, though the kubelet no longer uses Docker Engine";
+    /// A file the kubelet, systemd or Docker reads is malformed.
+    InvalidNodeFile = "invalid-node-file", Warning, Manual, "a kubelet, systemd, Docker or Node file that is malformed, so part or all of it is ignored or refused";
 }
 
 impl fmt::Display for FindingId {

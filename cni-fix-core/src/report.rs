@@ -65,6 +65,71 @@ pub struct NodeReport {
     pub runtime: RuntimeReport,
     /// go-cni's error when containerd loads no network, else null.
     pub load_error: Option<String>,
+    /// Why the CNI rules were not applied (the kubelet uses another runtime than the one
+    /// cni-fix models), or null when they were.
+    pub cni_not_checked: Option<String>,
+    /// The kubelet's runtime settings.
+    pub kubelet: KubeletReport,
+    /// Docker Engine and cri-dockerd on the node.
+    pub docker: DockerReport,
+    /// The Node object given with `--node`, or null.
+    pub node_object: Option<NodeObjectReport>,
+}
+
+/// The kubelet as the node's files configure it.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct KubeletReport {
+    /// Whether a kubelet unit, process or config was found.
+    pub found: bool,
+    /// Its version, or null.
+    pub version: Option<String>,
+    /// `flag`, `exec`, `node-object` or `unknown`.
+    pub version_source: crate::snapshot::KubeletVersionSource,
+    /// The runtime endpoint in effect, or null.
+    pub endpoint: Option<String>,
+    /// Where the endpoint comes from (`flag` with `at`, `config-file` with `path`, `default`),
+    /// or null.
+    pub source: Option<crate::snapshot::SettingSource>,
+    /// `dockershim`, `cri-dockerd`, `containerd`, `cri-o` or `unknown`.
+    pub runtime: crate::kubelet::RuntimeKind,
+    /// The cgroup driver in effect, or null when the config file that sets it was not read.
+    pub cgroup_driver: Option<String>,
+    /// Where the command line came from: `unit`, `process` or `none`.
+    pub command_source: crate::snapshot::CommandSource,
+    /// The unit file and drop-ins read, in the order systemd applies them.
+    pub unit_files: Vec<String>,
+    /// The `KubeletConfiguration` file (`--config`), or null.
+    pub config: Option<String>,
+    /// The running kubelet's endpoint on the live node when it differs from the configured
+    /// one (a restart is pending), else null.
+    pub running_endpoint: Option<String>,
+}
+
+/// Docker Engine and cri-dockerd on the node.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct DockerReport {
+    /// Whether Docker Engine (`docker.service` or `dockerd`) is installed.
+    pub engine: bool,
+    /// Whether `/etc/docker/daemon.json` was read.
+    pub daemon_json: bool,
+    /// The socket cri-dockerd serves, or null when it is not installed.
+    pub cri_dockerd_socket: Option<String>,
+}
+
+/// What the Node object says.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct NodeObjectReport {
+    /// The file it was read from.
+    pub file: String,
+    /// `metadata.name`.
+    pub name: Option<String>,
+    /// kubeadm's `cri-socket` annotation.
+    pub cri_socket: Option<String>,
+    /// `status.nodeInfo.containerRuntimeVersion`.
+    pub container_runtime_version: Option<String>,
 }
 
 /// The runtime.
@@ -221,6 +286,67 @@ impl NodeReport {
                 },
             },
             load_error: snap.load.error.clone(),
+            cni_not_checked: snap.cni_not_checked(),
+            kubelet: KubeletReport::of(snap),
+            docker: DockerReport {
+                engine: snap.migration.docker.engine.present(),
+                daemon_json: snap.migration.docker.daemon_json.is_some(),
+                cri_dockerd_socket: snap
+                    .migration
+                    .docker
+                    .cri_dockerd
+                    .as_ref()
+                    .map(|c| c.socket.clone()),
+            },
+            node_object: snap
+                .migration
+                .node_object
+                .as_ref()
+                .map(|(file, n)| NodeObjectReport {
+                    file: file.clone(),
+                    name: n.name.clone(),
+                    cri_socket: n.cri_socket.clone(),
+                    container_runtime_version: n.container_runtime_version.clone(),
+                }),
+        }
+    }
+}
+
+impl KubeletReport {
+    fn of(snap: &Snapshot) -> KubeletReport {
+        let k = &snap.migration.kubelet;
+        let running_endpoint = k.running.as_ref().and_then(|args| {
+            let words: Vec<crate::systemd::Word> = args
+                .iter()
+                .skip(1)
+                .map(|a| crate::systemd::Word {
+                    text: a.clone(),
+                    origin: crate::systemd::Origin {
+                        path: "/proc".into(),
+                        line: 0,
+                    },
+                })
+                .collect();
+            let flags = crate::kubelet::parse_flags(&words);
+            let running = crate::kubelet::last(&flags, "container-runtime-endpoint")?
+                .value
+                .clone()?;
+            (k.command_source == crate::snapshot::CommandSource::Unit
+                && k.endpoint.as_ref().map(|e| e.value.as_str()) != Some(running.as_str()))
+            .then_some(running)
+        });
+        KubeletReport {
+            found: k.found(),
+            version: k.version.as_ref().map(ToString::to_string),
+            version_source: k.version_source,
+            endpoint: k.endpoint.as_ref().map(|e| e.value.clone()),
+            source: k.endpoint.as_ref().map(|e| e.source.clone()),
+            runtime: k.runtime,
+            cgroup_driver: k.cgroup_driver.as_ref().map(|c| c.value.clone()),
+            command_source: k.command_source,
+            unit_files: k.unit.all().map(|p| display_path(p)).collect(),
+            config: k.config_path.as_deref().map(display_path),
+            running_endpoint,
         }
     }
 }

@@ -385,6 +385,46 @@ pub fn containerd_release(version: &Version) -> Option<&'static ContainerdReleas
         .find(|r| r.first <= plain && plain <= r.last)
 }
 
+/// The sandbox (pause) image each containerd release uses when its config sets none, by the
+/// first release that uses it: `SandboxImage` in `pkg/cri/config/config_unix.go` (1.x) and
+/// `DefaultSandboxImage` in `internal/cri/config/config.go` (2.x), read at each tag of
+/// containerd/containerd.
+pub const DEFAULT_SANDBOX_IMAGES: &[((u64, u64, u64), &str)] = &[
+    ((1, 4, 0), "k8s.gcr.io/pause:3.2"),
+    ((1, 5, 0), "k8s.gcr.io/pause:3.5"),
+    ((1, 5, 14), "registry.k8s.io/pause:3.5"),
+    ((1, 6, 0), "k8s.gcr.io/pause:3.6"),
+    ((1, 6, 9), "registry.k8s.io/pause:3.6"),
+    ((1, 7, 0), "registry.k8s.io/pause:3.8"),
+    ((2, 0, 0), "registry.k8s.io/pause:3.10"),
+    ((2, 2, 0), "registry.k8s.io/pause:3.10.1"),
+    ((2, 3, 0), "registry.k8s.io/pause:3.10.2"),
+];
+
+/// The sandbox image containerd `version` uses by default, when cni-fix knows it.
+pub fn default_sandbox_image(version: &Version) -> Option<&'static str> {
+    let v = (version.major, version.minor, version.patch);
+    DEFAULT_SANDBOX_IMAGES
+        .iter()
+        .rev()
+        .find(|(first, _)| *first <= v)
+        .map(|(_, image)| *image)
+}
+
+/// An image reference with `k8s.gcr.io` read as `registry.k8s.io` (the registry moved; the
+/// images are the same) and `docker.io/library/` dropped, for comparing two references.
+pub fn same_image(a: &str, b: &str) -> bool {
+    fn norm(s: &str) -> String {
+        let s = s.trim();
+        let s = s.strip_prefix("docker.io/library/").unwrap_or(s);
+        match s.strip_prefix("k8s.gcr.io/") {
+            Some(rest) => format!("registry.k8s.io/{rest}"),
+            None => s.to_string(),
+        }
+    }
+    norm(a) == norm(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,18 @@ fn options(args: &[&str]) -> Result<CheckOptions, String> {
                     _ => ProbeMode::None,
                 })
             }
+            "--kubelet-version" => {
+                o.kubelet_version = Some(
+                    cni_fix_core::kubelet::KubeletVersion::parse(value()?)
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+            "--node" => {
+                let name = value()?;
+                let text = std::fs::read_to_string(scenarios().join(name))
+                    .map_err(|e| format!("{name}: {e}"))?;
+                o = o.node_object(name, text);
+            }
             other => return Err(format!("the scenario test does not know {other}")),
         }
     }

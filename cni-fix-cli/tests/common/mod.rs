@@ -21,6 +21,7 @@ pub struct Run {
 pub fn cni_fix(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_cni-fix"))
         .args(args)
+        .current_dir(scenarios_dir())
         .env_remove("NO_COLOR")
         .output()
         .expect("run cni-fix");

@@ -8,6 +8,7 @@ mod conf_dir;
 mod containerd_config;
 mod facts;
 mod loopback;
+mod migration;
 mod network;
 mod permissions;
 mod placeholders;
@@ -22,6 +23,7 @@ pub use runtime_text::SANDBOX;
 use conf_dir::conf_dir;
 use containerd_config::{conf_template, containerd_config, runtime};
 use loopback::loopback;
+use migration::migration;
 use network::network_rules;
 use permissions::permissions;
 use plugins::plugins;
@@ -80,16 +82,19 @@ pub fn evaluate(snap: &Snapshot) -> Vec<Finding> {
         snap,
         out: Vec::new(),
     };
-    containerd_config(&mut ctx);
-    conf_template(&mut ctx);
-    runtime(&mut ctx);
-    conf_dir(&mut ctx);
-    for &i in &snap.load.active {
-        network_rules(&mut ctx, i);
+    if snap.cni_not_checked().is_none() {
+        containerd_config(&mut ctx);
+        conf_template(&mut ctx);
+        runtime(&mut ctx);
+        conf_dir(&mut ctx);
+        for &i in &snap.load.active {
+            network_rules(&mut ctx, i);
+        }
+        plugins(&mut ctx);
+        loopback(&mut ctx);
+        permissions(&mut ctx);
     }
-    plugins(&mut ctx);
-    loopback(&mut ctx);
-    permissions(&mut ctx);
+    migration(&mut ctx);
     ctx.out
 }
 

@@ -3,13 +3,18 @@
 
 mod conf_dir;
 mod load;
+mod migration;
 mod options;
 mod plugins;
 mod runtime;
 
 pub use conf_dir::{looks_like_config, ConfFile, Contents, FileProblem, FileStatus};
 pub use load::LoadOutcome;
-pub use options::{CheckError, CheckOptions, ProbeMode, DEFAULT_CONTAINERD_CONFIG};
+pub use migration::{
+    BadFile, CommandSource, CriDockerd, DaemonJson, DockerInfo, DockerUse, Installed, KubeletInfo,
+    KubeletVersionSource, MigrationState, SettingSource, Sourced,
+};
+pub use options::{CheckError, CheckOptions, NodeObjectFile, ProbeMode, DEFAULT_CONTAINERD_CONFIG};
 pub use plugins::{PluginInfo, VersionSource, Versions};
 pub use runtime::{Effective, RuntimeInfo, RuntimeSource};
 
@@ -38,7 +43,7 @@ pub enum ContainerdConfigState {
     /// It could not be parsed; defaults are used.
     Invalid(String),
     /// Parsed.
-    Parsed(ContainerdConfig),
+    Parsed(Box<ContainerdConfig>),
 }
 
 /// Something the runtime reads that cni-fix could not: the check is incomplete, and its
@@ -110,6 +115,8 @@ pub struct Snapshot {
     pub incomplete: Vec<Unread>,
     /// containerd's `conf_template`, when its config sets one.
     pub conf_template: Option<ConfTemplate>,
+    /// The node beyond CNI that a runtime migration changes: the kubelet, Docker, the Node.
+    pub migration: MigrationState,
 }
 
 /// containerd's `conf_template`: the file containerd renders into
@@ -190,7 +197,7 @@ fn read_containerd_config(
             Ok(text) => match containerd_config::parse_raw(text)
                 .and_then(|raw| raw.read_by(reading, &shown_config))
             {
-                Ok(c) => ContainerdConfigState::Parsed(c),
+                Ok(c) => ContainerdConfigState::Parsed(Box::new(c)),
                 Err(e) => ContainerdConfigState::Invalid(e.message),
             },
         },
@@ -244,6 +251,29 @@ fn in_effect(
 }
 
 impl Snapshot {
+    /// Why the CNI rules (which model containerd's CNI stack) do not apply to this node, or
+    /// `None` when they do: the kubelet uses CRI-O (which reads the conf dir its own way) or
+    /// Docker Engine (through dockershim or cri-dockerd, whose loading and libcni differ),
+    /// and no containerd version was given to ask about a move to containerd.
+    pub fn cni_not_checked(&self) -> Option<String> {
+        let k = &self.migration.kubelet;
+        let moving_off_dockershim =
+            k.dockershim && k.version.as_ref().is_some_and(|v| !v.has_dockershim());
+        if self.runtime.source == RuntimeSource::Flag || moving_off_dockershim {
+            return None;
+        }
+        match k.runtime {
+            crate::kubelet::RuntimeKind::CriO => Some(
+                "the kubelet uses CRI-O, which reads the conf dir its own way; cni-fix checks containerd's CNI stack".to_string(),
+            ),
+            crate::kubelet::RuntimeKind::CriDockerd | crate::kubelet::RuntimeKind::Dockershim => Some(format!(
+                "the kubelet uses Docker Engine through {}, whose conf dir loading cni-fix does not model yet; pass --containerd-version to check the conf dir as containerd would load it after the move",
+                k.runtime.name()
+            )),
+            _ => None,
+        }
+    }
+
     /// Read the node described by `options`.
     pub fn gather(options: &CheckOptions) -> Result<Snapshot, CheckError> {
         match std::fs::metadata(&options.root) {
@@ -295,6 +325,36 @@ impl Snapshot {
             reading,
             &mut incomplete,
         )?;
+        let mut bad_node_object = None;
+        let node_object = options.node_object.as_ref().and_then(|f| {
+            match crate::kubelet::NodeObject::parse(&f.text) {
+                Ok(n) => Some((f.name.clone(), n)),
+                Err(e) => {
+                    bad_node_object = Some(BadFile {
+                        origin: crate::systemd::Origin {
+                            path: PathBuf::from(&f.name),
+                            line: 0,
+                        },
+                        what: "Node object",
+                        message: e,
+                        fatal: false,
+                    });
+                    None
+                }
+            }
+        });
+        let mut migration = migration::gather(
+            node.as_ref(),
+            prober,
+            migration::KubeletInputs {
+                version: options.kubelet_version.as_ref(),
+                node_object: node_object.as_ref().map(|(_, n)| n),
+                timeout: options.probe_timeout,
+            },
+            node_object.clone(),
+            &mut incomplete,
+        );
+        migration.bad_files.extend(bad_node_object);
         let settings = match &containerd_config {
             ContainerdConfigState::Parsed(c) => c.cni.clone(),
             _ => Default::default(),
@@ -328,6 +388,7 @@ impl Snapshot {
             ownership: Vec::new(),
             incomplete,
             conf_template: None,
+            migration,
         };
         snap.conf_template = settings
             .conf_template

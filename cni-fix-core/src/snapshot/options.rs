@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::kubelet::KubeletVersion;
 use crate::plugins_release::PluginsRelease;
 use crate::runtime::ContainerdVersion;
 
@@ -65,6 +66,21 @@ pub struct CheckOptions {
     pub assume_plugins_release: Option<PluginsRelease>,
     /// How long one probe may take.
     pub probe_timeout: Duration,
+    /// The kubelet version, instead of asking `kubelet --version`; also the way to ask what
+    /// a kubelet upgrade would break.
+    pub kubelet_version: Option<KubeletVersion>,
+    /// The Node object (`kubectl get node NAME -o yaml|json`), for kubeadm's `cri-socket`
+    /// annotation and the runtime the API server sees.
+    pub node_object: Option<NodeObjectFile>,
+}
+
+/// A Node object's text and a name for it in messages (the file it came from).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeObjectFile {
+    /// What to call it, such as the file's path.
+    pub name: String,
+    /// Its YAML or JSON text.
+    pub text: String,
 }
 
 impl Default for CheckOptions {
@@ -79,6 +95,8 @@ impl Default for CheckOptions {
             probe: None,
             assume_plugins_release: None,
             probe_timeout: Duration::from_secs(5),
+            kubelet_version: None,
+            node_object: None,
         }
     }
 }
@@ -111,6 +129,21 @@ impl CheckOptions {
     /// This containerd version instead of asking `containerd --version`.
     pub fn containerd_version(mut self, v: ContainerdVersion) -> Self {
         self.containerd_version = Some(v);
+        self
+    }
+
+    /// This kubelet version instead of asking `kubelet --version`.
+    pub fn kubelet_version(mut self, v: KubeletVersion) -> Self {
+        self.kubelet_version = Some(v);
+        self
+    }
+
+    /// Read this Node object.
+    pub fn node_object(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
+        self.node_object = Some(NodeObjectFile {
+            name: name.into(),
+            text: text.into(),
+        });
         self
     }
 
