@@ -24,7 +24,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Diagnose a node's CNI setup against its runtime and its plugins.
+    /// Diagnose a node's CNI setup against its runtime and its plugins, and its runtime
+    /// migration (kubelet, containerd, Docker).
     ///
     /// Exit status: 0 when no finding reaches --fail-on, 1 when one does, 2 when the check
     /// could not run (node-problem-detector's custom plugin convention).
@@ -35,7 +36,8 @@ pub enum Cmd {
     /// when something could not be fixed (or, with --dry-run --exit-code, when there is
     /// something to change), 2 on an operational error.
     Rewrite(RewriteArgs),
-    /// Write a reference network: bridge + portmap, as in the Kubernetes documentation.
+    /// Write a reference network (bridge + portmap, as in the Kubernetes documentation), or
+    /// with `registry-hosts`, containerd's hosts.toml files from Docker's daemon.json.
     Generate(GenerateArgs),
     /// Put back the originals that a rewrite (or generate --output) replaced, from its backup
     /// directory.
@@ -216,6 +218,7 @@ fn node_path(flag: &str, p: PathBuf) -> Result<PathBuf> {
             "--containerd-config" => "/etc/containerd/config.toml",
             "--backup-dir" | "BACKUP_DIR" => "/var/backups/cni-fix/20261122T101500Z",
             "--bin-dir" => "/opt/cni/bin",
+            "--config-dir" => "/etc/containerd/certs.d",
             _ => "/etc/cni/net.d",
         };
         bail!("{flag} takes an absolute node path (such as {example}), not {p:?}");
@@ -565,9 +568,62 @@ impl RewriteArgs {
     }
 }
 
+/// What `cni-fix generate` writes besides the reference network.
+#[derive(Debug, Subcommand)]
+pub enum GenerateWhat {
+    /// Write containerd's hosts.toml files from Docker's /etc/docker/daemon.json
+    /// (registry-mirrors and insecure-registries), under containerd's registry config_path.
+    ///
+    /// New files only: an existing hosts.toml that differs is left alone. Exit status: 0 when
+    /// every file is written (or already holds the same), 1 when one is left alone or an entry
+    /// cannot be carried over, 2 on an operational error.
+    RegistryHosts(RegistryHostsArgs),
+}
+
+/// Arguments of `cni-fix generate registry-hosts`.
+#[derive(Debug, Args)]
+pub struct RegistryHostsArgs {
+    /// The node's root directory.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// containerd's config (a node path), for its registry config_path.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/containerd/config.toml"
+    )]
+    pub containerd_config: PathBuf,
+
+    /// The directory to write under (a node path) [default: the config's first config_path
+    /// directory, else /etc/containerd/certs.d].
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+
+    /// Print the files as a unified diff instead of writing them.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl RegistryHostsArgs {
+    /// Check the node paths.
+    pub fn validate(&self) -> Result<()> {
+        node_path("--containerd-config", self.containerd_config.clone())?;
+        if let Some(d) = &self.config_dir {
+            node_path("--config-dir", d.clone())?;
+        }
+        Ok(())
+    }
+}
+
 /// Arguments of `cni-fix generate`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct GenerateArgs {
+    /// Something else to generate.
+    #[command(subcommand)]
+    pub what: Option<GenerateWhat>,
+
     /// The network name.
     #[arg(long, default_value = "containerd-net")]
     pub name: String,

@@ -368,7 +368,10 @@ fn write_plan(
 }
 
 /// `cni-fix generate`.
-pub fn generate(args: GenerateArgs) -> Result<u8> {
+pub fn generate(mut args: GenerateArgs) -> Result<u8> {
+    if let Some(crate::args::GenerateWhat::RegistryHosts(a)) = args.what.take() {
+        return registry_hosts(a);
+    }
     let options = args.validate()?;
     let text = options.render()?;
     let output = match &args.output {
@@ -484,4 +487,65 @@ pub fn restore(run: RestoreRun) -> Result<u8> {
         out.flush()
     })();
     keep_status(status, printed)
+}
+
+/// `cni-fix generate registry-hosts`.
+fn registry_hosts(args: crate::args::RegistryHostsArgs) -> Result<u8> {
+    use cni_fix_core::registry_hosts;
+    args.validate()?;
+    let node = cni_fix_core::node::NodeFs::new(&args.root);
+    let plan = registry_hosts::plan(&node, &args.containerd_config, args.config_dir.clone())?;
+    let mut out = io::stdout().lock();
+    let mut status = OK;
+    let mut lines = Vec::new();
+    for (entry, why) in &plan.skipped {
+        lines.push(format!(
+            "skipped  insecure-registries entry {}: {}",
+            cni_fix_core::quote::escape_text(entry),
+            why
+        ));
+        status = PROBLEM;
+    }
+    if args.dry_run {
+        let diff = plan.unified_diff();
+        let printed = out.write_all(&diff);
+        if let Err(e) = printed {
+            return keep_status(status, Err(e));
+        }
+    } else {
+        for f in &plan.files {
+            let shown_path = cni_fix_core::node::display_path(&f.path);
+            if f.unchanged() {
+                lines.push(format!("unchanged  {shown_path}"));
+                continue;
+            }
+            if f.existing.is_some() {
+                lines.push(format!(
+                    "left alone  {shown_path}: it exists and differs; merge by hand (see --dry-run)"
+                ));
+                status = PROBLEM;
+                continue;
+            }
+            let host = node.resolve(&f.path).with_context(|| shown_path.clone())?;
+            write::create_file(&host, f.text.as_bytes())?;
+            lines.push(format!("wrote  {shown_path}"));
+        }
+    }
+    if !plan.config_path_set {
+        lines.push(format!(
+            "note: containerd reads these files only when its config sets the registry config_path: add config_path = \"{}\" under [plugins.\"io.containerd.grpc.v1.cri\".registry] (config version 2) or [plugins.'io.containerd.cri.v1.images'.registry] (version 3) in {}, and restart containerd",
+            cni_fix_core::node::display_path(&plan.config_dir),
+            cni_fix_core::node::display_path(&args.containerd_config)
+        ));
+    }
+    let target: &mut dyn Write = if args.dry_run {
+        &mut io::stderr()
+    } else {
+        &mut out
+    };
+    let mut printed = Ok(());
+    for l in lines {
+        printed = printed.and_then(|()| writeln!(target, "{l}"));
+    }
+    keep_status(status, printed.and_then(|()| target.flush()))
 }

@@ -825,3 +825,144 @@ fn a_shadowed_file_newer_than_the_loaded_one_is_named_on_its_own() {
     assert_eq!(shadowed[1]["file"], serde_json::Value::Null);
     assert_eq!(shadowed[1]["files"].as_array().unwrap().len(), 6);
 }
+
+#[test]
+fn registry_hosts_carry_daemon_json_over_once() {
+    let (_t, root) = scenario("half-migrated-containerd-io");
+    let r = root.to_str().unwrap();
+    let dry = cni_fix(&["generate", "registry-hosts", "--root", r, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry
+        .stdout
+        .contains("+++ b/etc/containerd/certs.d/docker.io/hosts.toml"));
+    assert!(dry.stderr.contains("config_path"), "{}", dry.stderr);
+    assert!(
+        !root.join("etc/containerd/certs.d").exists(),
+        "a dry run writes nothing"
+    );
+
+    let wrote = cni_fix(&["generate", "registry-hosts", "--root", r]);
+    assert_eq!(wrote.code, 0, "{}", wrote.stderr);
+    let hub =
+        std::fs::read_to_string(root.join("etc/containerd/certs.d/docker.io/hosts.toml")).unwrap();
+    let parsed: toml::Table = hub.parse().unwrap();
+    assert!(parsed["host"]
+        .as_table()
+        .unwrap()
+        .contains_key("https://mirror.example.internal"));
+    let again = cni_fix(&["generate", "registry-hosts", "--root", r]);
+    assert_eq!(again.code, 0);
+    assert!(again.stdout.contains("unchanged"));
+
+    // A hosts.toml of the operator's own is left alone.
+    let own = root.join("etc/containerd/certs.d/registry.example.internal:5000/hosts.toml");
+    std::fs::write(&own, "server = \"https://elsewhere\"\n").unwrap();
+    let left = cni_fix(&["generate", "registry-hosts", "--root", r]);
+    assert_eq!(left.code, 1);
+    assert!(left.stdout.contains("left alone"));
+    assert_eq!(
+        std::fs::read_to_string(&own).unwrap(),
+        "server = \"https://elsewhere\"\n"
+    );
+
+    // With the registry settings carried over (and config_path set), the finding clears.
+    let (_t2, root2) = scenario("half-migrated-containerd-io");
+    let (_, before) = check_json(&[
+        "--root",
+        root2.to_str().unwrap(),
+        "--kubelet-version",
+        "1.26.5",
+        "--containerd-version",
+        "1.6.20",
+        "--containerd-config",
+        "/etc/containerd/cri-enabled.toml",
+        "--probe",
+        "exec",
+    ]);
+    let has = |r: &serde_json::Value| {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "docker-registry-config-not-migrated")
+    };
+    assert!(has(&before));
+    let cfg = root2.join("etc/containerd/cri-enabled.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let w = cni_fix(&[
+        "generate",
+        "registry-hosts",
+        "--root",
+        root2.to_str().unwrap(),
+        "--containerd-config",
+        "/etc/containerd/cri-enabled.toml",
+    ]);
+    assert_eq!(w.code, 0, "{}{}", w.stdout, w.stderr);
+    assert!(!w.stdout.contains("note:"), "config_path is set now");
+    let (_, after) = check_json(&[
+        "--root",
+        root2.to_str().unwrap(),
+        "--kubelet-version",
+        "1.26.5",
+        "--containerd-version",
+        "1.6.20",
+        "--containerd-config",
+        "/etc/containerd/cri-enabled.toml",
+        "--probe",
+        "exec",
+    ]);
+    assert!(!has(&after), "{after:#}");
+}
+
+#[test]
+fn a_huge_kubelet_config_is_unread_not_misjudged() {
+    let (_t, root) = scenario("kubeadm-containerd");
+    let cfg = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(root.join("var/lib/kubelet/config.yaml"))
+        .unwrap();
+    cfg.set_len(100 * 1024 * 1024).unwrap();
+    let (run, report) = check_json(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--kubelet-version",
+        "1.24.17",
+        "--containerd-version",
+        "1.6.20",
+        "--probe",
+        "exec",
+    ]);
+    assert_eq!(run.code, 2, "incomplete: {}", run.stdout);
+    assert!(report["incomplete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["path"] == "/var/lib/kubelet/config.yaml"));
+    // The cgroup driver the file would set is not guessed.
+    assert!(report["node"]["kubelet"]["cgroup_driver"].is_null());
+    assert!(!report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "cgroup-driver-mismatch"));
+}
+
+#[test]
+fn kubelet_and_node_arguments_are_validated() {
+    let bad = cni_fix(&["check", "--root", "/", "--kubelet-version", "one.two"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--kubelet-version"), "{}", bad.stderr);
+    let missing = cni_fix(&["check", "--node", "/nonexistent/node.yaml"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("--node /nonexistent/node.yaml"),
+        "{}",
+        missing.stderr
+    );
+    let dir = cni_fix(&["check", "--node", "/"]);
+    assert_eq!(dir.code, 2);
+    assert!(dir.stderr.contains("not a regular file"), "{}", dir.stderr);
+}

@@ -294,3 +294,163 @@ fn config_versions_are_read_as_the_real_containerd_reads_them() {
         }
     }
 }
+
+/// The CRI settings beyond CNI, as cni-fix reads them, against what the real containerd
+/// makes of the same file (`config dump` writes every setting out, defaults included) and
+/// against `containerd config default`, the file the migration guides start from.
+#[test]
+fn cri_settings_are_read_as_the_real_containerd_reads_them() {
+    require("/usr/bin/containerd", "containerd");
+    let out = Command::new("/usr/bin/containerd")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version =
+        ContainerdVersion::from_version_output(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let release = cni_fix_core::runtime::containerd_release(&version.release).unwrap();
+    let default = Command::new("/usr/bin/containerd")
+        .args(["config", "default"])
+        .output()
+        .unwrap();
+    let default = String::from_utf8(default.stdout).unwrap();
+    let runc = "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]";
+    let cases: Vec<(&str, String)> = vec![
+        ("config default", default.clone()),
+        ("systemd cgroup", default.replace("SystemdCgroup = false", "SystemdCgroup = true")),
+        (
+            "containerd.io",
+            "disabled_plugins = [\"cri\"]\n".to_string(),
+        ),
+        (
+            "sandbox and registry",
+            format!("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\nsandbox_image = \"registry.k8s.io/pause:3.9\"\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n{runc}\nSystemdCgroup = true\n[grpc]\naddress = \"/run/k8s/containerd.sock\"\n"),
+        ),
+        (
+            "deprecated mirrors",
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\nendpoint = [\"https://m.example\"]\n".to_string(),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in cases {
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, &text).unwrap();
+        let dumped = Command::new("/usr/bin/containerd")
+            .arg("--config")
+            .arg(&file)
+            .args(["config", "dump"])
+            .output()
+            .unwrap();
+        assert!(
+            dumped.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&dumped.stderr)
+        );
+        let real: toml::Table = String::from_utf8_lossy(&dumped.stdout).parse().unwrap();
+        let ours = containerd_config::parse_raw(&text)
+            .and_then(|raw| raw.read_by(Some(&release.config), "config.toml"))
+            .unwrap()
+            .cri;
+        let real_disabled: Vec<&str> = real
+            .get("disabled_plugins")
+            .and_then(|d| d.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            ours.disabled_plugins, real_disabled,
+            "{name}: disabled_plugins"
+        );
+        assert_eq!(
+            ours.cri_disabled().is_some(),
+            real_disabled
+                .iter()
+                .any(|p| *p == "cri" || *p == "io.containerd.grpc.v1.cri"),
+            "{name}"
+        );
+        assert_eq!(
+            ours.grpc_address
+                .as_deref()
+                .unwrap_or(containerd_config::DEFAULT_GRPC_ADDRESS),
+            real["grpc"]["address"].as_str().unwrap(),
+            "{name}: grpc address"
+        );
+        // A disabled CRI plugin has no settings in the dump.
+        let Some(cri) = real["plugins"].get("io.containerd.grpc.v1.cri") else {
+            assert!(
+                ours.cri_disabled().is_some(),
+                "{name}: the dump has no CRI plugin"
+            );
+            continue;
+        };
+        let real_systemd = cri["containerd"]["runtimes"]
+            .get("runc")
+            .and_then(|r| r.get("options"))
+            .and_then(|o| o.get("SystemdCgroup"))
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        assert_eq!(
+            ours.systemd_cgroup.unwrap_or(false),
+            real_systemd,
+            "{name}: SystemdCgroup"
+        );
+        let real_sandbox = cri["sandbox_image"].as_str().unwrap();
+        let expected_default =
+            cni_fix_core::runtime::default_sandbox_image(&version.release).unwrap();
+        assert_eq!(
+            ours.sandbox_image.as_deref().unwrap_or(expected_default),
+            real_sandbox,
+            "{name}: sandbox image (cni-fix's default table for {version})"
+        );
+        assert_eq!(
+            ours.registry_config_path.as_deref().unwrap_or(""),
+            cri["registry"]["config_path"].as_str().unwrap_or(""),
+            "{name}: registry config_path"
+        );
+        let real_mirrors: Vec<String> = cri["registry"]
+            .get("mirrors")
+            .and_then(|m| m.as_table())
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let our_mirrors: Vec<String> = ours
+            .registry_mirrors
+            .iter()
+            .map(|(h, _)| h.clone())
+            .collect();
+        assert_eq!(our_mirrors, real_mirrors, "{name}: registry mirrors");
+    }
+}
+
+/// On the live node, a running kubelet's command line comes from /proc when no unit
+/// configures one, and its endpoint's socket must exist.
+#[test]
+fn live_node_reads_a_running_kubelet() {
+    let mut child = Command::new("bash")
+        .args([
+            "-c",
+            "exec -a kubelet sh -c 'sleep 60; true' --container-runtime-endpoint=unix:///run/cni-fix-test-absent.sock",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (_, report) = check_json(&[
+        "--kubelet-version",
+        "1.28.2",
+        "--containerd-version",
+        "1.6.20",
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let k = &report["node"]["kubelet"];
+    if k["command_source"] == "unit" {
+        // A real kubelet unit on this machine configures the kubelet; nothing to compare.
+        return;
+    }
+    assert_eq!(k["command_source"], "process", "{k:#}");
+    assert_eq!(k["endpoint"], "unix:///run/cni-fix-test-absent.sock");
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "runtime-socket-missing")
+        .expect("the socket does not exist");
+    assert!(f["message"].as_str().unwrap().contains("does not exist"));
+}

@@ -81,6 +81,7 @@ pub mod node;
 pub mod plugins_release;
 pub mod probe;
 pub mod quote;
+pub mod registry_hosts;
 pub mod report;
 pub mod rewrite;
 pub mod rules;

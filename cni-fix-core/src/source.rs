@@ -167,17 +167,7 @@ impl Prober for SystemProber {
     }
 
     fn containerd_version(&self, timeout: Duration) -> Result<ContainerdVersion, String> {
-        let mut cmd = std::process::Command::new("containerd");
-        cmd.arg("--version");
-        let out = crate::probe::run_bounded(cmd, timeout)
-            .map_err(|e| format!("`containerd --version` failed: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "`containerd --version` failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = version_output(Path::new("containerd"), "containerd", timeout)?;
         ContainerdVersion::from_version_output(&text).map_err(|e| e.to_string())
     }
 
@@ -196,19 +186,25 @@ impl Prober for SystemProber {
         let host = fs
             .resolve(binary)
             .map_err(|e| format!("{shown}: {}", crate::node::io_message(&e)))?;
-        let mut cmd = std::process::Command::new(host);
-        cmd.arg("--version");
-        let out = crate::probe::run_bounded(cmd, timeout)
-            .map_err(|e| format!("`{shown} --version` failed: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "`{shown} --version` failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        crate::kubelet::KubeletVersion::from_version_output(&String::from_utf8_lossy(&out.stdout))
-            .map_err(|e| e.to_string())
+        let text = version_output(&host, &shown, timeout)?;
+        crate::kubelet::KubeletVersion::from_version_output(&text).map_err(|e| e.to_string())
     }
+}
+
+/// The standard output of `<program> --version`, bounded by `timeout`; `shown` names the
+/// program in errors.
+fn version_output(program: &Path, shown: &str, timeout: Duration) -> Result<String, String> {
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg("--version");
+    let out = crate::probe::run_bounded(cmd, timeout)
+        .map_err(|e| format!("`{shown} --version` failed: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{shown} --version` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// One entry of a [`MemNode`].

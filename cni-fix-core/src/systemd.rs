@@ -266,7 +266,8 @@ pub fn parse_env_file(path: &Path, text: &str) -> (Vec<Assignment>, Vec<Problem>
     (out, problems)
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` cut to `max` characters, with an ellipsis when cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {

@@ -632,7 +632,9 @@ fn gather_kubelet(
     }
 }
 
-fn parse_daemon_json(text: &str) -> Result<DaemonJson, String> {
+/// Read `daemon.json` for what a migration carries over; an error says why Docker would
+/// refuse the file.
+pub fn parse_daemon_json(text: &str) -> Result<DaemonJson, String> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let obj = v
         .as_object()
@@ -831,22 +833,12 @@ fn scan_docker_uses(r: &mut Reader<'_>) -> Vec<DockerUse> {
                 what,
                 how: format!(
                     "runs docker: {}",
-                    crate::quote::escape_text(&truncate(t, 100))
+                    crate::quote::escape_text(&crate::systemd::truncate(t, 100))
                 ),
             });
         }
     }
     out
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max).collect();
-        t.push('…');
-        t
-    }
 }
 
 /// Read everything a runtime migration depends on.

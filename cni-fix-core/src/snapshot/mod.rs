@@ -11,8 +11,8 @@ mod runtime;
 pub use conf_dir::{looks_like_config, ConfFile, Contents, FileProblem, FileStatus};
 pub use load::LoadOutcome;
 pub use migration::{
-    BadFile, CommandSource, CriDockerd, DaemonJson, DockerInfo, DockerUse, Installed, KubeletInfo,
-    KubeletVersionSource, MigrationState, SettingSource, Sourced,
+    parse_daemon_json, BadFile, CommandSource, CriDockerd, DaemonJson, DockerInfo, DockerUse,
+    Installed, KubeletInfo, KubeletVersionSource, MigrationState, SettingSource, Sourced,
 };
 pub use options::{CheckError, CheckOptions, NodeObjectFile, ProbeMode, DEFAULT_CONTAINERD_CONFIG};
 pub use plugins::{PluginInfo, VersionSource, Versions};

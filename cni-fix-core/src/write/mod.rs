@@ -26,6 +26,7 @@ use atomic::copy_xattrs;
 use backup::{copy_metadata, write_manifest, BackupSet};
 
 use std::fs;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -314,6 +315,49 @@ pub(super) fn naming(path: &Path, backup_dir: &Path, reason: &str) -> String {
     } else {
         format!("{}: {reason}", path.display())
     }
+}
+
+/// Create `path` (a host path) holding `bytes`, with mode 0644, atomically; missing parent
+/// directories are created (mode 0755) and removed again if the write fails. An existing
+/// file is refused: this writes new files only, so nothing needs a backup.
+pub fn create_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let refuse = |reason: String| WriteError::Io {
+        path: path.display().to_string(),
+        reason,
+    };
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(refuse("it exists; only new files are created".to_string()));
+    }
+    let mut created = Vec::new();
+    let mut dir = path.parent().map(Path::to_path_buf);
+    while let Some(d) = dir {
+        if std::fs::symlink_metadata(&d).is_ok() {
+            break;
+        }
+        created.push(d.clone());
+        dir = d.parent().map(Path::to_path_buf);
+    }
+    let result = (|| {
+        for d in created.iter().rev() {
+            std::fs::DirBuilder::new()
+                .mode(0o755)
+                .create(d)
+                .map_err(|e| WriteError::File {
+                    path: d.display().to_string(),
+                    source: e,
+                })?;
+        }
+        atomic::replace_file(path, bytes, None).map_err(|e| match e {
+            atomic::ReplaceError::Io(e) => refuse(crate::node::io_message(&e)),
+            atomic::ReplaceError::Changed => refuse("it changed while being written".to_string()),
+        })
+    })();
+    if result.is_err() {
+        for d in &created {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+    result
 }
 
 #[cfg(test)]
