@@ -77,18 +77,15 @@ impl From<InvalidContainerdConfig<'_>> for Draft {
                 "Name every plugin by its full URI (for example io.containerd.grpc.v1.cri instead of cri), or go back to version 1.".to_string(),
             ),
         };
-        Draft {
-            id: FindingId::InvalidContainerdConfig,
+        let mut d = Draft::manual(
+            FindingId::InvalidContainerdConfig,
             severity,
-            file: Some(path),
-            plugin: None,
+            Some(path),
             message,
-            runtime_error,
             remedy,
-            fixable: false,
-            location: None,
-            files: Vec::new(),
-        }
+        );
+        d.runtime_error = runtime_error;
+        d
     }
 }
 
@@ -162,18 +159,15 @@ impl From<UnsupportedConfigVersion<'_>> for Draft {
                 )
             }
         };
-        Draft {
-            id: FindingId::UnsupportedConfigVersion,
+        let mut d = Draft::manual(
+            FindingId::UnsupportedConfigVersion,
             severity,
-            file: Some(path),
-            plugin: None,
+            Some(path),
             message,
-            runtime_error,
             remedy,
-            fixable: false,
-            location: None,
-            files: Vec::new(),
-        }
+        );
+        d.runtime_error = runtime_error;
+        d
     }
 }
 
@@ -293,18 +287,13 @@ impl From<ConfTemplate<'_>> for Draft {
                 "Make sure the node has a pod CIDR (spec.podCIDR), or install the cluster's CNI; run cni-fix check again after containerd has written the file.".to_string(),
             ),
         };
-        Draft {
-            id: FindingId::ConfTemplate,
+        Draft::manual(
+            FindingId::ConfTemplate,
             severity,
-            file: Some(config),
-            plugin: None,
+            Some(config),
             message,
-            runtime_error: None,
             remedy,
-            fixable: false,
-            location: None,
-            files: Vec::new(),
-        }
+        )
     }
 }
 

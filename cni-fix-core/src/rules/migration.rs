@@ -15,27 +15,6 @@ use crate::snapshot::{
 };
 use crate::systemd::Origin;
 
-fn draft(
-    id: FindingId,
-    severity: Severity,
-    file: Option<String>,
-    message: String,
-    remedy: String,
-) -> Draft {
-    Draft {
-        id,
-        severity,
-        file,
-        plugin: None,
-        message,
-        runtime_error: None,
-        remedy,
-        fixable: false,
-        location: None,
-        files: Vec::new(),
-    }
-}
-
 fn at(origin: &Origin) -> (Option<String>, Option<Location>) {
     (
         Some(display_path(&origin.path)),
@@ -54,11 +33,22 @@ fn where_set(s: &Sourced) -> String {
     }
 }
 
+/// The CRI settings of a node without a containerd config: containerd's defaults.
+static NO_CONFIG: CriSettings = CriSettings {
+    disabled_plugins: Vec::new(),
+    grpc_address: None,
+    systemd_cgroup: None,
+    sandbox_image: None,
+    registry_config_path: None,
+    registry_mirrors: Vec::new(),
+    registry_configs: Vec::new(),
+};
+
 /// containerd's CRI settings, when its config was read (defaults when it has none).
-fn cri(snap: &Snapshot) -> Option<CriSettings> {
+fn cri(snap: &Snapshot) -> Option<&CriSettings> {
     match &snap.containerd_config {
-        ContainerdConfigState::Parsed(c) => Some(c.cri.clone()),
-        ContainerdConfigState::Missing => Some(CriSettings::default()),
+        ContainerdConfigState::Parsed(c) => Some(&c.cri),
+        ContainerdConfigState::Missing => Some(&NO_CONFIG),
         _ => None,
     }
 }
@@ -96,7 +86,7 @@ impl From<DockershimEndpoint<'_>> for Draft {
             )
         });
         let (file, location) = file.map(|fl| at(&fl.origin)).unwrap_or((None, None));
-        let mut d = draft(
+        let mut d = Draft::manual(
             FindingId::DockershimEndpoint,
             severity,
             file,
@@ -170,10 +160,9 @@ fn removed_flags(ctx: &mut Ctx<'_>) {
         };
         let remedy = match f.name.as_str() {
             "network-plugin" | "cni-conf-dir" | "cni-bin-dir" | "cni-cache-dir" | "network-plugin-mtu" => format!(
-                "Remove --{} from {}: the CNI settings belong to the runtime now (containerd's conf_dir and bin_dir, or cri-dockerd's own --{} flags).",
+                "Remove --{0} from {1}: the CNI settings belong to the runtime now (containerd's conf_dir and bin_dir, or cri-dockerd's own --{0} flags).",
                 f.name,
                 display_path(&f.origin.path),
-                if f.name == "network-plugin-mtu" { "network-plugin-mtu" } else { f.name.as_str() }
             ),
             "container-runtime" => format!(
                 "Remove --container-runtime from {}; --container-runtime-endpoint alone chooses the runtime.",
@@ -186,7 +175,7 @@ fn removed_flags(ctx: &mut Ctx<'_>) {
             _ => format!("Remove --{} from {}.", f.name, display_path(&f.origin.path)),
         };
         let (file, location) = at(&f.origin);
-        let mut d = draft(
+        let mut d = Draft::manual(
             FindingId::KubeletRemovedFlag,
             severity,
             file,
@@ -209,9 +198,9 @@ fn served(snap: &Snapshot) -> Vec<(String, &'static str)> {
     let containerd_configured = !matches!(snap.containerd_config, ContainerdConfigState::Missing);
     if m.containerd.present() || containerd_configured {
         let addr = cri(snap)
-            .and_then(|c| c.grpc_address)
-            .unwrap_or_else(|| DEFAULT_GRPC_ADDRESS.to_string());
-        out.push((kubelet::normalize_run(&addr), "containerd"));
+            .and_then(|c| c.grpc_address.as_deref())
+            .unwrap_or(DEFAULT_GRPC_ADDRESS);
+        out.push((kubelet::normalize_run(addr), "containerd"));
     }
     if let Some(c) = &m.docker.cri_dockerd {
         out.push((c.socket.clone(), "cri-dockerd"));
@@ -258,7 +247,7 @@ fn socket(ctx: &mut Ctx<'_>) {
         _ => None,
     };
     let (file, location) = file.unwrap_or((None, None));
-    let mut d = draft(
+    let mut d = Draft::manual(
         FindingId::RuntimeSocketMissing,
         Severity::Error,
         file,
@@ -290,7 +279,7 @@ fn scheme(ctx: &mut Ctx<'_>) {
     if let Some(e) = k.endpoint.as_ref().filter(|e| no_scheme(&e.value)) {
         let file = k.flag("container-runtime-endpoint").map(|f| at(&f.origin));
         let (file, location) = file.unwrap_or((None, None));
-        let mut d = draft(
+        let mut d = Draft::manual(
             FindingId::EndpointWithoutScheme,
             Severity::Warning,
             file,
@@ -316,7 +305,7 @@ fn scheme(ctx: &mut Ctx<'_>) {
             .as_deref()
             .filter(|a| no_scheme(a) && !dockershim(a))
         {
-            ctx.push(draft(
+            ctx.push(Draft::manual(
                 FindingId::EndpointWithoutScheme,
                 Severity::Warning,
                 Some(name.clone()),
@@ -360,7 +349,7 @@ fn annotation(ctx: &mut Ctx<'_>) {
     } else {
         format!("unix://{}", e.value)
     };
-    ctx.push(draft(
+    ctx.push(Draft::manual(
         FindingId::CriSocketAnnotationMismatch,
         Severity::Warning,
         Some(name.clone()),
@@ -391,7 +380,7 @@ fn cri_disabled(ctx: &mut Ctx<'_>) {
     let Some(entry) = c.cri_disabled() else {
         return;
     };
-    let mut d = draft(
+    let mut d = Draft::manual(
         FindingId::CriPluginDisabled,
         Severity::Error,
         Some(display_path(&snap.containerd_config_path)),
@@ -459,7 +448,7 @@ fn cgroup(ctx: &mut Ctx<'_>) {
     if kd.value == runtime_driver {
         return;
     }
-    let mut d = draft(
+    let mut d = Draft::manual(
         FindingId::CgroupDriverMismatch,
         Severity::Error,
         Some(file),
@@ -522,7 +511,7 @@ fn sandbox(ctx: &mut Ctx<'_>) {
         return;
     }
     let (file, location) = at(&flag.origin);
-    let mut d = draft(
+    let mut d = Draft::manual(
         FindingId::SandboxImageMismatch,
         Severity::Warning,
         file,
@@ -604,7 +593,7 @@ fn registry(ctx: &mut Ctx<'_>) {
     } else {
         String::new()
     };
-    ctx.push(draft(
+    ctx.push(Draft::manual(
         FindingId::DockerRegistryConfigNotMigrated,
         Severity::Warning,
         Some("/etc/docker/daemon.json".to_string()),
@@ -667,7 +656,7 @@ impl From<DockerUsed<'_>> for Draft {
             .iter()
             .map(|u| format!("line {}: {}", u.origin.line, u.how))
             .collect();
-        let mut d = draft(
+        let mut d = Draft::manual(
             FindingId::DockerUsedOnNode,
             Severity::Warning,
             file,
@@ -711,7 +700,7 @@ impl From<BadFileFinding<'_>> for Draft {
         } else {
             display_path(&b.origin.path)
         };
-        let mut d = draft(
+        let mut d = Draft::manual(
             FindingId::InvalidNodeFile,
             severity,
             file,

@@ -50,6 +50,31 @@ struct Draft {
     files: Vec<String>,
 }
 
+impl Draft {
+    /// A finding repaired by hand, about one file or none, with no runtime text, location or
+    /// further files; set those on the result where a rule has them.
+    fn manual(
+        id: FindingId,
+        severity: Severity,
+        file: Option<String>,
+        message: String,
+        remedy: String,
+    ) -> Draft {
+        Draft {
+            id,
+            severity,
+            file,
+            plugin: None,
+            message,
+            runtime_error: None,
+            remedy,
+            fixable: false,
+            location: None,
+            files: Vec::new(),
+        }
+    }
+}
+
 impl Ctx<'_> {
     fn push(&mut self, d: impl Into<Draft>) {
         let d = d.into();
