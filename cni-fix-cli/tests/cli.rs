@@ -966,3 +966,36 @@ fn kubelet_and_node_arguments_are_validated() {
     assert_eq!(dir.code, 2);
     assert!(dir.stderr.contains("not a regular file"), "{}", dir.stderr);
 }
+
+#[test]
+fn a_required_environment_file_that_is_missing_stops_the_unit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let units = tmp.path().join("lib/systemd/system");
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::write(
+        units.join("kubelet.service"),
+        "[Service]\nEnvironmentFile=/etc/nope\nEnvironmentFile=-/etc/optional\nExecStart=/usr/bin/kubelet $X\n",
+    )
+    .unwrap();
+    let (_, report) = check_json(&[
+        "--root",
+        tmp.path().to_str().unwrap(),
+        "--kubelet-version",
+        "1.28",
+        "--containerd-version",
+        "1.7.20",
+        "--probe",
+        "none",
+    ]);
+    let bad: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "invalid-node-file")
+        .collect();
+    assert_eq!(bad.len(), 1, "only the required file: {bad:#?}");
+    assert_eq!(bad[0]["severity"], "error");
+    assert_eq!(bad[0]["file"], "/lib/systemd/system/kubelet.service");
+    assert_eq!(bad[0]["location"]["line"], 2);
+    assert!(bad[0]["message"].as_str().unwrap().contains("/etc/nope"));
+}

@@ -315,26 +315,6 @@ impl NodeReport {
 impl KubeletReport {
     fn of(snap: &Snapshot) -> KubeletReport {
         let k = &snap.migration.kubelet;
-        let running_endpoint = k.running.as_ref().and_then(|args| {
-            let words: Vec<crate::systemd::Word> = args
-                .iter()
-                .skip(1)
-                .map(|a| crate::systemd::Word {
-                    text: a.clone(),
-                    origin: crate::systemd::Origin {
-                        path: "/proc".into(),
-                        line: 0,
-                    },
-                })
-                .collect();
-            let flags = crate::kubelet::parse_flags(&words);
-            let running = crate::kubelet::last(&flags, "container-runtime-endpoint")?
-                .value
-                .clone()?;
-            (k.command_source == crate::snapshot::CommandSource::Unit
-                && k.endpoint.as_ref().map(|e| e.value.as_str()) != Some(running.as_str()))
-            .then_some(running)
-        });
         KubeletReport {
             found: k.found(),
             version: k.version.as_ref().map(ToString::to_string),
@@ -346,7 +326,7 @@ impl KubeletReport {
             command_source: k.command_source,
             unit_files: k.unit.all().map(|p| display_path(p)).collect(),
             config: k.config_path.as_deref().map(display_path),
-            running_endpoint,
+            running_endpoint: k.running_endpoint(),
         }
     }
 }

@@ -97,7 +97,7 @@ pub struct KubeletInfo {
     /// The flags on it, in order.
     pub flags: Vec<Flag>,
     /// The running kubelet's arguments, on the live node.
-    pub running: Option<Vec<String>>,
+    pub running: Option<Vec<Word>>,
     /// `--config`, when set.
     pub config_path: Option<PathBuf>,
     /// What the `KubeletConfiguration` sets, when read.
@@ -129,6 +129,19 @@ impl KubeletInfo {
     /// The last occurrence of a flag.
     pub fn flag(&self, name: &str) -> Option<&Flag> {
         kubelet::last(&self.flags, name)
+    }
+
+    /// The running kubelet's endpoint on the live node, when the unit configures another one
+    /// (the kubelet has not been restarted since).
+    pub fn running_endpoint(&self) -> Option<String> {
+        let args = self.running.as_ref()?;
+        let flags = kubelet::parse_flags(args.get(1..).unwrap_or(&[]));
+        let running = kubelet::last(&flags, "container-runtime-endpoint")?
+            .value
+            .clone()?;
+        (self.command_source == CommandSource::Unit
+            && self.endpoint.as_ref().map(|e| e.value.as_str()) != Some(running.as_str()))
+        .then_some(running)
     }
 }
 
@@ -288,21 +301,17 @@ impl Reader<'_> {
         match self.node.read_file(path, MAX_CONFIG_BYTES) {
             Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
             Err(e) => {
+                let missing_file = matches!(&e, ReadError::Io { kind, .. } if *kind == std::io::ErrorKind::NotFound);
                 if let Some(reason) = own_read_limit(&e) {
                     self.incomplete.push(Unread {
                         path: path.to_path_buf(),
                         what,
                         reason,
                     });
-                } else if let (ReadError::Io { kind, .. }, Some(why)) = (&e, missing) {
-                    if *kind == std::io::ErrorKind::NotFound {
-                        self.bad(path, 0, what, why.to_string(), true);
-                    } else {
-                        self.bad(path, 0, what, e.to_string(), true);
-                    }
-                } else if !matches!(&e, ReadError::Io { kind, .. } if *kind == std::io::ErrorKind::NotFound)
-                {
+                } else if !missing_file {
                     self.bad(path, 0, what, e.to_string(), true);
+                } else if let Some(why) = missing {
+                    self.bad(path, 0, what, why.to_string(), true);
                 }
                 None
             }
@@ -371,16 +380,21 @@ impl Reader<'_> {
             env.insert(a.name.clone(), a.clone());
         }
         for (path, optional, at) in &s.environment_files {
-            let missing = (!optional).then_some(
-                "it does not exist, and the unit names it without '-', so systemd refuses to start the service",
-            );
-            let Some(text) = self.text(path, "environment file", missing) else {
-                if missing.is_some() {
-                    if let Some(b) = self.bad.last_mut() {
-                        b.origin = at.clone();
-                        b.message = format!("{}: {}", display_path(path), b.message);
-                    }
-                }
+            let missing = matches!(self.node.metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+            if !optional && missing {
+                self.bad(
+                    &at.path,
+                    at.line,
+                    what,
+                    format!(
+                        "{}: it does not exist, and the unit names it without '-', so systemd refuses to start the service",
+                        display_path(path)
+                    ),
+                    true,
+                );
+                continue;
+            }
+            let Some(text) = self.text(path, "environment file", None) else {
                 continue;
             };
             let (assignments, problems) = systemd::parse_env_file(path, &text);
@@ -412,7 +426,7 @@ impl Reader<'_> {
 }
 
 /// The running kubelet's arguments, from `/proc` on the live node.
-fn running_kubelet(node: &dyn NodeSource) -> Option<Vec<String>> {
+fn running_kubelet(node: &dyn NodeSource) -> Option<Vec<Word>> {
     if !node.is_live() {
         return None;
     }
@@ -423,19 +437,26 @@ fn running_kubelet(node: &dyn NodeSource) -> Option<Vec<String>> {
         .collect();
     pids.sort_unstable();
     for pid in pids {
-        let Ok(bytes) = node.read_file(Path::new(&format!("/proc/{pid}/cmdline")), 1 << 20) else {
+        let path = PathBuf::from(format!("/proc/{pid}/cmdline"));
+        let Ok(bytes) = node.read_file(&path, 1 << 20) else {
             continue;
         };
-        let args: Vec<String> = bytes
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args
-            .first()
-            .is_some_and(|a0| a0.rsplit('/').next() == Some("kubelet"))
-        {
-            return Some(args);
+        let mut args = bytes.split(|b| *b == 0).filter(|a| !a.is_empty());
+        let is_kubelet = args
+            .next()
+            .is_some_and(|a0| a0.rsplit(|b| *b == b'/').next() == Some(b"kubelet".as_slice()));
+        if is_kubelet {
+            let origin = Origin { path, line: 0 };
+            return Some(
+                bytes
+                    .split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| Word {
+                        text: String::from_utf8_lossy(a).into_owned(),
+                        origin: origin.clone(),
+                    })
+                    .collect(),
+            );
         }
     }
     None
@@ -460,18 +481,7 @@ fn gather_kubelet(
     let (command_source, command) = match r.command(&service, "kubelet unit") {
         Some(c) => (CommandSource::Unit, c),
         None => match &running {
-            Some(args) => (
-                CommandSource::Process,
-                args.iter()
-                    .map(|a| Word {
-                        text: a.clone(),
-                        origin: Origin {
-                            path: PathBuf::from("/proc/<kubelet>/cmdline"),
-                            line: 0,
-                        },
-                    })
-                    .collect(),
-            ),
+            Some(args) => (CommandSource::Process, args.clone()),
             None => (CommandSource::None, Vec::new()),
         },
     };
@@ -760,13 +770,6 @@ fn scan_docker_uses(r: &mut Reader<'_>) -> Vec<DockerUse> {
                 continue;
             }
             let path = Path::new(dir).join(&name);
-            if !r
-                .node
-                .metadata(&path)
-                .is_ok_and(|m| m.kind == crate::node::EntryKind::File)
-            {
-                continue;
-            }
             let Ok(bytes) = r.node.read_file(&path, MAX_CONFIG_BYTES) else {
                 continue;
             };
@@ -810,13 +813,6 @@ fn scan_docker_uses(r: &mut Reader<'_>) -> Vec<DockerUse> {
         .map(|p| (p, "cron"))
         .chain([(PathBuf::from("/etc/rc.local"), "rc.local")])
     {
-        if !r
-            .node
-            .metadata(&path)
-            .is_ok_and(|m| m.kind == crate::node::EntryKind::File)
-        {
-            continue;
-        }
         let Ok(bytes) = r.node.read_file(&path, MAX_CONFIG_BYTES) else {
             continue;
         };
