@@ -202,6 +202,23 @@ fn live_node_reads_the_real_runtime() {
     assert_eq!(out.code, 1, "no conf dir: no-config is an error");
 }
 
+/// Debian's containerd: its version, and its line in cni-fix's release table.
+fn debian_containerd() -> (
+    ContainerdVersion,
+    &'static cni_fix_core::runtime::ContainerdRelease,
+) {
+    require("/usr/bin/containerd", "containerd");
+    let out = Command::new("/usr/bin/containerd")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version =
+        ContainerdVersion::from_version_output(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let release = cni_fix_core::runtime::containerd_release(&version.release)
+        .expect("Debian's containerd is in the table");
+    (version, release)
+}
+
 /// The CNI settings `containerd --config FILE config dump` reports, or the error containerd
 /// stops with.
 fn dump(file: &Path) -> Result<containerd_config::CniSettings, String> {
@@ -221,15 +238,7 @@ fn dump(file: &Path) -> Result<containerd_config::CniSettings, String> {
 
 #[test]
 fn config_versions_are_read_as_the_real_containerd_reads_them() {
-    require("/usr/bin/containerd", "containerd");
-    let out = Command::new("/usr/bin/containerd")
-        .arg("--version")
-        .output()
-        .unwrap();
-    let version =
-        ContainerdVersion::from_version_output(&String::from_utf8_lossy(&out.stdout)).unwrap();
-    let release = cni_fix_core::runtime::containerd_release(&version.release)
-        .expect("Debian's containerd is in the table");
+    let (_, release) = debian_containerd();
     let tables = "[plugins.'io.containerd.cri.v1.runtime'.cni]\nbin_dirs = ['/usr/libexec/cni']\nconf_dir = '/v3'\n\
                   [plugins.\"io.containerd.grpc.v1.cri\".cni]\nconf_dir = '/v2'\nmax_conf_num = 3\n";
     let cases: Vec<(&str, String)> = vec![
@@ -300,14 +309,7 @@ fn config_versions_are_read_as_the_real_containerd_reads_them() {
 /// against `containerd config default`, the file the migration guides start from.
 #[test]
 fn cri_settings_are_read_as_the_real_containerd_reads_them() {
-    require("/usr/bin/containerd", "containerd");
-    let out = Command::new("/usr/bin/containerd")
-        .arg("--version")
-        .output()
-        .unwrap();
-    let version =
-        ContainerdVersion::from_version_output(&String::from_utf8_lossy(&out.stdout)).unwrap();
-    let release = cni_fix_core::runtime::containerd_release(&version.release).unwrap();
+    let (version, release) = debian_containerd();
     let default = Command::new("/usr/bin/containerd")
         .args(["config", "default"])
         .output()

@@ -85,6 +85,13 @@ pub fn parse_env_file(path: &Path, text: &str) -> (Vec<Assignment>, Vec<Problem>
         path: path.to_path_buf(),
         line,
     };
+    let no_equals = |key: &str, line| Problem {
+        origin: origin(line),
+        message: format!(
+            "line {:?} has no '='; systemd ignores it",
+            truncate(key.trim_end(), 80)
+        ),
+    };
     let push = |key: &mut String,
                 value: &mut String,
                 keep_len: usize,
@@ -113,6 +120,9 @@ pub fn parse_env_file(path: &Path, text: &str) -> (Vec<Assignment>, Vec<Problem>
         value.clear();
     };
     for c in text.chars() {
+        if state == S::PreValue && (c == '\n' || !c.is_whitespace()) {
+            state = S::Value;
+        }
         match state {
             S::PreKey => {
                 if c == '#' || c == ';' {
@@ -126,13 +136,7 @@ pub fn parse_env_file(path: &Path, text: &str) -> (Vec<Assignment>, Vec<Problem>
             }
             S::Key => {
                 if c == '\n' {
-                    problems.push(Problem {
-                        origin: origin(start_line),
-                        message: format!(
-                            "line {:?} has no '='; systemd ignores it",
-                            truncate(key.trim_end(), 80)
-                        ),
-                    });
+                    problems.push(no_equals(&key, start_line));
                     key.clear();
                     state = S::PreKey;
                 } else if c == '=' {
@@ -142,21 +146,8 @@ pub fn parse_env_file(path: &Path, text: &str) -> (Vec<Assignment>, Vec<Problem>
                     key.push(c);
                 }
             }
-            S::PreValue => {
-                if c == '\n' {
-                    push(&mut key, &mut value, 0, start_line, &mut out, &mut problems);
-                    state = S::PreKey;
-                } else if c == '\'' {
-                    state = S::SingleQuote;
-                } else if c == '"' {
-                    state = S::DoubleQuote;
-                } else if c == '\\' {
-                    state = S::ValueEscape;
-                } else if !c.is_whitespace() {
-                    value.push(c);
-                    state = S::Value;
-                }
-            }
+            // Blanks before a value are skipped; anything else starts it.
+            S::PreValue => {}
             S::Value => {
                 if c == '\n' {
                     push(
@@ -228,13 +219,7 @@ pub fn parse_env_file(path: &Path, text: &str) -> (Vec<Assignment>, Vec<Problem>
         }
     }
     match state {
-        S::Key => problems.push(Problem {
-            origin: origin(start_line),
-            message: format!(
-                "line {:?} has no '='; systemd ignores it",
-                truncate(key.trim_end(), 80)
-            ),
-        }),
+        S::Key => problems.push(no_equals(&key, start_line)),
         S::PreValue | S::Value | S::ValueEscape => push(
             &mut key,
             &mut value,
