@@ -42,28 +42,24 @@ pub struct KubeletVersionError {
 }
 
 impl KubeletVersion {
-    /// Read `1.24`, `1.24.3`, `v1.23.17` or `v1.28.2-eks-a5df82a` (the suffix is dropped).
+    /// Read `1.24`, `1.24.3`, `v1.23.17` or `v1.28.2-eks-a5df82a` (the suffix is dropped), as
+    /// containerd versions are read but with the patch optional.
     pub fn parse(raw: &str) -> Result<KubeletVersion, KubeletVersionError> {
         let fail = || KubeletVersionError {
             raw: raw.to_string(),
         };
-        let t = raw.trim();
-        let t = t.strip_prefix('v').unwrap_or(t);
-        let numeric = t.split(['-', '+', '~']).next().unwrap_or("");
-        let parts: Vec<&str> = numeric.split('.').collect();
-        if !(2..=3).contains(&parts.len()) {
-            return Err(fail());
+        match crate::runtime::release_parts(raw)
+            .ok_or_else(fail)?
+            .as_slice()
+        {
+            [major, minor] => Ok(KubeletVersion {
+                release: Version::new(*major, *minor, 0),
+            }),
+            [major, minor, patch] => Ok(KubeletVersion {
+                release: Version::new(*major, *minor, *patch),
+            }),
+            _ => Err(fail()),
         }
-        let mut n = [0u64; 3];
-        for (i, p) in parts.iter().enumerate() {
-            if p.is_empty() || p.len() > 9 || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(fail());
-            }
-            n[i] = p.parse().map_err(|_| fail())?;
-        }
-        Ok(KubeletVersion {
-            release: Version::new(n[0], n[1], n[2]),
-        })
     }
 
     /// Read the output of `kubelet --version`: `Kubernetes v1.23.17`.

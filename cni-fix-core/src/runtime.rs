@@ -29,21 +29,31 @@ impl fmt::Display for ContainerdVersion {
     }
 }
 
-/// The numeric release in a packaged version string: a leading `v` dropped, cut at the first
-/// `~`, `-` or `+`, exactly three dot-separated numbers.
-pub(crate) fn release_triple(raw: &str) -> Option<(u64, u64, u64)> {
+/// The numbers of the release in a packaged version string: a leading `v` dropped, cut at the
+/// first `~`, `-` or `+`, dot-separated numbers of at most 9 digits each.
+pub(crate) fn release_parts(raw: &str) -> Option<Vec<u64>> {
     let t = raw.trim();
     let t = t.strip_prefix('v').unwrap_or(t);
     let numeric = t.split(['~', '-', '+']).next()?;
-    let mut parts = numeric.split('.').map(|p| {
-        if p.is_empty() || p.len() > 9 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            None
-        } else {
-            p.parse::<u64>().ok()
-        }
-    });
-    let triple = (parts.next()??, parts.next()??, parts.next()??);
-    parts.next().is_none().then_some(triple)
+    numeric
+        .split('.')
+        .map(|p| {
+            if p.is_empty() || p.len() > 9 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                None
+            } else {
+                p.parse::<u64>().ok()
+            }
+        })
+        .collect()
+}
+
+/// The numeric release in a packaged version string: exactly three numbers
+/// (see [`release_parts`]).
+pub(crate) fn release_triple(raw: &str) -> Option<(u64, u64, u64)> {
+    match release_parts(raw)?.as_slice() {
+        [major, minor, patch] => Some((*major, *minor, *patch)),
+        _ => None,
+    }
 }
 
 /// Why a containerd version string could not be read.
