@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use cni_fix_core::generate::{parse_subnets, GenerateError, GenerateOptions};
 use cni_fix_core::rewrite::{RewriteOptions, Scope};
 use cni_fix_core::{
-    CheckOptions, ContainerdVersion, FindingId, PluginsRelease, ProbeMode, Severity, SpecVersion,
+    runtime::RuntimeVersion, CheckOptions, ContainerdVersion, FindingId, PluginsRelease, ProbeMode,
+    Severity, SpecVersion,
 };
 
 /// Find and repair the CNI configuration problems that break Kubernetes nodes when their
@@ -127,6 +128,11 @@ pub struct NodeArgs {
     /// `containerd --version`. Also asks: what breaks if this node runs that version?
     #[arg(long, value_name = "V")]
     pub containerd_version: Option<String>,
+
+    /// The cri-dockerd version (for example 0.3.1), instead of asking `cri-dockerd
+    /// --version`: the plugins run under cri-dockerd, and the check follows that release.
+    #[arg(long, value_name = "V", conflicts_with = "containerd_version")]
+    pub cri_dockerd_version: Option<String>,
 
     /// How to learn plugin versions [default: exec on the live node (root /), static under
     /// another root; none when --assume-plugins-release is given].
@@ -247,6 +253,12 @@ impl NodeArgs {
             .map(ContainerdVersion::parse)
             .transpose()
             .context("--containerd-version")?;
+        let cri_dockerd_version = self
+            .cri_dockerd_version
+            .as_deref()
+            .map(RuntimeVersion::parse)
+            .transpose()
+            .context("--cri-dockerd-version")?;
         let assume_plugins_release = self
             .assume_plugins_release
             .as_deref()
@@ -275,6 +287,9 @@ impl NodeArgs {
         }
         if let Some(v) = containerd_version {
             o = o.containerd_version(v);
+        }
+        if let Some(v) = cri_dockerd_version {
+            o = o.cri_dockerd_version(v);
         }
         if let Some(p) = self.probe {
             o = o.probe(match p {

@@ -167,21 +167,35 @@ pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<(
 fn node_header(out: &mut dyn Write, style: &Style, report: &Report) -> io::Result<()> {
     let n = &report.node;
     let rt = &n.runtime;
+    let flag = match rt.name {
+        "cri-dockerd" => "--cri-dockerd-version",
+        "dockershim" => "--kubelet-version",
+        _ => "--containerd-version",
+    };
+    let loads = match rt.load {
+        "first-valid" => ", loads the first valid network",
+        _ => "",
+    };
     let runtime = match &rt.version {
         Some(v) => {
             let from = match serde_plain(&rt.source).as_str() {
-                "flag" => "--containerd-version",
-                "exec" => "containerd --version",
-                _ => "unknown",
+                "flag" => flag.to_string(),
+                "exec" => format!("{} --version", rt.name),
+                "kubelet" => "the kubelet's version".to_string(),
+                _ => "unknown".to_string(),
             };
             let libcni = rt
                 .libcni
                 .as_deref()
                 .map(|l| format!(", libcni {l}"))
                 .unwrap_or_default();
-            format!("containerd {} (from {from}{libcni})", escape_text(v))
+            format!(
+                "{} {} (from {from}{libcni}){loads}",
+                rt.name,
+                escape_text(v)
+            )
         }
-        None => "containerd, version unknown".to_string(),
+        None => format!("{}, version unknown{loads}", rt.name),
     };
     writeln!(
         out,
@@ -198,12 +212,20 @@ fn node_header(out: &mut dyn Write, style: &Style, report: &Report) -> io::Resul
             .map(|c| shown_path(c, None))
             .unwrap_or_else(|| "no config file (defaults)".to_string())
     )?;
-    writeln!(
-        out,
-        "  conf dir      {}  (max_conf_num {})",
-        shown_path(&n.conf_dir, None),
-        n.max_conf_num
-    )?;
+    match rt.network_plugin.as_deref() {
+        None => writeln!(
+            out,
+            "  conf dir      {}  (max_conf_num {})",
+            shown_path(&n.conf_dir, None),
+            n.max_conf_num
+        )?,
+        Some(plugin) => writeln!(
+            out,
+            "  conf dir      {}  (--network-plugin={})",
+            shown_path(&n.conf_dir, None),
+            escape_text(plugin)
+        )?,
+    }
     let dirs: Vec<String> = n.bin_dirs.iter().map(|d| shown_path(d, None)).collect();
     writeln!(out, "  plugin dirs   {}", dirs.join(", "))?;
     kubelet_block(out, report)?;

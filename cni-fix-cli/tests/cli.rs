@@ -38,6 +38,13 @@ fn usage_errors_exit_2() {
         &["check", "--bogus"][..],
         &["check", "--format", "yaml"],
         &["check", "--fail-on", "sometimes"],
+        &[
+            "check",
+            "--cri-dockerd-version",
+            "0.3.1",
+            "--containerd-version",
+            "1.6.20",
+        ],
         &["frobnicate"],
         &[],
     ] {
@@ -54,7 +61,11 @@ fn invalid_values_exit_2_with_the_reason() {
     for (args, want) in [
         (
             vec!["--containerd-version", "1.6"],
-            "--containerd-version: cannot read \"1.6\" as a containerd version",
+            "--containerd-version: cannot read \"1.6\" as a version",
+        ),
+        (
+            vec!["--cri-dockerd-version", "latest"],
+            "--cri-dockerd-version: cannot read \"latest\" as a version",
         ),
         (
             vec!["--assume-plugins-release", "0.5.0"],
@@ -192,6 +203,8 @@ struct RuntimeV1 {
     name: String,
     version: Option<String>,
     source: String,
+    load: String,
+    network_plugin: Option<String>,
     libcni: Option<String>,
     loopback_cni_version: Option<String>,
 }
@@ -273,43 +286,59 @@ fn json_schema_is_pinned() {
         let dir = dir.unwrap().path();
         let tmp = tempfile::tempdir().unwrap();
         copy_node(&dir.join("node"), tmp.path());
-        let out = run_check(
-            tmp.path(),
-            &[
-                "--containerd-version",
-                "1.6.3",
-                "--probe",
-                "exec",
-                "--probe-timeout",
-                "1",
-            ],
-            "json",
-        );
-        let report: ReportV1 = serde_json::from_str(&out.stdout)
-            .unwrap_or_else(|e| panic!("{}: {e}\n{}", dir.display(), out.stdout));
-        assert_eq!(report.schema, "cni-fix.check/v1");
-        for f in &report.files {
-            assert!(
-                ["loaded", "shadowed", "invalid", "ignored", "unread"].contains(&f.status.as_str())
+        for (flag, version, name, load) in [
+            ("--containerd-version", "1.6.3", "containerd", "go-cni"),
+            (
+                "--cri-dockerd-version",
+                "0.3.1",
+                "cri-dockerd",
+                "first-valid",
+            ),
+        ] {
+            let out = run_check(
+                tmp.path(),
+                &[flag, version, "--probe", "exec", "--probe-timeout", "1"],
+                "json",
             );
+            let report: ReportV1 = serde_json::from_str(&out.stdout)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{}", dir.display(), out.stdout));
+            assert_eq!(report.schema, "cni-fix.check/v1");
+            assert_eq!(
+                (
+                    report.node.runtime.name.as_str(),
+                    report.node.runtime.load.as_str()
+                ),
+                (name, load)
+            );
+            assert_eq!(report.node.runtime.source, "flag");
+            assert_eq!(
+                report.node.runtime.network_plugin.is_some(),
+                name != "containerd"
+            );
+            for f in &report.files {
+                assert!(
+                    ["loaded", "shadowed", "skipped", "invalid", "ignored", "unread"]
+                        .contains(&f.status.as_str())
+                );
+            }
+            for p in &report.plugins {
+                assert!(["exec", "assumed", "static", "unknown"].contains(&p.source.as_str()));
+            }
+            for f in &report.findings {
+                assert!(["error", "warning", "info"].contains(&f.severity.as_str()));
+            }
+            let k = &report.node.kubelet;
+            assert!([
+                "dockershim",
+                "cri-dockerd",
+                "containerd",
+                "cri-o",
+                "unknown"
+            ]
+            .contains(&k.runtime.as_str()));
+            assert!(["flag", "exec", "node-object", "unknown"].contains(&k.version_source.as_str()));
+            assert!(["unit", "process", "none"].contains(&k.command_source.as_str()));
         }
-        for p in &report.plugins {
-            assert!(["exec", "assumed", "static", "unknown"].contains(&p.source.as_str()));
-        }
-        for f in &report.findings {
-            assert!(["error", "warning", "info"].contains(&f.severity.as_str()));
-        }
-        let k = &report.node.kubelet;
-        assert!([
-            "dockershim",
-            "cri-dockerd",
-            "containerd",
-            "cri-o",
-            "unknown"
-        ]
-        .contains(&k.runtime.as_str()));
-        assert!(["flag", "exec", "node-object", "unknown"].contains(&k.version_source.as_str()));
-        assert!(["unit", "process", "none"].contains(&k.command_source.as_str()));
     }
 }
 

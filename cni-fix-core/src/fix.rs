@@ -182,7 +182,7 @@ pub fn version_suggestions(snap: &Snapshot) -> Vec<String> {
 /// The highest spec version the runtime the rules apply can use: an unknown runtime is taken
 /// as the conservative release, before containerd 2.0, so nothing above 1.0.0.
 pub fn runtime_cap(snap: &Snapshot) -> SpecVersion {
-    snap.runtime.effective().release.max_spec_version()
+    snap.runtime.effective().line.max_spec_version()
 }
 
 /// The version a network should have: `requested` when it can work, otherwise the highest
@@ -240,8 +240,14 @@ fn check_requested(
     cap: SpecVersion,
 ) -> Result<SpecVersion, TargetError> {
     let runtime = match &snap.runtime.version {
-        Some(rv) if snap.runtime.release.is_some() => format!("containerd {rv}"),
-        _ => "the runtime (version unknown, so taken as older than 2.0)".to_string(),
+        Some(_) if snap.runtime.line.is_some() => snap.runtime.label(),
+        _ if snap.runtime.host == crate::runtime::CniHost::Containerd => {
+            "the runtime (version unknown, so taken as older than 2.0)".to_string()
+        }
+        _ => format!(
+            "{} (version unknown, so taken as its oldest release)",
+            snap.runtime.host.name()
+        ),
     };
     if v > cap {
         return Err(TargetError::Refused {

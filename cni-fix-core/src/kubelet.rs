@@ -143,6 +143,8 @@ pub const DOCKERSHIM_ENDPOINT: &str = "unix:///var/run/dockershim.sock";
 pub const CONTAINERD_ENDPOINT: &str = "unix:///run/containerd/containerd.sock";
 /// cri-dockerd's endpoint as its packaged socket unit listens.
 pub const CRI_DOCKERD_ENDPOINT: &str = "unix:///var/run/cri-dockerd.sock";
+/// Where cri-dockerd's packages install its binary (its `packaging/systemd/cri-docker.service`).
+pub const CRI_DOCKERD_BINARY: &str = "/usr/bin/cri-dockerd";
 
 /// The container runtime a node's kubelet uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

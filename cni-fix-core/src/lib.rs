@@ -86,6 +86,7 @@ pub mod report;
 pub mod rewrite;
 pub mod rules;
 pub mod runtime;
+pub mod shim;
 pub mod snapshot;
 pub mod source;
 pub mod spec;

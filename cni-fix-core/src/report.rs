@@ -136,12 +136,18 @@ pub struct NodeObjectReport {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct RuntimeReport {
-    /// Always `containerd`.
+    /// The program that runs the plugins: `containerd`, `cri-dockerd` or `dockershim`.
     pub name: &'static str,
-    /// Its version, or null.
+    /// Its version (for dockershim, the kubelet's), or null.
     pub version: Option<String>,
-    /// `flag`, `exec` or `unknown`.
+    /// `flag`, `exec`, `kubelet` or `unknown`.
     pub source: RuntimeSource,
+    /// How it loads the conf dir: `go-cni` (the files in order up to `max_conf_num`; an
+    /// invalid one stops the load) or `first-valid` (dockershim's: the first network whose
+    /// plugins validate; invalid ones are skipped).
+    pub load: &'static str,
+    /// The `--network-plugin` of a Docker Engine shim, or null for containerd.
+    pub network_plugin: Option<String>,
     /// The libcni version of its release, or null when unknown.
     pub libcni: Option<String>,
     /// The cniVersion of its built-in loopback network, or null (unknown, or not used).
@@ -264,7 +270,7 @@ fn file_order(snap: &Snapshot) -> Vec<usize> {
 
 impl NodeReport {
     fn of(snap: &Snapshot) -> NodeReport {
-        let release = snap.runtime.release;
+        let line = snap.runtime.line;
         NodeReport {
             root: display_path(snap.node.root()),
             conf_dir: display_path(&snap.conf_dir),
@@ -275,14 +281,20 @@ impl NodeReport {
                 _ => Some(display_path(&snap.containerd_config_path)),
             },
             runtime: RuntimeReport {
-                name: "containerd",
+                name: snap.runtime.host.name(),
                 version: snap.runtime.version.as_ref().map(|v| v.raw.clone()),
                 source: snap.runtime.source,
-                libcni: release.map(|r| r.libcni.to_string()),
+                load: if snap.runtime.effective().line.loads_first_valid() {
+                    "first-valid"
+                } else {
+                    "go-cni"
+                },
+                network_plugin: snap.runtime.network_plugin.clone(),
+                libcni: line.map(|r| r.libcni().to_string()),
                 loopback_cni_version: if snap.internal_loopback {
                     None
                 } else {
-                    release.map(|r| r.loopback.as_str())
+                    line.map(|r| r.loopback().as_str())
                 },
             },
             load_error: snap.load.error.clone(),

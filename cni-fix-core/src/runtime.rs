@@ -9,9 +9,10 @@ use crate::conf::LibcniGeneration;
 use crate::containerd_config::{ConfigReading, Migration};
 use crate::spec::SpecVersion;
 
-/// A containerd version as reported by `containerd --version` or given by the operator.
+/// A runtime's version (containerd's or cri-dockerd's) as its `--version` reports it or as
+/// the operator gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ContainerdVersion {
+pub struct RuntimeVersion {
     /// The numeric release, for example 1.6.20.
     #[serde(serialize_with = "ser_display")]
     pub release: Version,
@@ -23,7 +24,10 @@ fn ser_display<S: serde::Serializer, T: fmt::Display>(v: &T, s: S) -> Result<S::
     s.collect_str(v)
 }
 
-impl fmt::Display for ContainerdVersion {
+/// A containerd version: the name the containerd-specific readers are called by.
+pub type ContainerdVersion = RuntimeVersion;
+
+impl fmt::Display for RuntimeVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.release)
     }
@@ -58,7 +62,7 @@ pub(crate) fn release_triple(raw: &str) -> Option<(u64, u64, u64)> {
 
 /// Why a containerd version string could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot read {raw:?} as a containerd version: {reason}")]
+#[error("cannot read {raw:?} as a version: {reason}")]
 pub struct VersionError {
     /// The text given.
     pub raw: String,
@@ -66,7 +70,7 @@ pub struct VersionError {
     pub reason: &'static str,
 }
 
-impl ContainerdVersion {
+impl RuntimeVersion {
     /// Read a version as packagers spell it: `v1.6.1`, `1.6.21`, `1.6.20~ds1`,
     /// `1.5.2-0ubuntu1~21.04.2`, `v1.6.3-6-gdb40e2128`, `2.0.0+unknown`. A leading `v` is
     /// dropped and the numeric triple ends at the first `~`, `-` or `+`.
@@ -81,6 +85,20 @@ impl ContainerdVersion {
             release: Version::new(major, minor, patch),
             raw: raw.trim().to_string(),
         })
+    }
+
+    /// Read the output of `cri-dockerd --version` (which it writes to standard error):
+    /// `cri-dockerd <version>[-<prerelease>] (<commit>)`, for example
+    /// `cri-dockerd 0.3.1 (7e528b98)` (`cmd/version/version.go` `FullVersion`).
+    pub fn from_cri_dockerd_output(output: &str) -> Result<RuntimeVersion, VersionError> {
+        let line = output.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["cri-dockerd", version, ..] => RuntimeVersion::parse(version),
+            _ => Err(VersionError {
+                raw: line.to_string(),
+                reason: "not the output of `cri-dockerd --version`",
+            }),
+        }
     }
 
     /// Read the output of `containerd --version`:
@@ -162,6 +180,30 @@ impl ContainerdRelease {
             Regression::ResultWithoutVersion => libcni.result_without_version,
             other => self.regressions.contains(&other),
         }
+    }
+}
+
+/// A row of a release table: a range of releases that behave the same, and the regressions
+/// it has. [`first_release_without`], [`releases_with`] and [`known_releases`] read any such
+/// table.
+pub trait ReleaseRow {
+    /// First release of the range (inclusive).
+    fn first(&self) -> &Version;
+    /// Last release of the range (inclusive).
+    fn last(&self) -> &Version;
+    /// Whether the range has `regression`.
+    fn has(&self, regression: Regression) -> bool;
+}
+
+impl ReleaseRow for ContainerdRelease {
+    fn first(&self) -> &Version {
+        &self.first
+    }
+    fn last(&self) -> &Version {
+        &self.last
+    }
+    fn has(&self, regression: Regression) -> bool {
+        ContainerdRelease::has(self, regression)
     }
 }
 
@@ -336,12 +378,10 @@ pub static CONTAINERD_RELEASES: [ContainerdRelease; 12] = [
     },
 ];
 
-/// The release line the rules take for a runtime whose release is unknown: the one with the
-/// most regressions (containerd 1.6.3: the empty-version teardown, the unversioned results,
-/// and its loopback network at 1.0.0; nothing above spec 1.0.0), so that every rule takes the
-/// conservative side.
-pub fn conservative_release() -> &'static ContainerdRelease {
-    let bad = |r: &ContainerdRelease| {
+/// The row with the most regressions (the first of equals): the release line the rules take
+/// when a program's release is unknown, so that every rule takes the conservative side.
+pub fn most_regressed<R: ReleaseRow>(table: &[R]) -> &R {
+    let bad = |r: &R| {
         [
             Regression::EmptyVersionTeardown,
             Regression::ResultWithoutVersion,
@@ -351,37 +391,46 @@ pub fn conservative_release() -> &'static ContainerdRelease {
         .filter(|g| r.has(*g))
         .count()
     };
-    CONTAINERD_RELEASES
-        .iter()
-        .max_by_key(|r| bad(r))
-        .unwrap_or(&CONTAINERD_RELEASES[0])
+    let mut best = &table[0];
+    for r in table {
+        if bad(r) > bad(best) {
+            best = r;
+        }
+    }
+    best
 }
 
-/// The first release after the lines with `regression` that no longer has it, in `table`
-/// (normally [`CONTAINERD_RELEASES`]).
-pub fn first_release_without(
-    table: &[ContainerdRelease],
+/// The containerd release line the rules take when the release is unknown: the one with the
+/// most regressions (containerd 1.6.3: the empty-version teardown, the unversioned results,
+/// and its loopback network at 1.0.0; nothing above spec 1.0.0).
+pub fn conservative_release() -> &'static ContainerdRelease {
+    most_regressed(&CONTAINERD_RELEASES)
+}
+
+/// The first release after the rows with `regression` that no longer has it, in `table`.
+pub fn first_release_without<R: ReleaseRow>(
+    table: &[R],
     regression: Regression,
 ) -> Option<&Version> {
     let last_bad = table.iter().rposition(|r| r.has(regression))?;
-    table.get(last_bad + 1).map(|r| &r.first)
+    table.get(last_bad + 1).map(|r| r.first())
 }
 
 /// The releases with `regression`, as `first to last`, in `table`.
-pub fn releases_with(table: &[ContainerdRelease], regression: Regression) -> Option<String> {
+pub fn releases_with<R: ReleaseRow>(table: &[R], regression: Regression) -> Option<String> {
     let first = table.iter().find(|r| r.has(regression))?;
     let last = table.iter().rev().find(|r| r.has(regression))?;
-    Some(if first.first == last.last {
-        first.first.to_string()
+    Some(if first.first() == last.last() {
+        first.first().to_string()
     } else {
-        format!("{} to {}", first.first, last.last)
+        format!("{} to {}", first.first(), last.last())
     })
 }
 
 /// The releases `table` knows, as `1.3.0 to 2.3.x`.
-pub fn known_releases(table: &[ContainerdRelease]) -> String {
+pub fn known_releases<R: ReleaseRow>(table: &[R]) -> String {
     match (table.first(), table.last()) {
-        (Some(a), Some(b)) => format!("{} to {}.{}.x", a.first, b.last.major, b.last.minor),
+        (Some(a), Some(b)) => format!("{} to {}.{}.x", a.first(), b.last().major, b.last().minor),
         _ => "none".to_string(),
     }
 }
@@ -393,6 +442,146 @@ pub fn containerd_release(version: &Version) -> Option<&'static ContainerdReleas
     CONTAINERD_RELEASES
         .iter()
         .find(|r| r.first <= plain && plain <= r.last)
+}
+
+/// The program that runs the CNI plugins for the kubelet's pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum CniHost {
+    /// containerd's CRI plugin, through go-cni.
+    Containerd,
+    /// cri-dockerd, for Docker Engine.
+    CriDockerd,
+    /// dockershim, inside the kubelet before 1.24.
+    Dockershim,
+}
+
+impl CniHost {
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            CniHost::Containerd => "containerd",
+            CniHost::CriDockerd => "cri-dockerd",
+            CniHost::Dockershim => "dockershim",
+        }
+    }
+
+    /// The table of its releases.
+    pub fn table(self) -> &'static [crate::shim::ShimRelease] {
+        match self {
+            CniHost::CriDockerd => &crate::shim::CRI_DOCKERD_RELEASES,
+            CniHost::Dockershim => &crate::shim::DOCKERSHIM_RELEASES,
+            CniHost::Containerd => &[],
+        }
+    }
+}
+
+/// The release line of the program that runs the plugins: what the CNI rules apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuntimeLine {
+    /// A containerd release line.
+    Containerd(&'static ContainerdRelease),
+    /// A cri-dockerd release line.
+    CriDockerd(&'static crate::shim::ShimRelease),
+    /// dockershim, by the kubelet's release.
+    Dockershim(&'static crate::shim::ShimRelease),
+}
+
+impl RuntimeLine {
+    /// The program.
+    pub fn host(self) -> CniHost {
+        match self {
+            RuntimeLine::Containerd(_) => CniHost::Containerd,
+            RuntimeLine::CriDockerd(_) => CniHost::CriDockerd,
+            RuntimeLine::Dockershim(_) => CniHost::Dockershim,
+        }
+    }
+
+    /// The line a program's version belongs to, when cni-fix knows it.
+    pub fn of(host: CniHost, version: &Version) -> Option<RuntimeLine> {
+        match host {
+            CniHost::Containerd => containerd_release(version).map(RuntimeLine::Containerd),
+            CniHost::CriDockerd => {
+                crate::shim::release_in(&crate::shim::CRI_DOCKERD_RELEASES, version)
+                    .map(RuntimeLine::CriDockerd)
+            }
+            CniHost::Dockershim => {
+                crate::shim::release_in(&crate::shim::DOCKERSHIM_RELEASES, version)
+                    .map(RuntimeLine::Dockershim)
+            }
+        }
+    }
+
+    /// The line the rules take when the program's release is unknown: its most regressed.
+    pub fn conservative(host: CniHost) -> RuntimeLine {
+        match host {
+            CniHost::Containerd => RuntimeLine::Containerd(conservative_release()),
+            CniHost::CriDockerd => {
+                RuntimeLine::CriDockerd(most_regressed(&crate::shim::CRI_DOCKERD_RELEASES))
+            }
+            CniHost::Dockershim => {
+                RuntimeLine::Dockershim(most_regressed(&crate::shim::DOCKERSHIM_RELEASES))
+            }
+        }
+    }
+
+    /// The containerd release line, when the program is containerd.
+    pub fn containerd(self) -> Option<&'static ContainerdRelease> {
+        match self {
+            RuntimeLine::Containerd(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The libcni version it links.
+    pub fn libcni(self) -> &'static Version {
+        match self {
+            RuntimeLine::Containerd(r) => &r.libcni,
+            RuntimeLine::CriDockerd(r) | RuntimeLine::Dockershim(r) => &r.libcni,
+        }
+    }
+
+    /// The cniVersion of its built-in loopback network.
+    pub fn loopback(self) -> SpecVersion {
+        match self {
+            RuntimeLine::Containerd(r) => r.loopback,
+            _ => crate::shim::LOOPBACK_VERSION,
+        }
+    }
+
+    /// Whether the line has `regression`.
+    pub fn has(self, regression: Regression) -> bool {
+        match self {
+            RuntimeLine::Containerd(r) => r.has(regression),
+            RuntimeLine::CriDockerd(r) | RuntimeLine::Dockershim(r) => {
+                ReleaseRow::has(r, regression)
+            }
+        }
+    }
+
+    /// The highest spec version its libcni can use.
+    pub fn max_spec_version(self) -> SpecVersion {
+        max_spec_for_libcni(self.libcni())
+    }
+
+    /// How its libcni reads configs.
+    pub fn libcni_generation(self) -> LibcniGeneration {
+        LibcniGeneration::of(self.libcni())
+    }
+
+    /// Whether it loads the conf dir dockershim's way: the first valid network, skipping the
+    /// files it cannot use (go-cni instead stops at the first file it cannot read).
+    pub fn loads_first_valid(self) -> bool {
+        !matches!(self, RuntimeLine::Containerd(_))
+    }
+
+    /// Whether its libcni names the failing plugin in errors (`plugin type="x" failed (add):`,
+    /// libcni 1.0 and later; containerd v1.5.0 and v1.6.0 `vendor/.../libcni/api.go`).
+    pub fn names_failing_plugin(self) -> bool {
+        self.libcni().major >= 1
+    }
 }
 
 /// The sandbox (pause) image each containerd release uses when its config sets none, by the
@@ -473,6 +662,47 @@ mod tests {
             assert_eq!(ContainerdVersion::from_version_output(out).unwrap().release, want);
         }
         assert!(ContainerdVersion::from_version_output("bash: containerd: not found").is_err());
+    }
+
+    #[test]
+    fn cri_dockerd_version_output() {
+        for (out, want) in [
+            ("cri-dockerd 0.3.1 (7e528b98)\n", v(0, 3, 1)),
+            ("cri-dockerd 0.4.0-rc.1 (HEAD)", v(0, 4, 0)),
+        ] {
+            assert_eq!(
+                RuntimeVersion::from_cri_dockerd_output(out)
+                    .unwrap()
+                    .release,
+                want
+            );
+        }
+        assert!(
+            RuntimeVersion::from_cri_dockerd_output("containerd containerd.io 1.6.21 x").is_err()
+        );
+        assert!(RuntimeVersion::from_cri_dockerd_output("").is_err());
+    }
+
+    #[test]
+    fn lines_answer_for_their_program() {
+        let shim = RuntimeLine::of(CniHost::CriDockerd, &v(0, 3, 0)).unwrap();
+        assert!(shim.loads_first_valid() && !shim.names_failing_plugin());
+        assert_eq!(shim.loopback(), SpecVersion::V0_2_0);
+        assert_eq!(shim.max_spec_version(), SpecVersion::V0_4_0);
+        assert!(shim.containerd().is_none());
+        let kubelet = RuntimeLine::of(CniHost::Dockershim, &v(1, 23, 17)).unwrap();
+        assert_eq!(kubelet.libcni(), &v(0, 8, 1));
+        assert!(kubelet.has(Regression::EmptyVersionTeardown));
+        assert!(RuntimeLine::of(CniHost::Dockershim, &v(1, 24, 0)).is_none());
+        let containerd = RuntimeLine::of(CniHost::Containerd, &v(1, 6, 20)).unwrap();
+        assert!(!containerd.loads_first_valid() && containerd.names_failing_plugin());
+        assert_eq!(
+            RuntimeLine::conservative(CniHost::Containerd)
+                .containerd()
+                .unwrap()
+                .first,
+            v(1, 6, 3)
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::node::{DirEntry, EntryKind, NodeFs, ReadError};
 use crate::probe::ProbeError;
-use crate::runtime::ContainerdVersion;
+use crate::runtime::{ContainerdVersion, RuntimeVersion};
 
 /// What cni-fix needs to know of a file or directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +127,21 @@ pub trait Prober: Send + Sync {
             crate::node::display_path(binary)
         ))
     }
+
+    /// The output of `<binary> --version` for the node's cri-dockerd binary (a node path),
+    /// read as a version. Probers that cannot run it answer with why.
+    fn cri_dockerd_version(
+        &self,
+        node: &dyn NodeSource,
+        binary: &Path,
+        timeout: Duration,
+    ) -> Result<RuntimeVersion, String> {
+        let _ = (node, timeout);
+        Err(format!(
+            "{} was not run: this prober runs no cri-dockerd",
+            crate::node::display_path(binary)
+        ))
+    }
 }
 
 /// Runs the node's own binaries ([`crate::probe`]) and `containerd --version` from `PATH`.
@@ -177,18 +192,39 @@ impl Prober for SystemProber {
         binary: &Path,
         timeout: Duration,
     ) -> Result<crate::kubelet::KubeletVersion, String> {
-        let shown = crate::node::display_path(binary);
-        let Some(fs) = node.as_fs().filter(|_| node.is_live()) else {
-            return Err(format!(
-                "{shown} was not run: nothing is executed under a root other than /; pass --kubelet-version"
-            ));
-        };
-        let host = fs
-            .resolve(binary)
-            .map_err(|e| format!("{shown}: {}", crate::node::io_message(&e)))?;
-        let text = version_output(&host, &shown, timeout)?;
+        let text = node_version_output(node, binary, "--kubelet-version", timeout)?;
         crate::kubelet::KubeletVersion::from_version_output(&text).map_err(|e| e.to_string())
     }
+
+    fn cri_dockerd_version(
+        &self,
+        node: &dyn NodeSource,
+        binary: &Path,
+        timeout: Duration,
+    ) -> Result<RuntimeVersion, String> {
+        let text = node_version_output(node, binary, "--cri-dockerd-version", timeout)?;
+        RuntimeVersion::from_cri_dockerd_output(&text).map_err(|e| e.to_string())
+    }
+}
+
+/// The `--version` output of a binary of the live node (a node path); `flag` is the option
+/// that gives the version instead.
+fn node_version_output(
+    node: &dyn NodeSource,
+    binary: &Path,
+    flag: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let shown = crate::node::display_path(binary);
+    let Some(fs) = node.as_fs().filter(|_| node.is_live()) else {
+        return Err(format!(
+            "{shown} was not run: nothing is executed under a root other than /; pass {flag}"
+        ));
+    };
+    let host = fs
+        .resolve(binary)
+        .map_err(|e| format!("{shown}: {}", crate::node::io_message(&e)))?;
+    version_output(&host, &shown, timeout)
 }
 
 /// The standard output of `<program> --version`, bounded by `timeout`; `shown` names the
@@ -204,7 +240,13 @@ fn version_output(program: &Path, shown: &str, timeout: Duration) -> Result<Stri
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    // cri-dockerd writes its version to standard error.
+    let text = if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        &out.stderr
+    } else {
+        &out.stdout
+    };
+    Ok(String::from_utf8_lossy(text).into_owned())
 }
 
 /// One entry of a [`MemNode`].

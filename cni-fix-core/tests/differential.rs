@@ -712,3 +712,115 @@ fn rewritten_configs_pass_validate_network_list() {
         validate(&d.join(name)).unwrap_or_else(|e| panic!("{name} after rewrite: {e}"));
     }
 }
+
+/// A plugin double that answers VERSION with `versions` (and fails everything else).
+fn plugin_double(dir: &Path, plugin: &str, versions: &[&str]) {
+    use std::os::unix::fs::PermissionsExt;
+    let list: Vec<String> = versions.iter().map(|v| format!("\"{v}\"")).collect();
+    let path = dir.join(plugin);
+    fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nif [ \"$CNI_COMMAND\" = VERSION ]; then\n  echo '{{\"cniVersion\":\"0.4.0\",\"supportedVersions\":[{}]}}'\n  exit 0\nfi\nexit 1\n",
+            list.join(",")
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn cri_dockerd_uses_the_network_cni_fix_says_it_uses() {
+    const TYPES: &[&str] = &[
+        "bridge",
+        "host-local",
+        "portmap",
+        "flannel",
+        "loopback",
+        "calico",
+        "calico-ipam",
+        "firewall",
+        "bandwidth",
+        "tuning",
+        "macvlan",
+        "ptp",
+        "weave-net",
+        "cilium-cni",
+    ];
+    const OLD: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0"];
+    const NEW: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"];
+    const NEWEST: &[&str] = &[
+        "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
+    ];
+    let pool = tempfile::tempdir().unwrap();
+    let files = variations(pool.path(), 400, 0x5EED_D0C4);
+    let mut rng = Rng(11);
+    let mut chosen = BTreeMap::<String, usize>::new();
+    for round in 0..150 {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        for t in TYPES {
+            match rng.below(4) {
+                0 => {}
+                1 => plugin_double(bin.path(), t, OLD),
+                2 => plugin_double(bin.path(), t, NEW),
+                _ => plugin_double(bin.path(), t, NEWEST),
+            }
+        }
+        for _ in 0..rng.below(6) {
+            let f = rng.choose(&files);
+            let ext = f.extension().unwrap().to_str().unwrap();
+            let name = format!("{:02}-{}.{ext}", rng.below(100), rng.below(1000));
+            fs::copy(f, dir.path().join(name)).unwrap();
+        }
+        let out = run_oracle(&[
+            "shimload".as_ref(),
+            dir.path().as_os_str(),
+            bin.path().as_os_str(),
+        ]);
+        let theirs: Value = serde_json::from_slice(&out).unwrap();
+        let snap = Snapshot::gather(
+            &CheckOptions::default()
+                .conf_dir(dir.path().to_path_buf())
+                .bin_dir(bin.path().to_path_buf())
+                .cri_dockerd_version(ContainerdVersion::parse("0.3.1").unwrap())
+                .probe(ProbeMode::Exec),
+        )
+        .unwrap();
+        let ours = snap
+            .load
+            .loaded
+            .first()
+            .map(|&i| snap.files[i].name.to_string_lossy().into_owned());
+        let listing: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            theirs["file"].as_str(),
+            ours.as_deref(),
+            "round {round}, files {listing:?}"
+        );
+        let their_error = theirs["error"]
+            .as_str()
+            .map(|e| e.replace(&*dir.path().to_string_lossy(), "<dir>"));
+        let our_error = snap
+            .load
+            .error
+            .as_ref()
+            .map(|e| e.replace(&*dir.path().to_string_lossy(), "<dir>"));
+        assert_eq!(their_error, our_error, "round {round}, files {listing:?}");
+        *chosen
+            .entry(
+                match (&ours, snap.load.rejected.is_empty()) {
+                    (Some(_), true) => "first file",
+                    (Some(_), false) => "after skipping",
+                    (None, _) => "none",
+                }
+                .to_string(),
+            )
+            .or_default() += 1;
+    }
+    // The generated rounds exercise every outcome.
+    assert_eq!(chosen.len(), 3, "{chosen:?}");
+}

@@ -32,6 +32,12 @@ fn options(args: &[&str]) -> Result<CheckOptions, String> {
                 o.containerd_version =
                     Some(ContainerdVersion::parse(value()?).map_err(|e| e.to_string())?)
             }
+            "--cri-dockerd-version" => {
+                o.cri_dockerd_version = Some(
+                    cni_fix_core::runtime::RuntimeVersion::parse(value()?)
+                        .map_err(|e| e.to_string())?,
+                )
+            }
             "--assume-plugins-release" => {
                 o.assume_plugins_release =
                     Some(PluginsRelease::parse(value()?).map_err(|e| e.to_string())?)

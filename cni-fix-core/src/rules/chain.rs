@@ -90,15 +90,25 @@ impl From<IncompatibleVersion<'_>> for Draft {
             file: Some(n.path.clone()),
             plugin: Some(t.to_string()),
             message: format!(
-                "Network {:?} has {declared}, {too} for {t}{role} at {}, which supports {}: every pod start and stop fails",
+                "Network {:?} has {declared}, {too} for {t}{role} at {}, which supports {}: {}",
                 n.net.name,
                 f.info.path.as_deref().map(display_path).unwrap_or_default(),
-                list.join(", ")
+                list.join(", "),
+                match &n.skipped {
+                    Some(s) => s.effect.clone(),
+                    None => "every pod start and stop fails".to_string(),
+                }
             ),
-            runtime_error: Some(rt::add_failed(
-                &describe(&runner.plugin_type, &runner.name),
-                &rt::incompatible(v, list),
-            )),
+            // A shim validates only the chain's own plugins at load; the others never run.
+            runtime_error: match (&n.skipped, e.role) {
+                (Some(_), Role::Chain) => Some(n.start_error("", "")),
+                (Some(_), _) => None,
+                (None, _) => Some(rt::add_failed(
+                    n.rt.line,
+                    &describe(&runner.plugin_type, &runner.name),
+                    &rt::incompatible(v, list),
+                )),
+            },
             remedy: format!("{}.", f.remedy()),
             fixable: n.target.is_some(),
             location: n.version_at,
@@ -170,13 +180,16 @@ impl From<ResultVersionRegression<'_>> for Draft {
                 f.plugin.plugin_type, f.next.plugin_type
             ),
             runtime_error: Some(rt::add_failed(
+                n.rt.line,
                 &describe(&f.next.plugin_type, &f.next.name),
                 rt::PREV_RESULT_0_1_0,
             )),
-            remedy: format!(
-                "Upgrade containerd to {} or later; a config change cannot fix this.",
-                facts::fixed_in(Regression::ResultWithoutVersion)
-            ),
+            remedy: match facts::upgrade_for(n.rt.line, Regression::ResultWithoutVersion) {
+                Some(release) => format!(
+                    "Upgrade to {release} or later; a config change cannot fix this."
+                ),
+                None => "Move to a runtime whose libcni is 1.1.1 or later; a config change cannot fix this.".to_string(),
+            },
             fixable: false,
             location: None,
             files: Vec::new(),
@@ -186,7 +199,7 @@ impl From<ResultVersionRegression<'_>> for Draft {
 
 /// Results without a version, chained.
 pub(super) fn result_regression(ctx: &mut Ctx<'_>, n: &Net<'_>) {
-    if !n.rt.release.has(Regression::ResultWithoutVersion) {
+    if !n.rt.line.has(Regression::ResultWithoutVersion) {
         return;
     }
     for pair in n.net.plugins.windows(2) {

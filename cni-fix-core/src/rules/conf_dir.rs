@@ -5,6 +5,7 @@ use super::{find_placeholder_at, Ctx, Draft};
 use crate::finding::Location;
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
+use crate::runtime::CniHost;
 use crate::snapshot::{FileProblem, FileStatus};
 
 /// `no-config`: nothing the runtime can load.
@@ -12,7 +13,12 @@ enum NoConfig<'a> {
     /// The conf dir cannot be listed.
     Unreadable { dir: String, error: &'a str },
     /// The conf dir is missing, or holds no config.
-    Empty { dir: String, missing: bool },
+    Empty {
+        dir: String,
+        missing: bool,
+        /// A Docker Engine shim (which words its error otherwise), or `None` for containerd.
+        shim: Option<&'static str>,
+    },
 }
 
 impl From<NoConfig<'_>> for Draft {
@@ -23,15 +29,25 @@ impl From<NoConfig<'_>> for Draft {
                 format!("failed to read config file: {error}: failed to read config file"),
                 "Make the conf dir readable by root, or point --conf-dir at the right directory.",
             ),
-            NoConfig::Empty { dir, missing } => {
+            NoConfig::Empty { dir, missing, shim } => {
                 let why = if missing {
                     format!("The conf dir {dir} does not exist")
                 } else {
                     format!("The conf dir {dir} holds no .conf, .conflist or .json file")
                 };
+                let (says, error) = match shim {
+                    None => (
+                        "cni plugin not initialized",
+                        format!("no network config found in {dir}: cni plugin not initialized"),
+                    ),
+                    Some(_) => (
+                        "cni config uninitialized",
+                        format!("no networks found in {dir}"),
+                    ),
+                };
                 (
-                    format!("{why}: the node has no pod network and reports `cni plugin not initialized`"),
-                    format!("no network config found in {dir}: cni plugin not initialized"),
+                    format!("{why}: the node has no pod network and reports `{says}`"),
+                    error,
                     "Install the cluster's CNI, point conf_dir (or --conf-dir) at the directory it writes to, or write a standalone network with `cni-fix generate --output`.",
                 )
             }
@@ -59,6 +75,12 @@ enum LoadEffect {
     StopsOnceFixed,
     /// The load does not reach it today.
     NotReached,
+    /// A Docker Engine shim skips it with a log line and goes on to the next file.
+    Skipped {
+        host: &'static str,
+        /// The network it uses instead, if any.
+        uses: Option<String>,
+    },
 }
 
 /// `invalid-config`: libcni rejects (or cannot read) a file.
@@ -68,6 +90,8 @@ struct InvalidConfig<'a> {
     /// A plain account of an encoding problem, when that is the cause.
     encoding: Option<&'static str>,
     effect: LoadEffect,
+    /// What the runtime reports.
+    runtime_error: String,
 }
 
 impl From<InvalidConfig<'_>> for Draft {
@@ -99,6 +123,14 @@ impl From<InvalidConfig<'_>> for Draft {
                 "containerd does not reach it today, but will stop at it if the files before it change"
                     .to_string(),
             ),
+            LoadEffect::Skipped { host, uses: Some(uses) } => (
+                Severity::Warning,
+                format!("{host} skips it and uses {uses} instead"),
+            ),
+            LoadEffect::Skipped { host, uses: None } => (
+                Severity::Error,
+                format!("{host} skips it, and finds no valid network"),
+            ),
         };
         let verb = if problem.unreadable {
             "cannot read"
@@ -115,7 +147,7 @@ impl From<InvalidConfig<'_>> for Draft {
             file: Some(f.path),
             plugin: None,
             message: format!("libcni {verb} this file{at}: {why}; {effect}"),
-            runtime_error: Some(problem.load_error.clone()),
+            runtime_error: Some(f.runtime_error),
             remedy: "Fix the file, or move it out of the conf dir (or rename it to *.bak) if it is not meant to be loaded.".into(),
             fixable: false,
             location: problem.line_col.map(|(line, column)| Location { line, column }),
@@ -193,16 +225,24 @@ enum ShadowedConfig {
     One {
         path: String,
         network: String,
-        max: i64,
-        first: String,
+        why: String,
+        host: CniHost,
     },
     /// Several, in one finding for the conf dir.
     Many {
         dir: String,
         files: Vec<String>,
-        max: i64,
-        first: String,
+        why: String,
+        host: CniHost,
     },
+}
+
+/// The remedy's last clause: only containerd loads several networks.
+fn several(host: CniHost) -> &'static str {
+    match host {
+        CniHost::Containerd => "; raise max_conf_num only if you want several networks.",
+        _ => ".",
+    }
 }
 
 impl From<ShadowedConfig> for Draft {
@@ -211,21 +251,22 @@ impl From<ShadowedConfig> for Draft {
             ShadowedConfig::One {
                 path,
                 network,
-                max,
-                first,
+                why,
+                host,
             } => (
                 Some(path),
                 format!(
-                    "Network {network:?} is valid but containerd does not load it: max_conf_num is {max} and {first} sorts first, so edits to this file change nothing"
+                    "Network {network:?} is valid but {} does not load it: {why}, so edits to this file change nothing",
+                    host.name()
                 ),
-                "If this is the network you want, remove or rename (*.bak) the stale file that sorts first, or rename this one to sort first; raise max_conf_num only if you want several networks.",
+                format!("If this is the network you want, remove or rename (*.bak) the stale file that sorts first, or rename this one to sort first{}", several(host)),
                 Vec::new(),
             ),
             ShadowedConfig::Many {
                 dir,
                 files,
-                max,
-                first,
+                why,
+                host,
             } => {
                 let named = files
                     .iter()
@@ -240,10 +281,10 @@ impl From<ShadowedConfig> for Draft {
                 (
                     None,
                     format!(
-                        "{} valid configs in {dir} are not loaded: max_conf_num is {max} and {first} sorts first, so edits to them change nothing: {named}{more}",
+                        "{} valid configs in {dir} are not loaded: {why}, so edits to them change nothing: {named}{more}",
                         files.len()
                     ),
-                    "Move the configs that are not meant to be loaded out of the conf dir (or rename them to *.bak); raise max_conf_num only if you want several networks.",
+                    format!("Move the configs that are not meant to be loaded out of the conf dir (or rename them to *.bak){}", several(host)),
                     files,
                 )
             }
@@ -255,7 +296,7 @@ impl From<ShadowedConfig> for Draft {
             plugin: None,
             message,
             runtime_error: None,
-            remedy: remedy.to_string(),
+            remedy,
             fixable: false,
             location: None,
             files,
@@ -314,6 +355,7 @@ fn no_config(ctx: &mut Ctx<'_>, nothing_loadable: bool) {
         ctx.push(NoConfig::Empty {
             dir,
             missing: snap.conf_dir_missing,
+            shim: (snap.runtime.host != CniHost::Containerd).then(|| snap.runtime.host.name()),
         });
     }
 }
@@ -322,7 +364,13 @@ fn no_config(ctx: &mut Ctx<'_>, nothing_loadable: bool) {
 fn invalid_config(ctx: &mut Ctx<'_>, i: usize, problem: &FileProblem, reached: bool) {
     let snap = ctx.snap;
     let f = &snap.files[i];
-    let effect = if snap.load.aborted_at == Some(i) {
+    let shim = snap.runtime.host != CniHost::Containerd;
+    let effect = if shim {
+        LoadEffect::Skipped {
+            host: snap.runtime.host.name(),
+            uses: snap.load.loaded.first().map(|&l| snap.files[l].display()),
+        }
+    } else if snap.load.aborted_at == Some(i) {
         LoadEffect::StopsHere {
             lost: snap
                 .load
@@ -336,11 +384,24 @@ fn invalid_config(ctx: &mut Ctx<'_>, i: usize, problem: &FileProblem, reached: b
     } else {
         LoadEffect::NotReached
     };
+    // dockershim's log lines (`getDefaultCNINetwork`).
+    let runtime_error = if shim {
+        let list = f.form() == Some(crate::conf::FileForm::ConfList);
+        format!(
+            "Error loading CNI config {} {}: {}",
+            if list { "list file" } else { "file" },
+            f.display(),
+            problem.libcni
+        )
+    } else {
+        problem.load_error.clone()
+    };
     ctx.push(InvalidConfig {
         path: f.display(),
         problem,
         encoding: f.bytes().and_then(encoding_problem),
         effect,
+        runtime_error,
     });
 }
 
@@ -398,12 +459,25 @@ pub fn encoding_problem(bytes: &[u8]) -> Option<&'static str> {
 fn shadowed_configs(ctx: &mut Ctx<'_>, shadowed: &[usize]) {
     let snap = ctx.snap;
     let max = snap.max_conf_num;
-    let first = snap
-        .load
-        .active
-        .first()
-        .map(|&a| snap.files[a].display())
-        .unwrap_or_default();
+    let why = match snap.runtime.host {
+        CniHost::Containerd => format!(
+            "max_conf_num is {max} and {} sorts first",
+            snap.load
+                .active
+                .first()
+                .map(|&a| snap.files[a].display())
+                .unwrap_or_default()
+        ),
+        host => format!(
+            "{} uses only the first valid network, {}",
+            host.name(),
+            snap.load
+                .loaded
+                .first()
+                .map(|&a| snap.files[a].display())
+                .unwrap_or_default()
+        ),
+    };
     let modified = |i: usize| snap.files[i].modified;
     let loaded_at = snap.load.active.first().and_then(|&a| modified(a));
     let (mut own, grouped): (Vec<usize>, Vec<usize>) = if shadowed.len() <= 1 {
@@ -423,16 +497,16 @@ fn shadowed_configs(ctx: &mut Ctx<'_>, shadowed: &[usize]) {
         ctx.push(ShadowedConfig::One {
             path: f.display(),
             network: net.name.clone(),
-            max,
-            first: first.clone(),
+            why: why.clone(),
+            host: snap.runtime.host,
         });
     }
     if grouped.len() > 1 {
         ctx.push(ShadowedConfig::Many {
             dir: display_path(&snap.conf_dir),
             files: grouped.iter().map(|&i| snap.files[i].display()).collect(),
-            max,
-            first,
+            why,
+            host: snap.runtime.host,
         });
     }
 }

@@ -5,7 +5,7 @@ use super::{facts, Ctx, Draft};
 use crate::containerd_config::{ConfigProblem, ContainerdConfig, DEFAULT_CONF_DIR};
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
-use crate::runtime::Regression;
+use crate::runtime::{CniHost, Regression};
 use crate::snapshot::ContainerdConfigState;
 use crate::spec::SpecVersion;
 
@@ -309,20 +309,47 @@ pub(super) fn conf_template(ctx: &mut Ctx<'_>) {
     });
 }
 
-/// `runtime-unknown`: the containerd version, or its release, is unknown, so the rules took
+/// `runtime-unknown`: the version of the program that runs the plugins (containerd,
+/// cri-dockerd, or the kubelet for dockershim), or its release, is unknown, so the rules took
 /// the conservative side.
 struct RuntimeUnknown<'a> {
     /// Whether the version itself is unknown (else only its release).
     version_unknown: bool,
     problem: &'a str,
+    host: CniHost,
 }
 
 impl From<RuntimeUnknown<'_>> for Draft {
     fn from(f: RuntimeUnknown<'_>) -> Draft {
+        let name = match f.host {
+            CniHost::Dockershim => "kubelet (and so dockershim)",
+            other => other.name(),
+        };
         let what = if f.version_unknown {
-            "The containerd version is unknown"
+            format!("The {name} version is unknown")
         } else {
-            "The containerd release is unknown"
+            format!("The {name} release is unknown")
+        };
+        let conservative = match f.host {
+            CniHost::Containerd => format!(
+                "a missing cniVersion counts as an error, the loopback plugin is checked against containerd {}'s loopback network, and spec 1.1.0 against runtimes older than {}",
+                facts::affected(Regression::LoopbackAt1_0_0),
+                facts::reads_spec(SpecVersion::V1_1_0)
+            ),
+            host => {
+                let line = crate::runtime::RuntimeLine::conservative(host);
+                format!(
+                    "they apply the oldest {} cni-fix knows, which links libcni {}: a missing cniVersion counts as an error and nothing above spec {} is read",
+                    host.name(),
+                    line.libcni(),
+                    line.max_spec_version()
+                )
+            }
+        };
+        let example = match f.host {
+            CniHost::Containerd => "1.6.20",
+            CniHost::CriDockerd => "0.3.1",
+            CniHost::Dockershim => "1.23.17",
         };
         Draft {
             id: FindingId::RuntimeUnknown,
@@ -330,13 +357,14 @@ impl From<RuntimeUnknown<'_>> for Draft {
             file: None,
             plugin: None,
             message: format!(
-                "{what}: {}. Version-dependent rules took the conservative side: a missing cniVersion counts as an error, the loopback plugin is checked against containerd {}'s loopback network, and spec 1.1.0 against runtimes older than {}.",
+                "{what}: {}. Version-dependent rules took the conservative side: {conservative}.",
                 f.problem,
-                facts::affected(Regression::LoopbackAt1_0_0),
-                facts::reads_spec(SpecVersion::V1_1_0)
             ),
             runtime_error: None,
-            remedy: "Pass --containerd-version (for example --containerd-version 1.6.20).".into(),
+            remedy: format!(
+                "Pass {flag} (for example {flag} {example}).",
+                flag = facts::version_flag(f.host)
+            ),
             fixable: false,
             location: None,
             files: Vec::new(),
@@ -350,6 +378,7 @@ pub(super) fn runtime(ctx: &mut Ctx<'_>) {
         ctx.push(RuntimeUnknown {
             version_unknown: rt.version.is_none(),
             problem,
+            host: rt.host,
         });
     }
 }

@@ -6,7 +6,8 @@
 use crate::conf::LibcniGeneration;
 use crate::plugins_release::first_release_supporting_all;
 use crate::runtime::{
-    first_release_without, releases_with, ContainerdRelease, Regression, CONTAINERD_RELEASES,
+    first_release_without, releases_with, CniHost, ContainerdRelease, Regression, RuntimeLine,
+    CONTAINERD_RELEASES,
 };
 use crate::spec::SpecVersion;
 
@@ -26,6 +27,23 @@ pub(super) fn fixed_in_table(t: &[ContainerdRelease], r: Regression) -> String {
         .unwrap_or_else(|| "a release that fixes it".to_string())
 }
 
+/// The upgrade that fixes `r` on the program of `line`, such as `containerd 1.6.4` or
+/// `cri-dockerd 0.3.1`; `None` when no release of it does (dockershim left the kubelet in
+/// 1.24 with the bug).
+pub(super) fn upgrade_for(line: RuntimeLine, r: Regression) -> Option<String> {
+    let host = line.host();
+    Some(format!("{} {}", host.name(), fixed_in_for(host, r)?))
+}
+
+/// The first release of the program of `host` without `r`, such as `0.3.1`.
+pub(super) fn fixed_in_for(host: CniHost, r: Regression) -> Option<String> {
+    match host {
+        CniHost::Containerd => first_release_without(table(), r),
+        other => first_release_without(other.table(), r),
+    }
+    .map(ToString::to_string)
+}
+
 /// The containerd releases with `r`, such as `1.6.0 to 1.6.4`.
 pub(super) fn affected(r: Regression) -> String {
     releases_with(table(), r).unwrap_or_default()
@@ -41,6 +59,31 @@ pub(super) fn reads_spec_in(t: &[ContainerdRelease], spec: SpecVersion) -> Strin
         .find(|r| r.max_spec_version() >= spec)
         .map(|r| format!("{}.{}", r.first.major, r.first.minor))
         .unwrap_or_else(|| "a newer release".to_string())
+}
+
+/// The first release of the program of `line` whose libcni reads results of `spec`, such as
+/// `containerd 2.0` or `cri-dockerd 0.3.1`; `None` when none does.
+pub(super) fn reads_spec_for(line: RuntimeLine, spec: SpecVersion) -> Option<String> {
+    match line.host() {
+        CniHost::Containerd => table()
+            .iter()
+            .find(|r| r.max_spec_version() >= spec)
+            .map(|r| format!("containerd {}.{}", r.first.major, r.first.minor)),
+        host => host
+            .table()
+            .iter()
+            .find(|r| crate::runtime::max_spec_for_libcni(&r.libcni) >= spec)
+            .map(|r| format!("{} {}", host.name(), r.first)),
+    }
+}
+
+/// The option that tells cni-fix the version of the program of `host`.
+pub(super) fn version_flag(host: CniHost) -> &'static str {
+    match host {
+        CniHost::Containerd => "--containerd-version",
+        CniHost::CriDockerd => "--cri-dockerd-version",
+        CniHost::Dockershim => "--kubelet-version",
+    }
 }
 
 /// The first containerd line whose libcni negotiates `cniVersions`, such as `2.0`.
@@ -76,6 +119,13 @@ mod tests {
         assert_eq!(negotiates(), "2.0");
         assert_eq!(plugins_for(SpecVersion::V1_0_0), "v1.0.1");
         assert_eq!(plugins_for(SpecVersion::V1_1_0), "v1.6.0");
+        let shim = RuntimeLine::conservative(CniHost::CriDockerd);
+        assert_eq!(
+            upgrade_for(shim, Regression::EmptyVersionTeardown).unwrap(),
+            "cri-dockerd 0.3.1"
+        );
+        let kubelet = RuntimeLine::conservative(CniHost::Dockershim);
+        assert_eq!(upgrade_for(kubelet, Regression::EmptyVersionTeardown), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::runtime_text as rt;
 use super::{describe, facts, Ctx, Draft};
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
-use crate::runtime::{ContainerdRelease, Regression};
+use crate::runtime::{CniHost, Regression, RuntimeLine};
 use crate::spec::SpecVersion;
 
 /// `loopback-incompatible`: the loopback binary rejects the runtime's built-in loopback
@@ -13,7 +13,7 @@ enum LoopbackIncompatible<'a> {
     /// A known runtime whose loopback network's version the binary lacks.
     Known {
         runtime: String,
-        release: &'static ContainerdRelease,
+        line: RuntimeLine,
         path: String,
         supported: &'a [String],
     },
@@ -29,8 +29,9 @@ enum LoopbackIncompatible<'a> {
     },
 }
 
-fn loopback_error(config: &str, supported: &[String]) -> String {
+fn loopback_error(line: RuntimeLine, config: &str, supported: &[String]) -> String {
     rt::add_failed(
+        line,
         &describe("loopback", ""),
         &rt::incompatible(config, supported),
     )
@@ -39,21 +40,22 @@ fn loopback_error(config: &str, supported: &[String]) -> String {
 impl From<LoopbackIncompatible<'_>> for Draft {
     fn from(f: LoopbackIncompatible<'_>) -> Draft {
         let plugins = facts::plugins_for(SpecVersion::V1_0_0);
+        let conservative = RuntimeLine::conservative(CniHost::Containerd);
         let (severity, message, runtime_error, remedy) = match f {
             LoopbackIncompatible::Known {
                 runtime,
-                release: r,
+                line,
                 path,
                 supported,
             } => (
                 Severity::Error,
                 format!(
                     "{runtime} runs its built-in cni-loopback network at cniVersion {}, but {path} supports only {}: every pod fails",
-                    r.loopback,
+                    line.loopback(),
                     supported.join(", ")
                 ),
-                loopback_error(r.loopback.as_str(), supported),
-                if r.has(Regression::LoopbackAt1_0_0) {
+                loopback_error(line, line.loopback().as_str(), supported),
+                if line.has(Regression::LoopbackAt1_0_0) {
                     format!(
                         "Upgrade containerd to {} or later, or replace the loopback binary with one from containernetworking/plugins {plugins} or later; a config change cannot fix this.",
                         facts::fixed_in(Regression::LoopbackAt1_0_0)
@@ -70,7 +72,7 @@ impl From<LoopbackIncompatible<'_>> for Draft {
                     "Every containerd release runs its built-in cni-loopback network at cniVersion 0.3.1 or 1.0.0, but {path} supports only {}",
                     supported.join(", ")
                 ),
-                loopback_error("0.3.1", supported),
+                loopback_error(conservative, "0.3.1", supported),
                 format!(
                     "Replace the loopback binary with one from containernetworking/plugins {plugins} or later."
                 ),
@@ -82,7 +84,7 @@ impl From<LoopbackIncompatible<'_>> for Draft {
                     format!(
                         "{path} does not support 1.0.0, the cniVersion of containerd {release}'s built-in loopback network; the runtime version is unknown"
                     ),
-                    loopback_error("1.0.0", supported),
+                    loopback_error(conservative, "1.0.0", supported),
                     format!(
                         "Make sure containerd is not {release} (--containerd-version), or replace the loopback binary with one from containernetworking/plugins {plugins} or later."
                     ),
@@ -118,17 +120,19 @@ pub(super) fn loopback(ctx: &mut Ctx<'_>) {
     let path = info.path.as_deref().map(display_path).unwrap_or_default();
     let supports = |v: SpecVersion| supported.iter().any(|s| s == v.as_str());
     let eff = snap.runtime.effective();
-    let finding = match eff.assumed {
-        false if !supports(eff.release.loopback) => Some(LoopbackIncompatible::Known {
+    // The shims' loopback network is 0.2.0 in every release: known even when the release is not.
+    let known = !eff.assumed || eff.line.host() != CniHost::Containerd;
+    let finding = match known {
+        true if !supports(eff.line.loopback()) => Some(LoopbackIncompatible::Known {
             runtime: ctx.runtime_label(),
-            release: eff.release,
+            line: eff.line,
             path,
             supported,
         }),
-        true if !supports(SpecVersion::V0_3_1) => {
+        false if !supports(SpecVersion::V0_3_1) => {
             Some(LoopbackIncompatible::LacksEveryVersion { path, supported })
         }
-        true if !supports(SpecVersion::V1_0_0) => {
+        false if !supports(SpecVersion::V1_0_0) => {
             Some(LoopbackIncompatible::LacksOne { path, supported })
         }
         _ => None,

@@ -94,11 +94,42 @@ impl Ctx<'_> {
     }
 
     fn runtime_label(&self) -> String {
-        match &self.snap.runtime.version {
-            Some(v) => format!("containerd {v}"),
-            None => "the runtime (version unknown)".to_string(),
-        }
+        self.snap.runtime.label()
     }
+
+    /// Why a Docker Engine shim skips the network in `files[i]` at load, and what it does
+    /// instead; `None` when it does not skip it (or the runtime is containerd).
+    fn skipped(&self, i: usize) -> Option<Skipped> {
+        let snap = self.snap;
+        let (_, reason) = snap.load.rejected.iter().find(|(r, _)| *r == i)?;
+        let host = snap.runtime.host.name();
+        let effect = match snap.load.loaded.first() {
+            Some(&l) => format!(
+                "{host} skips this network at load and uses {} from {} instead",
+                snap.files[l]
+                    .network()
+                    .map(|n| format!("{:?}", n.name))
+                    .unwrap_or_default(),
+                snap.files[l].display()
+            ),
+            None => format!(
+                "{host} skips this network at load and finds no valid network, so the node reports NetworkPluginNotReady (cni config uninitialized) and no pod starts"
+            ),
+        };
+        Some(Skipped {
+            reason: reason.clone(),
+            effect,
+        })
+    }
+}
+
+/// A network a Docker Engine shim skips at load.
+#[derive(Debug, Clone)]
+pub(super) struct Skipped {
+    /// libcni's validation error.
+    pub(super) reason: String,
+    /// What the shim does instead.
+    pub(super) effect: String,
 }
 
 /// Evaluate every rule over a snapshot.
@@ -108,8 +139,10 @@ pub fn evaluate(snap: &Snapshot) -> Vec<Finding> {
         out: Vec::new(),
     };
     if snap.cni_not_checked().is_none() {
-        containerd_config(&mut ctx);
-        conf_template(&mut ctx);
+        if snap.runtime.host == crate::runtime::CniHost::Containerd {
+            containerd_config(&mut ctx);
+            conf_template(&mut ctx);
+        }
         runtime(&mut ctx);
         conf_dir(&mut ctx);
         for &i in &snap.load.active {

@@ -8,7 +8,7 @@ use crate::conf::{FileForm, NetworkList, PluginConf};
 use crate::finding::Location;
 use crate::finding::{FindingId, Repair, Severity};
 use crate::fix::{choose_target, Fix};
-use crate::runtime::Regression;
+use crate::runtime::{CniHost, Regression};
 use crate::snapshot::ConfFile;
 use crate::snapshot::Effective;
 use crate::spec::{go_quote_list, parse_libcni_version, SpecVersion};
@@ -61,6 +61,20 @@ pub(super) struct Net<'a> {
     pub(super) version_at: Option<Location>,
     /// The release line the rules apply (the conservative one for an unknown runtime).
     pub(super) rt: Effective,
+    /// Under a Docker Engine shim, why it skips this network at load, and what it does
+    /// instead.
+    pub(super) skipped: Option<super::Skipped>,
+}
+
+impl Net<'_> {
+    /// What the runtime reports when a plugin of the network fails with `detail`: a pod start
+    /// failure, or for a network a shim skips, its log line at load.
+    pub(super) fn start_error(&self, plugin: &str, detail: &str) -> String {
+        match &self.skipped {
+            Some(s) => rt::skipped_at_load(&s.reason),
+            None => rt::add_failed(self.rt.line, plugin, detail),
+        }
+    }
 }
 
 /// Where the value of the network's own `cniVersion` stands in the file (the last of
@@ -98,6 +112,7 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
         target,
         version_at: version_location(f),
         rt: snap.runtime.effective(),
+        skipped: ctx.skipped(i),
     };
     presence(ctx, &n);
     spec_support(ctx, &n);
@@ -122,14 +137,21 @@ impl From<MissingVersion<'_>> for Draft {
             None => "declares no cniVersion",
         };
         let fixed_in = facts::fixed_in(Regression::EmptyVersionTeardown);
+        let host = n.rt.line.host();
         let (severity, message, runtime_error) = if f.teardown_fails {
-            let why = if n.rt.assumed {
-                format!("the runtime version is unknown, and every containerd before {fixed_in} links a libcni that cannot tear such a network down")
-            } else {
-                format!(
+            let why = match (n.rt.assumed, host) {
+                (true, CniHost::Containerd) => format!("the runtime version is unknown, and every containerd before {fixed_in} links a libcni that cannot tear such a network down"),
+                (true, CniHost::Dockershim) => "every dockershim links a libcni older than 1.1.0, which cannot tear such a network down".to_string(),
+                (true, host) => format!(
+                    "the {host} version is unknown, and every {host} before {} links a libcni that cannot tear such a network down",
+                    facts::fixed_in_for(host, Regression::EmptyVersionTeardown)
+                        .unwrap_or_default(),
+                    host = host.name(),
+                ),
+                (false, _) => format!(
                     "{} links libcni older than 1.1.0, which cannot tear such a network down",
                     n.runtime
-                )
+                ),
             };
             (
                 Severity::Error,
@@ -137,7 +159,7 @@ impl From<MissingVersion<'_>> for Draft {
                     "Network {:?} {declared}: pods start, but {why}, so pods never stop cleanly",
                     n.net.name
                 ),
-                Some(rt::del_failed(rt::EMPTY_VERSION)),
+                Some(rt::del_failed(n.rt.line, rt::EMPTY_VERSION)),
             )
         } else {
             (
@@ -181,10 +203,11 @@ impl From<InvalidVersion<'_>> for Draft {
             file: Some(n.path.clone()),
             plugin: None,
             message: format!(
-                "Network {:?} has cniVersion {effective:?}, which is not a CNI spec version (0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0): plugins match versions as exact strings and every one rejects it",
-                n.net.name
+                "Network {:?} has cniVersion {effective:?}, which is not a CNI spec version (0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0): plugins match versions as exact strings and every one rejects it{}",
+                n.net.name,
+                n.skipped.as_ref().map(|s| format!("; {}", s.effect)).unwrap_or_default()
             ),
-            runtime_error: Some(rt::add_failed(
+            runtime_error: Some(n.start_error(
                 &n.first_desc,
                 &format!(
                     "incompatible CNI versions; config is {effective:?}, plugin supports {}",
@@ -224,29 +247,43 @@ impl From<UnsupportedSpecVersion<'_>> for Draft {
                     "Network {:?} uses spec {spec}, but {} links libcni {}, which reads results only up to {max}",
                     n.net.name,
                     n.runtime,
-                    n.rt.release.libcni
+                    n.rt.line.libcni()
                 ),
-                Some(rt::add_failed(&n.first_desc, &rt::unsupported_result(spec.as_str()))),
-                format!(
-                    "Lower the version: {}; or upgrade containerd ({spec} needs containerd {} or later).",
-                    n.target_hint,
-                    facts::reads_spec(spec)
-                ),
+                Some(rt::add_failed(n.rt.line, &n.first_desc, &rt::unsupported_result(spec.as_str()))),
+                match facts::reads_spec_for(n.rt.line, spec) {
+                    Some(first) => format!(
+                        "Lower the version: {}; or upgrade {} ({spec} needs {first} or later).",
+                        n.target_hint,
+                        n.rt.line.host().name()
+                    ),
+                    None => format!("Lower the version: {}.", n.target_hint),
+                },
             ),
-            UnsupportedSpecVersion::AboveUnknownRuntime { n, spec } => (
-                n,
-                Severity::Warning,
-                format!(
-                    "Network {:?} uses spec {spec}, which only containerd {} and later can use; the runtime version is unknown",
-                    n.net.name,
-                    facts::reads_spec(spec)
-                ),
-                Some(rt::add_failed(&n.first_desc, &rt::unsupported_result(spec.as_str()))),
-                format!(
-                    "Check the containerd version (--containerd-version), or {}.",
-                    n.target_hint
-                ),
-            ),
+            UnsupportedSpecVersion::AboveUnknownRuntime { n, spec } => {
+                let host = n.rt.line.host();
+                let first = facts::reads_spec_for(n.rt.line, spec)
+                    .unwrap_or_else(|| format!("no {} release", host.name()));
+                (
+                    n,
+                    Severity::Warning,
+                    format!(
+                        "Network {:?} uses spec {spec}, which only {first} and later can use; the {} version is unknown",
+                        n.net.name,
+                        match host {
+                            CniHost::Containerd => "runtime",
+                            CniHost::CriDockerd => "cri-dockerd",
+                            CniHost::Dockershim => "kubelet",
+                        }
+                    ),
+                    Some(rt::add_failed(n.rt.line, &n.first_desc, &rt::unsupported_result(spec.as_str()))),
+                    format!(
+                        "Check the {} version ({}), or {}.",
+                        host.name(),
+                        facts::version_flag(host),
+                        n.target_hint
+                    ),
+                )
+            }
             UnsupportedSpecVersion::ListIgnored { n, negotiated } => {
                 let declared = n.net.declared_cni_version.as_deref().unwrap_or("");
                 let uses = if declared.is_empty() {
@@ -313,7 +350,7 @@ impl From<InvalidNetworkName<'_>> for Draft {
             message: format!(
                 "The network {what}; plugins require a name matching ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$ and reject every pod start and stop"
             ),
-            runtime_error: Some(rt::add_failed(&n.first_desc, &detail)),
+            runtime_error: Some(n.start_error(&n.first_desc, &detail)),
             remedy: "Give the network a name of letters, digits, '_', '.' and '-' that starts with a letter or digit.".into(),
             fixable: false,
             location: None,
@@ -327,7 +364,7 @@ fn presence(ctx: &mut Ctx<'_>, n: &Net<'_>) {
     if n.effective.is_empty() {
         ctx.push(MissingVersion {
             n,
-            teardown_fails: n.rt.release.has(Regression::EmptyVersionTeardown),
+            teardown_fails: n.rt.line.has(Regression::EmptyVersionTeardown),
         });
     } else if SpecVersion::exact(n.effective).is_none() {
         let first_supports = n
@@ -345,7 +382,7 @@ fn spec_support(ctx: &mut Ctx<'_>, n: &Net<'_>) {
     let Some(spec) = SpecVersion::exact(n.effective) else {
         return;
     };
-    let max = n.rt.release.max_spec_version();
+    let max = n.rt.line.max_spec_version();
     if spec <= max {
         return;
     }
@@ -361,7 +398,7 @@ fn cni_versions_list(ctx: &mut Ctx<'_>, n: &Net<'_>) {
     let Some(list) = &n.net.cni_versions else {
         return;
     };
-    let old = n.rt.release.libcni_generation() < crate::conf::LibcniGeneration::V1_2;
+    let old = n.rt.line.libcni_generation() < crate::conf::LibcniGeneration::V1_2;
     let declared = n.net.declared_cni_version.as_deref().unwrap_or("");
     match negotiated_version(list, declared) {
         Some(negotiated) if old && negotiated != declared => {

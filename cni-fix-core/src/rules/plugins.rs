@@ -6,6 +6,7 @@ use crate::chain::executed;
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
 use crate::plugins_release::RELEASE_PLUGINS;
+use crate::runtime::RuntimeLine;
 use crate::snapshot::{PluginInfo, Snapshot};
 
 /// Who needs a plugin: the files of the networks that run it, or (`None`) the runtime's
@@ -50,7 +51,7 @@ pub(super) fn plugins(ctx: &mut Ctx<'_>) {
 fn for_what(file: &Option<String>) -> &'static str {
     match file {
         Some(_) => "This network",
-        None => "containerd's built-in loopback network",
+        None => "The runtime's built-in loopback network",
     }
 }
 
@@ -61,16 +62,18 @@ enum PluginNotFound {
         plugin: String,
         file: Option<String>,
         dirs: Vec<String>,
-        /// The plugin that runs it, as libcni describes it in errors.
-        runner: String,
-        /// libcni's error.
-        error: String,
+        /// What the runtime reports (nothing for a plugin of a network a shim skips that is
+        /// not in its chain: it never runs).
+        runtime_error: Option<String>,
+        /// What it does to the node, when not a failed pod start: a shim skips the network.
+        effect: Option<String>,
     },
     /// libcni finds the file first, but cannot run it.
     NotExecutable {
         plugin: String,
         file: Option<String>,
         path: String,
+        line: RuntimeLine,
     },
 }
 
@@ -81,17 +84,18 @@ impl From<PluginNotFound> for Draft {
                 plugin: t,
                 file,
                 dirs,
-                runner,
-                error,
+                runtime_error,
+                effect,
             } => (
                 t.clone(),
                 file.clone(),
                 format!(
-                    "{} needs the plugin {t}, but no file named {t} is in {}",
+                    "{} needs the plugin {t}, but no file named {t} is in {}{}",
                     for_what(&file),
-                    dirs.join(", ")
+                    dirs.join(", "),
+                    effect.map(|e| format!(": {e}")).unwrap_or_default()
                 ),
-                rt::add_failed(&runner, &error),
+                runtime_error,
                 format!(
                     "Install {t} into {} (or point bin_dir / --bin-dir at the directory that holds it).",
                     dirs.first().map(String::as_str).unwrap_or("the plugin dir")
@@ -101,6 +105,7 @@ impl From<PluginNotFound> for Draft {
                 plugin: t,
                 file,
                 path,
+                line,
             } => (
                 t.clone(),
                 file.clone(),
@@ -108,10 +113,11 @@ impl From<PluginNotFound> for Draft {
                     "{} needs the plugin {t}; libcni finds {path} first, but it is not executable",
                     for_what(&file)
                 ),
-                rt::add_failed(
+                Some(rt::add_failed(
+                    line,
                     &describe(&t, ""),
                     &format!("fork/exec {path}: permission denied"),
-                ),
+                )),
                 format!("chmod 755 {path}"),
             ),
         };
@@ -121,7 +127,7 @@ impl From<PluginNotFound> for Draft {
             file,
             plugin: Some(plugin),
             message,
-            runtime_error: Some(runtime_error),
+            runtime_error,
             remedy,
             fixable: false,
             location: None,
@@ -189,14 +195,36 @@ fn not_found(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users) {
             .problem()
             .map(str::to_string)
             .unwrap_or_else(|| format!("failed to find plugin {t:?} in path {go_dirs}"));
+        // A shim skips a network whose chain names a missing plugin.
+        let (runtime_error, effect) = match user.and_then(|i| ctx.skipped(i)) {
+            Some(s) if user.is_some_and(|i| chain_runs(snap, i, t)) => {
+                (Some(rt::skipped_at_load(&s.reason)), Some(s.effect))
+            }
+            Some(s) => (None, Some(s.effect)),
+            None => (
+                Some(rt::add_failed(
+                    snap.runtime.effective().line,
+                    &runner,
+                    &error,
+                )),
+                None,
+            ),
+        };
         ctx.push(PluginNotFound::Missing {
             plugin: t.to_string(),
             file: file.clone(),
             dirs: dirs.clone(),
-            runner,
-            error,
+            runtime_error,
+            effect,
         });
     }
+}
+
+/// Whether the network in `files[i]` has `t` in its own chain (what a shim validates).
+fn chain_runs(snap: &Snapshot, i: usize, t: &str) -> bool {
+    snap.files[i]
+        .network()
+        .is_some_and(|n| n.plugins.iter().any(|p| p.plugin_type == t))
 }
 
 /// libcni finds the file first, but cannot run it.
@@ -206,6 +234,7 @@ fn not_executable(ctx: &mut Ctx<'_>, info: &PluginInfo, path: &std::path::Path, 
             plugin: info.plugin_type.clone(),
             file: file.clone(),
             path: display_path(path),
+            line: ctx.snap.runtime.effective().line,
         });
     }
 }

@@ -26,6 +26,9 @@ pub enum FileStatus {
     Shadowed,
     /// libcni rejects it, or it cannot be read.
     Invalid,
+    /// Valid, but a Docker Engine shim skips it at load: a plugin of its chain is missing or
+    /// does not list its version.
+    Skipped,
     /// Not a name libcni lists.
     Ignored,
     /// cni-fix could not read it, though the runtime would (see [`Snapshot::incomplete`]).

@@ -181,6 +181,8 @@ impl Installed {
 pub struct CriDockerd {
     /// Its service.
     pub service: Installed,
+    /// The program its `ExecStart=` runs, as written.
+    pub program: Option<String>,
     /// The flags of its `ExecStart=`.
     pub flags: Vec<Flag>,
     /// The socket it serves: its socket unit's `ListenStream=`, else its
@@ -189,19 +191,19 @@ pub struct CriDockerd {
 }
 
 impl CriDockerd {
-    /// A flag's value, or cri-dockerd's default for it (`cmd/cri/options/options.go`).
-    pub fn setting(&self, name: &str) -> String {
-        if let Some(v) = kubelet::last(&self.flags, name).and_then(|f| f.value.clone()) {
-            return v;
-        }
-        match name {
-            "network-plugin" => "cni",
-            "cni-conf-dir" => "/etc/cni/net.d",
-            "cni-bin-dir" => "/opt/cni/bin",
-            "cni-cache-dir" => "/var/lib/cni/cache",
-            _ => "",
-        }
-        .to_string()
+    /// The value of a flag its unit sets (the last occurrence).
+    pub fn flag_value(&self, name: &str) -> Option<String> {
+        kubelet::last(&self.flags, name).and_then(|f| f.value.clone())
+    }
+
+    /// The binary it runs: its unit's program when that is an absolute path, else the binary
+    /// found in the usual directories.
+    pub fn binary(&self) -> Option<PathBuf> {
+        self.program
+            .as_deref()
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| self.service.binary.clone())
     }
 }
 
@@ -720,6 +722,7 @@ fn gather_docker(r: &mut Reader<'_>, live: bool) -> DockerInfo {
             .unwrap_or_else(|| "/run/cri-dockerd.sock".to_string());
         CriDockerd {
             service: cri,
+            program: command.first().map(|w| w.text.clone()),
             flags,
             socket,
         }

@@ -27,7 +27,8 @@ use crate::conf::LibcniGeneration;
 use crate::containerd_config::{self, ContainerdConfig, DEFAULT_CONF_DIR, DEFAULT_MAX_CONF_NUM};
 use crate::node::{self, display_path, NodeFs, ReadError, MAX_CONFIG_BYTES};
 use crate::plugins_release::PluginsRelease;
-use crate::runtime::ContainerdRelease;
+use crate::runtime::CniHost;
+use crate::shim;
 use crate::source::{NodeSource, Prober, SystemProber};
 
 /// What became of containerd's config file.
@@ -250,27 +251,63 @@ fn in_effect(
     (conf_dir, bin_dirs, max_conf_num)
 }
 
+/// The conf dir and plugin directories of a Docker Engine shim: the options' overrides, else
+/// the flags of cri-dockerd's unit (or, for dockershim, the kubelet's), else the defaults. It
+/// uses one network, so `max_conf_num` is 1.
+fn shim_dirs(
+    options: &CheckOptions,
+    host: CniHost,
+    migration: &MigrationState,
+) -> (PathBuf, Vec<PathBuf>, i64) {
+    let flag = |name: &str| match host {
+        CniHost::CriDockerd => migration
+            .docker
+            .cri_dockerd
+            .as_ref()
+            .and_then(|c| c.flag_value(name)),
+        _ => migration.kubelet.flag(name).and_then(|f| f.value.clone()),
+    };
+    let conf_dir = options.conf_dir.clone().unwrap_or_else(|| {
+        PathBuf::from(flag("cni-conf-dir").unwrap_or_else(|| shim::DEFAULT_CONF_DIR.to_string()))
+    });
+    let bin_dirs = if options.bin_dirs.is_empty() {
+        shim::split_dirs(&flag("cni-bin-dir").unwrap_or_else(|| shim::DEFAULT_BIN_DIR.to_string()))
+            .into_iter()
+            .map(PathBuf::from)
+            .collect()
+    } else {
+        options.bin_dirs.clone()
+    };
+    (conf_dir, bin_dirs, 1)
+}
+
 impl Snapshot {
-    /// Why the CNI rules (which model containerd's CNI stack) do not apply to this node, or
-    /// `None` when they do: the kubelet uses CRI-O (which reads the conf dir its own way) or
-    /// Docker Engine (through dockershim or cri-dockerd, whose loading and libcni differ),
-    /// and no containerd version was given to ask about a move to containerd.
+    /// Why the CNI rules (which model the CNI stacks of containerd, cri-dockerd and dockershim)
+    /// do not apply to this node, or `None` when they do: the kubelet uses CRI-O (which reads
+    /// the conf dir its own way) and no containerd version was given to ask about a move to
+    /// containerd, or Docker Engine's shim runs without its `cni` network plugin.
     pub fn cni_not_checked(&self) -> Option<String> {
-        let k = &self.migration.kubelet;
-        let moving_off_dockershim =
-            k.dockershim && k.version.as_ref().is_some_and(|v| !v.has_dockershim());
-        if self.runtime.source == RuntimeSource::Flag || moving_off_dockershim {
-            return None;
+        if self.runtime.host == CniHost::Containerd
+            && self.runtime.source != RuntimeSource::Flag
+            && self.migration.kubelet.runtime == crate::kubelet::RuntimeKind::CriO
+        {
+            return Some(
+                "the kubelet uses CRI-O, which reads the conf dir its own way; cni-fix checks the CNI stacks of containerd, cri-dockerd and dockershim".to_string(),
+            );
         }
-        match k.runtime {
-            crate::kubelet::RuntimeKind::CriO => Some(
-                "the kubelet uses CRI-O, which reads the conf dir its own way; cni-fix checks containerd's CNI stack".to_string(),
-            ),
-            crate::kubelet::RuntimeKind::CriDockerd | crate::kubelet::RuntimeKind::Dockershim => Some(format!(
-                "the kubelet uses Docker Engine through {}, whose conf dir loading cni-fix does not model yet; pass --containerd-version to check the conf dir as containerd would load it after the move",
-                k.runtime.name()
-            )),
-            _ => None,
+        match self.runtime.network_plugin.as_deref() {
+            Some("cni") | None => None,
+            Some(plugin) => {
+                let host = self.runtime.host.name();
+                let shown = if plugin.is_empty() {
+                    "no network plugin (--network-plugin is unset)".to_string()
+                } else {
+                    format!("--network-plugin={plugin}")
+                };
+                Some(format!(
+                    "{host} runs with {shown}, which does not read the conf dir; set --network-plugin=cni to use it"
+                ))
+            }
         }
     }
 
@@ -315,16 +352,7 @@ impl Snapshot {
             .containerd_config
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTAINERD_CONFIG));
-        let runtime = determine_runtime(options, node.as_ref(), prober);
-        let reading = runtime.release.map(|r| &r.config);
         let mut incomplete = Vec::new();
-        let containerd_config = read_containerd_config(
-            node.as_ref(),
-            &containerd_config_path,
-            options.containerd_config.is_some(),
-            reading,
-            &mut incomplete,
-        )?;
         let mut bad_node_object = None;
         let node_object = options.node_object.as_ref().and_then(|f| {
             match crate::kubelet::NodeObject::parse(&f.text) {
@@ -343,6 +371,7 @@ impl Snapshot {
                 }
             }
         });
+        // The kubelet first: it tells which program runs the plugins.
         let mut migration = migration::gather(
             node.as_ref(),
             prober,
@@ -355,18 +384,29 @@ impl Snapshot {
             &mut incomplete,
         );
         migration.bad_files.extend(bad_node_object);
+        let runtime = determine_runtime(options, node.as_ref(), prober, &migration);
+        let reading = runtime.release().map(|r| &r.config);
+        let containerd_config = read_containerd_config(
+            node.as_ref(),
+            &containerd_config_path,
+            options.containerd_config.is_some(),
+            reading,
+            &mut incomplete,
+        )?;
         let settings = match &containerd_config {
             ContainerdConfigState::Parsed(c) => c.cni.clone(),
             _ => Default::default(),
         };
-        let (conf_dir, bin_dirs, max_conf_num) = in_effect(options, &settings);
-
-        let generation = runtime
-            .release
-            .map(ContainerdRelease::libcni_generation)
-            .unwrap_or(LibcniGeneration::Classic);
+        let (conf_dir, bin_dirs, max_conf_num) = match runtime.host {
+            CniHost::Containerd => in_effect(options, &settings),
+            host => shim_dirs(options, host, &migration),
+        };
+        let effective = runtime.effective().line;
+        let generation = effective.libcni_generation();
         let internal_loopback = settings.use_internal_loopback == Some(true)
-            && runtime.release.is_some_and(|r| r.internal_loopback_option);
+            && runtime
+                .release()
+                .is_some_and(|r| r.internal_loopback_option);
 
         let mut snap = Snapshot {
             node,
@@ -390,13 +430,18 @@ impl Snapshot {
             conf_template: None,
             migration,
         };
+        // Only containerd renders its template into the conf dir.
         snap.conf_template = settings
             .conf_template
             .as_deref()
+            .filter(|_| snap.runtime.host == CniHost::Containerd)
             .map(|t| read_template(snap.node.as_ref(), t));
         snap.read_conf_dir();
         snap.simulate_load();
         snap.find_plugins(options, prober);
+        if effective.loads_first_valid() {
+            snap.settle_first_valid();
+        }
         snap.collect_ownership();
         Ok(snap)
     }

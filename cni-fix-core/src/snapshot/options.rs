@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::kubelet::KubeletVersion;
 use crate::plugins_release::PluginsRelease;
-use crate::runtime::ContainerdVersion;
+use crate::runtime::{ContainerdVersion, RuntimeVersion};
 
 /// The containerd config's default node path.
 pub const DEFAULT_CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
@@ -58,6 +58,9 @@ pub struct CheckOptions {
     /// The containerd version, instead of asking `containerd --version`; also the way to ask
     /// what an upgrade to that version would break.
     pub containerd_version: Option<ContainerdVersion>,
+    /// The cri-dockerd version, instead of asking `cri-dockerd --version`: the plugins run
+    /// under cri-dockerd, as that release runs them.
+    pub cri_dockerd_version: Option<RuntimeVersion>,
     /// How to learn plugin versions; `None` chooses: with an assumed plugins release, that
     /// alone; otherwise `exec` on the live node and `static` under another root (a copied tree
     /// may come from another machine or architecture, and its binaries must not run here).
@@ -92,6 +95,7 @@ impl Default for CheckOptions {
             bin_dirs: Vec::new(),
             max_conf_num: None,
             containerd_version: None,
+            cri_dockerd_version: None,
             probe: None,
             assume_plugins_release: None,
             probe_timeout: Duration::from_secs(5),
@@ -129,6 +133,12 @@ impl CheckOptions {
     /// This containerd version instead of asking `containerd --version`.
     pub fn containerd_version(mut self, v: ContainerdVersion) -> Self {
         self.containerd_version = Some(v);
+        self
+    }
+
+    /// This cri-dockerd version instead of asking `cri-dockerd --version`.
+    pub fn cri_dockerd_version(mut self, v: RuntimeVersion) -> Self {
+        self.cri_dockerd_version = Some(v);
         self
     }
 

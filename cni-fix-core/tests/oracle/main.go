@@ -5,6 +5,7 @@
 //	cni-fix-oracle files DIR             one JSON line per config file, in libcni's order
 //	cni-fix-oracle load DIR MAX          go-cni's load of DIR with max_conf_num MAX
 //	cni-fix-oracle validate FILE BINDIR  libcni's ValidateNetworkList against the plugins
+//	cni-fix-oracle shimload DIR BINDIR   the network cri-dockerd (and dockershim) would use
 package main
 
 import (
@@ -124,6 +125,61 @@ func validate(file, bindir string) error {
 	return nil
 }
 
+// shimload follows getDefaultCNINetwork of Mirantis/cri-dockerd v0.3.1
+// (network/cni/cni.go), the loader dockershim had, over Debian's libcni 1.1.2, the libcni
+// cri-dockerd v0.3.1 to v0.4.3 vendor.
+func shimload(dir, bindir string) error {
+	out := struct {
+		Error *string `json:"error"`
+		File  *string `json:"file"`
+	}{}
+	fail := func(err error) error {
+		msg := err.Error()
+		out.Error = &msg
+		return json.NewEncoder(os.Stdout).Encode(out)
+	}
+	files, err := libcni.ConfFiles(dir, []string{".conf", ".conflist", ".json"})
+	switch {
+	case err != nil:
+		return fail(err)
+	case len(files) == 0:
+		return fail(fmt.Errorf("no networks found in %s", dir))
+	}
+	cniConfig := &libcni.CNIConfig{Path: []string{bindir}}
+	sort.Strings(files)
+	for _, confFile := range files {
+		var confList *libcni.NetworkConfigList
+		if strings.HasSuffix(confFile, ".conflist") {
+			confList, err = libcni.ConfListFromFile(confFile)
+			if err != nil {
+				continue
+			}
+		} else {
+			conf, err := libcni.ConfFromFile(confFile)
+			if err != nil {
+				continue
+			}
+			if conf.Network.Type == "" {
+				continue
+			}
+			confList, err = libcni.ConfListFromConf(conf)
+			if err != nil {
+				continue
+			}
+		}
+		if len(confList.Plugins) == 0 {
+			continue
+		}
+		if _, err := cniConfig.ValidateNetworkList(context.TODO(), confList); err != nil {
+			continue
+		}
+		name := filepath.Base(confFile)
+		out.File = &name
+		return json.NewEncoder(os.Stdout).Encode(out)
+	}
+	return fail(fmt.Errorf("no valid networks found in %s", dir))
+}
+
 func main() {
 	var err error
 	switch {
@@ -136,8 +192,10 @@ func main() {
 		}
 	case len(os.Args) == 4 && os.Args[1] == "validate":
 		err = validate(os.Args[2], os.Args[3])
+	case len(os.Args) == 4 && os.Args[1] == "shimload":
+		err = shimload(os.Args[2], os.Args[3])
 	default:
-		err = fmt.Errorf("usage: cni-fix-oracle files DIR | load DIR MAX | validate FILE BINDIR")
+		err = fmt.Errorf("usage: cni-fix-oracle files DIR | load DIR MAX | validate FILE BINDIR | shimload DIR BINDIR")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
