@@ -94,6 +94,42 @@ pub struct FlagRemoval {
     pub source: &'static str,
 }
 
+/// The pause image kubeadm of a Kubernetes minor release pulls and recommends as the CRI
+/// sandbox image (`constants.PauseVersion`; its preflight warns "detected that the sandbox
+/// image … of the container runtime is inconsistent with that used by kubeadm"), for the
+/// releases cni-fix has a record of: minor release, image, where it is recorded. Releases not
+/// listed are not compared.
+pub const KUBEADM_PAUSE_IMAGES: &[((u64, u64), &str, &str)] = &[
+    (
+        (1, 23),
+        "k8s.gcr.io/pause:3.6",
+        "kubernetes issue #106903 (`kubeadm config images list` of v1.23.0)",
+    ),
+    (
+        (1, 24),
+        "k8s.gcr.io/pause:3.7",
+        "kubeadm issue #2693 (v1.24 asks for pause 3.7)",
+    ),
+    (
+        (1, 28),
+        "registry.k8s.io/pause:3.9",
+        "rootless-containers/usernetes issue #314 (kubeadm v1.28.4 preflight)",
+    ),
+    (
+        (1, 32),
+        "registry.k8s.io/pause:3.10",
+        "kubeadm issue #3146 (kubeadm v1.32.0 preflight)",
+    ),
+];
+
+/// The pause image kubeadm of this kubelet's minor release recommends, when recorded.
+pub fn kubeadm_pause_image(version: &KubeletVersion) -> Option<&'static str> {
+    KUBEADM_PAUSE_IMAGES
+        .iter()
+        .find(|(minor, _, _)| *minor == version.minor())
+        .map(|(_, image, _)| *image)
+}
+
 /// The kubelet flags removed since dockershim's removal, by release.
 pub const REMOVED_FLAGS: &[FlagRemoval] = &[
     FlagRemoval {
@@ -405,6 +441,17 @@ impl NodeObject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubeadm_pause_images_by_minor_release() {
+        let at = |v: &str| kubeadm_pause_image(&KubeletVersion::parse(v).unwrap());
+        assert_eq!(at("1.28.4"), Some("registry.k8s.io/pause:3.9"));
+        assert_eq!(at("v1.32.0"), Some("registry.k8s.io/pause:3.10"));
+        assert_eq!(at("1.26.5"), None);
+        for pair in KUBEADM_PAUSE_IMAGES.windows(2) {
+            assert!(pair[0].0 < pair[1].0);
+        }
+    }
     use crate::systemd::Origin;
 
     fn words(s: &str) -> Vec<Word> {

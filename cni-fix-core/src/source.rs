@@ -538,6 +538,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn version_output_falls_back_to_standard_error() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("cri-dockerd");
+        std::fs::write(&bin, "#!/bin/sh\necho 'cri-dockerd 0.3.1 (7e528b98)' >&2\n").unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = version_output(&bin, "cri-dockerd", Duration::from_secs(5)).unwrap();
+        assert_eq!(
+            RuntimeVersion::from_cri_dockerd_output(&text)
+                .unwrap()
+                .release,
+            semver::Version::new(0, 3, 1)
+        );
+        // Standard output wins when the program writes there.
+        let other = dir.path().join("containerd");
+        std::fs::write(
+            &other,
+            "#!/bin/sh\necho 'containerd x 1.6.20 y'\necho noise >&2\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = version_output(&other, "containerd", Duration::from_secs(5)).unwrap();
+        assert!(text.starts_with("containerd x 1.6.20"));
+    }
+
+    #[test]
     fn mem_node_reads_like_a_tree() {
         let mut n = MemNode::new();
         n.file("/etc/cni/net.d/10-a.conflist", "{}", 0o644)

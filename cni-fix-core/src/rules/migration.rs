@@ -472,53 +472,86 @@ fn cgroup(ctx: &mut Ctx<'_>) {
     ctx.push(d);
 }
 
+/// What the sandbox image is compared with: the kubelet's `--pod-infra-container-image`, or
+/// on a kubeadm node without it, the pause image kubeadm of the kubelet's release recommends.
+enum ExpectedPause<'a> {
+    Flag(&'a crate::kubelet::Flag, &'a str),
+    Kubeadm {
+        minor: (u64, u64),
+        image: &'static str,
+    },
+}
+
 fn sandbox(ctx: &mut Ctx<'_>) {
     let snap = ctx.snap;
     let k = &snap.migration.kubelet;
     if k.runtime != RuntimeKind::Containerd {
         return;
     }
-    let Some(flag) = k.flag("pod-infra-container-image") else {
-        return;
-    };
-    let Some(want) = flag.value.as_deref() else {
-        return;
-    };
+    let kubeadm = k
+        .flags
+        .iter()
+        .any(|f| f.origin.path.ends_with("kubeadm-flags.env"));
+    let expected =
+        match k.flag("pod-infra-container-image") {
+            Some(flag) => match flag.value.as_deref() {
+                Some(want) => ExpectedPause::Flag(flag, want),
+                None => return,
+            },
+            None if kubeadm => match k.version.as_ref().and_then(|v| {
+                crate::kubelet::kubeadm_pause_image(v).map(|image| (v.minor(), image))
+            }) {
+                Some((minor, image)) => ExpectedPause::Kubeadm { minor, image },
+                None => return,
+            },
+            None => return,
+        };
     let Some(c) = cri(snap) else { return };
+    let containerd_version = snap
+        .runtime
+        .version
+        .as_ref()
+        .filter(|_| snap.runtime.host == crate::runtime::CniHost::Containerd);
     let (have, how) = match &c.sandbox_image {
         Some(s) => (s.clone(), "set in its config".to_string()),
-        None => match snap
-            .runtime
-            .version
-            .as_ref()
-            .and_then(|v| crate::runtime::default_sandbox_image(&v.release))
+        None => match containerd_version
+            .and_then(|v| crate::runtime::default_sandbox_image(&v.release).map(|d| (v, d)))
         {
-            Some(d) => (
-                d.to_string(),
-                format!(
-                    "the default of containerd {}",
-                    snap.runtime
-                        .version
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                ),
-            ),
+            Some((v, d)) => (d.to_string(), format!("the default of containerd {v}")),
             None => return,
         },
+    };
+    let (want, file, location, told) = match &expected {
+        ExpectedPause::Flag(flag, want) => {
+            let (file, location) = at(&flag.origin);
+            (
+                *want,
+                file,
+                location,
+                format!(
+                    "the kubelet is set to {want} at {}; containerd uses its own, so the image kubeadm pre-pulled is not the one pods need (and the kubelet's image garbage collection may remove containerd's)",
+                    flag.origin
+                ),
+            )
+        }
+        ExpectedPause::Kubeadm { minor, image } => (
+            *image,
+            None,
+            None,
+            format!(
+                "kubeadm {}.{} pulls and expects {image}: its preflight warns that the sandbox image of the container runtime is inconsistent with that used by kubeadm, and the image it pre-pulled is not the one pods use",
+                minor.0, minor.1
+            ),
+        ),
     };
     if crate::runtime::same_image(&have, want) {
         return;
     }
-    let (file, location) = at(&flag.origin);
     let mut d = Draft::manual(
         FindingId::SandboxImageMismatch,
         Severity::Warning,
         file,
-        format!(
-            "containerd's sandbox image is {have} ({how}), but the kubelet is set to {want} at {}; containerd uses its own, so the image kubeadm pre-pulled is not the one pods need (and the kubelet's image garbage collection may remove containerd's).",
-            flag.origin
-        ),
+        format!("containerd's sandbox image is {have} ({how}), but {told}."),
         format!("Set the sandbox image in containerd's config to {want} (sandbox_image in config version 2, pinned_images.sandbox in version 3), and restart containerd."),
     );
     d.location = location;
