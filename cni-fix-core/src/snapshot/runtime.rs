@@ -112,25 +112,13 @@ pub(super) fn determine_runtime(
     migration: &MigrationState,
 ) -> RuntimeInfo {
     let host = host_of(options, migration);
-    let tree_problem =
-        |flag: &str| format!("nothing is executed under a root other than /; pass {flag}");
     let (version, source, mut problem) = match host {
-        CniHost::Containerd => {
-            if let Some(v) = &options.containerd_version {
-                (Some(v.clone()), RuntimeSource::Flag, None)
-            } else if node.is_live() {
-                match prober.containerd_version(options.probe_timeout) {
-                    Ok(v) => (Some(v), RuntimeSource::Exec, None),
-                    Err(e) => (None, RuntimeSource::Unknown, Some(e)),
-                }
-            } else {
-                (
-                    None,
-                    RuntimeSource::Unknown,
-                    Some(tree_problem("--containerd-version")),
-                )
-            }
-        }
+        CniHost::Containerd => from_flag_or_probe(
+            options.containerd_version.as_ref(),
+            node.is_live(),
+            "--containerd-version",
+            || prober.containerd_version(options.probe_timeout),
+        ),
         CniHost::CriDockerd => {
             let binary = migration
                 .docker
@@ -138,20 +126,12 @@ pub(super) fn determine_runtime(
                 .as_ref()
                 .and_then(|c| c.binary())
                 .unwrap_or_else(|| crate::kubelet::CRI_DOCKERD_BINARY.into());
-            if let Some(v) = &options.cri_dockerd_version {
-                (Some(v.clone()), RuntimeSource::Flag, None)
-            } else if node.is_live() {
-                match prober.cri_dockerd_version(node, &binary, options.probe_timeout) {
-                    Ok(v) => (Some(v), RuntimeSource::Exec, None),
-                    Err(e) => (None, RuntimeSource::Unknown, Some(e)),
-                }
-            } else {
-                (
-                    None,
-                    RuntimeSource::Unknown,
-                    Some(tree_problem("--cri-dockerd-version")),
-                )
-            }
+            from_flag_or_probe(
+                options.cri_dockerd_version.as_ref(),
+                node.is_live(),
+                "--cri-dockerd-version",
+                || prober.cri_dockerd_version(node, &binary, options.probe_timeout),
+            )
         }
         CniHost::Dockershim => match &migration.kubelet.version {
             Some(k) => (
@@ -215,6 +195,32 @@ pub(super) fn determine_runtime(
         line,
         network_plugin,
         problem,
+    }
+}
+
+/// A program's version: the operator's, else on the live node its `--version` through
+/// `probe`; under another root nothing is run, and `flag` is the way to give it.
+fn from_flag_or_probe(
+    given: Option<&RuntimeVersion>,
+    live: bool,
+    flag: &str,
+    probe: impl FnOnce() -> Result<RuntimeVersion, String>,
+) -> (Option<RuntimeVersion>, RuntimeSource, Option<String>) {
+    if let Some(v) = given {
+        (Some(v.clone()), RuntimeSource::Flag, None)
+    } else if live {
+        match probe() {
+            Ok(v) => (Some(v), RuntimeSource::Exec, None),
+            Err(e) => (None, RuntimeSource::Unknown, Some(e)),
+        }
+    } else {
+        (
+            None,
+            RuntimeSource::Unknown,
+            Some(format!(
+                "nothing is executed under a root other than /; pass {flag}"
+            )),
+        )
     }
 }
 
