@@ -174,12 +174,19 @@ impl ContainerdRelease {
     /// Whether the line has `regression`: the libcni ones from the libcni it links, the others
     /// from its own list.
     pub fn has(&self, regression: Regression) -> bool {
-        let libcni = crate::libcni::behaviour_at(&self.libcni);
-        match regression {
-            Regression::EmptyVersionTeardown => libcni.empty_version_teardown,
-            Regression::ResultWithoutVersion => libcni.result_without_version,
-            other => self.regressions.contains(&other),
-        }
+        libcni_has(&self.libcni, regression)
+            .unwrap_or_else(|| self.regressions.contains(&regression))
+    }
+}
+
+/// Whether the libcni `libcni` has `regression`, for the regressions libcni brings; `None`
+/// for the others (a runtime's own).
+pub(crate) fn libcni_has(libcni: &Version, regression: Regression) -> Option<bool> {
+    let b = crate::libcni::behaviour_at(libcni);
+    match regression {
+        Regression::EmptyVersionTeardown => Some(b.empty_version_teardown),
+        Regression::ResultWithoutVersion => Some(b.result_without_version),
+        Regression::LoopbackAt1_0_0 => None,
     }
 }
 

@@ -40,13 +40,9 @@ impl ReleaseRow for ShimRelease {
     fn last(&self) -> &Version {
         &self.last
     }
+    /// The libcni regressions only: the shims have none of their own.
     fn has(&self, regression: Regression) -> bool {
-        let libcni = crate::libcni::behaviour_at(&self.libcni);
-        match regression {
-            Regression::EmptyVersionTeardown => libcni.empty_version_teardown,
-            Regression::ResultWithoutVersion => libcni.result_without_version,
-            Regression::LoopbackAt1_0_0 => false,
-        }
+        crate::runtime::libcni_has(&self.libcni, regression).unwrap_or(false)
     }
 }
 

@@ -101,10 +101,8 @@ impl From<IncompatibleVersion<'_>> for Draft {
             ),
             // A shim validates only the chain's own plugins at load; the others never run.
             runtime_error: match (&n.skipped, e.role) {
-                (Some(_), Role::Chain) => Some(n.start_error("", "")),
-                (Some(_), _) => None,
-                (None, _) => Some(rt::add_failed(
-                    n.rt.line,
+                (Some(_), Role::Ipam | Role::Delegate) => None,
+                _ => Some(n.start_error(
                     &describe(&runner.plugin_type, &runner.name),
                     &rt::incompatible(v, list),
                 )),

@@ -55,20 +55,23 @@ pub(super) fn reads_spec(spec: SpecVersion) -> String {
 }
 
 pub(super) fn reads_spec_in(t: &[ContainerdRelease], spec: SpecVersion) -> String {
+    first_line_reading(t, spec).unwrap_or_else(|| "a newer release".to_string())
+}
+
+/// The first containerd line of `t` whose libcni reads results of `spec`, as `2.0`.
+fn first_line_reading(t: &[ContainerdRelease], spec: SpecVersion) -> Option<String> {
     t.iter()
         .find(|r| r.max_spec_version() >= spec)
         .map(|r| format!("{}.{}", r.first.major, r.first.minor))
-        .unwrap_or_else(|| "a newer release".to_string())
 }
 
 /// The first release of the program of `line` whose libcni reads results of `spec`, such as
 /// `containerd 2.0` or `cri-dockerd 0.3.1`; `None` when none does.
 pub(super) fn reads_spec_for(line: RuntimeLine, spec: SpecVersion) -> Option<String> {
     match line.host() {
-        CniHost::Containerd => table()
-            .iter()
-            .find(|r| r.max_spec_version() >= spec)
-            .map(|r| format!("containerd {}.{}", r.first.major, r.first.minor)),
+        CniHost::Containerd => {
+            first_line_reading(table(), spec).map(|line| format!("containerd {line}"))
+        }
         host => host
             .table()
             .iter()

@@ -180,7 +180,6 @@ fn not_found(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users) {
     let snap = ctx.snap;
     let t = info.plugin_type.as_str();
     let dirs: Vec<String> = snap.bin_dirs.iter().map(|d| display_path(d)).collect();
-    let go_dirs = format!("[{}]", dirs.join(" "));
     for (file, user) in users.files.iter().zip(&users.indexes) {
         let runner = user
             .and_then(|i| snap.files[i].network())
@@ -194,7 +193,7 @@ fn not_found(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users) {
         let error = info
             .problem()
             .map(str::to_string)
-            .unwrap_or_else(|| format!("failed to find plugin {t:?} in path {go_dirs}"));
+            .unwrap_or_else(|| snap.find_in_path_error(t));
         // A shim skips a network whose chain names a missing plugin.
         let (runtime_error, effect) = match user.and_then(|i| ctx.skipped(i)) {
             Some(s) if user.is_some_and(|i| chain_runs(snap, i, t)) => {

@@ -214,11 +214,7 @@ impl Snapshot {
                         }
                     }
                 }
-                _ => errs.push(format!(
-                    "failed to find plugin {:?} in path {}",
-                    p.plugin_type,
-                    go_path_list(&self.bin_dirs)
-                )),
+                _ => errs.push(self.find_in_path_error(&p.plugin_type)),
             }
         }
         if errs.is_empty() {
@@ -227,10 +223,4 @@ impl Snapshot {
             Err(format!("[{}]", errs.join(" ")))
         }
     }
-}
-
-/// Plugin directories as Go prints a `[]string`: `[/opt/cni/bin /usr/lib/cni]`.
-fn go_path_list(dirs: &[std::path::PathBuf]) -> String {
-    let shown: Vec<String> = dirs.iter().map(|d| display_path(d)).collect();
-    format!("[{}]", shown.join(" "))
 }

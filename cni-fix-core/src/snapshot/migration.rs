@@ -267,6 +267,19 @@ pub struct MigrationState {
     pub bad_files: Vec<BadFile>,
 }
 
+impl MigrationState {
+    /// A flag of the Docker Engine shim `host` runs with: cri-dockerd's unit, or for dockershim
+    /// the kubelet's (the last occurrence). `None` for containerd, or when not set.
+    pub fn shim_flag(&self, host: crate::runtime::CniHost, name: &str) -> Option<String> {
+        use crate::runtime::CniHost;
+        match host {
+            CniHost::CriDockerd => self.docker.cri_dockerd.as_ref()?.flag_value(name),
+            CniHost::Dockershim => self.kubelet.flag(name)?.value.clone(),
+            CniHost::Containerd => None,
+        }
+    }
+}
+
 const BIN_DIRS: &[&str] = &[
     "/usr/bin",
     "/usr/local/bin",

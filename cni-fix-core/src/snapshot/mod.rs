@@ -259,14 +259,7 @@ fn shim_dirs(
     host: CniHost,
     migration: &MigrationState,
 ) -> (PathBuf, Vec<PathBuf>, i64) {
-    let flag = |name: &str| match host {
-        CniHost::CriDockerd => migration
-            .docker
-            .cri_dockerd
-            .as_ref()
-            .and_then(|c| c.flag_value(name)),
-        _ => migration.kubelet.flag(name).and_then(|f| f.value.clone()),
-    };
+    let flag = |name: &str| migration.shim_flag(host, name);
     let conf_dir = options.conf_dir.clone().unwrap_or_else(|| {
         PathBuf::from(flag("cni-conf-dir").unwrap_or_else(|| shim::DEFAULT_CONF_DIR.to_string()))
     });

@@ -151,6 +151,16 @@ impl Snapshot {
         self.plugins.iter().find(|p| p.plugin_type == plugin_type)
     }
 
+    /// libcni's error when no plugin of this type is in the plugin directories
+    /// (`invoke.FindInPath`: `failed to find plugin "x" in path [/opt/cni/bin]`).
+    pub fn find_in_path_error(&self, plugin_type: &str) -> String {
+        let dirs: Vec<String> = self.bin_dirs.iter().map(|d| display_path(d)).collect();
+        format!(
+            "failed to find plugin {plugin_type:?} in path [{}]",
+            dirs.join(" ")
+        )
+    }
+
     /// The plugin types the active networks need, with the files needing them, plus loopback.
     pub fn needed_plugins(&self) -> BTreeMap<String, Vec<usize>> {
         let mut needed: BTreeMap<String, Vec<usize>> = BTreeMap::new();

@@ -170,24 +170,11 @@ pub(super) fn determine_runtime(
             ),
         });
     }
-    let network_plugin = match host {
-        CniHost::Containerd => None,
-        CniHost::CriDockerd => Some(
-            migration
-                .docker
-                .cri_dockerd
-                .as_ref()
-                .and_then(|c| c.flag_value("network-plugin"))
-                .unwrap_or_else(|| default_network_plugin(host, line)),
-        ),
-        CniHost::Dockershim => Some(
-            migration
-                .kubelet
-                .flag("network-plugin")
-                .and_then(|f| f.value.clone())
-                .unwrap_or_else(|| default_network_plugin(host, line)),
-        ),
-    };
+    let network_plugin = (host != CniHost::Containerd).then(|| {
+        migration
+            .shim_flag(host, "network-plugin")
+            .unwrap_or_else(|| default_network_plugin(host, line))
+    });
     RuntimeInfo {
         host,
         version,
