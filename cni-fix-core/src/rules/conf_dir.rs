@@ -198,21 +198,16 @@ struct IgnoredFile {
 
 impl From<IgnoredFile> for Draft {
     fn from(f: IgnoredFile) -> Draft {
-        Draft {
-            id: FindingId::IgnoredFile,
-            severity: Severity::Info,
-            file: Some(f.path),
-            plugin: None,
-            message: format!(
+        Draft::manual(
+            FindingId::IgnoredFile,
+            Severity::Info,
+            Some(f.path),
+            format!(
                 "{} is ignored by the runtime: {}; edits to it change nothing",
                 f.name, f.why
             ),
-            runtime_error: None,
-            remedy: "Nothing to do if it is a backup; give it a loadable name if it should configure the node.".into(),
-            fixable: false,
-            location: None,
-            files: Vec::new(),
-        }
+            "Nothing to do if it is a backup; give it a loadable name if it should configure the node.".into(),
+        )
     }
 }
 
@@ -289,18 +284,15 @@ impl From<ShadowedConfig> for Draft {
                 )
             }
         };
-        Draft {
-            id: FindingId::ShadowedConfig,
-            severity: Severity::Warning,
+        let mut d = Draft::manual(
+            FindingId::ShadowedConfig,
+            Severity::Warning,
             file,
-            plugin: None,
             message,
-            runtime_error: None,
             remedy,
-            fixable: false,
-            location: None,
-            files,
-        }
+        );
+        d.files = files;
+        d
     }
 }
 

@@ -22,18 +22,45 @@ enum InvalidContainerdConfig<'a> {
         warning: &'a str,
         table: &'static str,
     },
-    /// Something in the config stops containerd (not its version).
-    DoesNotStart {
-        path: String,
-        message: &'a str,
-        runtime_error: &'a str,
-        runtime: String,
-    },
 }
 
-/// The message of a config that stops containerd, whatever the cause.
-fn does_not_start(path: &str, message: &str, runtime: &str) -> String {
-    format!("{path}: {message}; {runtime} does not start, so no pod runs on this node")
+/// A config that stops containerd: `unsupported-config-version` when its version is the cause
+/// (containerd refuses it, or crashes on it), `invalid-containerd-config` otherwise.
+struct DoesNotStart<'a> {
+    path: String,
+    message: &'a str,
+    runtime_error: &'a str,
+    runtime: String,
+    /// Whether the config's version is the cause.
+    version: bool,
+}
+
+impl From<DoesNotStart<'_>> for Draft {
+    fn from(f: DoesNotStart<'_>) -> Draft {
+        let (id, remedy) = if f.version {
+            (
+                FindingId::UnsupportedConfigVersion,
+                "Write the config in a version this containerd knows: `containerd config default` prints one, and `containerd config migrate` (2.x) converts an older one.",
+            )
+        } else {
+            (
+                FindingId::InvalidContainerdConfig,
+                "Name every plugin by its full URI (for example io.containerd.grpc.v1.cri instead of cri), or go back to version 1.",
+            )
+        };
+        let mut d = Draft::manual(
+            id,
+            Severity::Error,
+            Some(f.path.clone()),
+            format!(
+                "{}: {}; {} does not start, so no pod runs on this node",
+                f.path, f.message, f.runtime
+            ),
+            remedy.to_string(),
+        );
+        d.runtime_error = Some(f.runtime_error.to_string());
+        d
+    }
 }
 
 impl From<InvalidContainerdConfig<'_>> for Draft {
@@ -64,18 +91,6 @@ impl From<InvalidContainerdConfig<'_>> for Draft {
                 None,
                 format!("Move the CNI settings into [{table}]."),
             ),
-            InvalidContainerdConfig::DoesNotStart {
-                path,
-                message,
-                runtime_error,
-                runtime,
-            } => (
-                path.clone(),
-                Severity::Error,
-                does_not_start(&path, message, &runtime),
-                Some(runtime_error.to_string()),
-                "Name every plugin by its full URI (for example io.containerd.grpc.v1.cri instead of cri), or go back to version 1.".to_string(),
-            ),
         };
         let mut d = Draft::manual(
             FindingId::InvalidContainerdConfig,
@@ -90,84 +105,44 @@ impl From<InvalidContainerdConfig<'_>> for Draft {
 }
 
 /// `unsupported-config-version`: the release reads the config's version otherwise than it
-/// declares, or not at all.
-enum UnsupportedConfigVersion<'a> {
-    /// containerd refuses the version (or crashes on it).
-    DoesNotStart {
-        path: String,
-        message: &'a str,
-        runtime_error: &'a str,
-        runtime: String,
-    },
-    /// containerd reads the version its own way.
-    ReadOtherwise {
-        path: String,
-        message: &'a str,
-        runtime: String,
-        config: &'a ContainerdConfig,
-        /// Whether the settings in effect differ from the file's own table.
-        changes_settings: bool,
-    },
+/// declares (a config that stops containerd is a [`DoesNotStart`]).
+struct UnsupportedConfigVersion<'a> {
+    path: String,
+    message: &'a str,
+    runtime: String,
+    config: &'a ContainerdConfig,
+    /// Whether the settings in effect differ from the file's own table.
+    changes_settings: bool,
 }
 
 impl From<UnsupportedConfigVersion<'_>> for Draft {
     fn from(f: UnsupportedConfigVersion<'_>) -> Draft {
-        let (path, severity, message, runtime_error, remedy) = match f {
-            UnsupportedConfigVersion::DoesNotStart {
-                path,
-                message,
-                runtime_error,
-                runtime,
-            } => (
-                path.clone(),
+        let (runtime, c) = (&f.runtime, f.config);
+        let (severity, effect) = if f.changes_settings {
+            (
                 Severity::Error,
-                does_not_start(&path, message, &runtime),
-                Some(runtime_error.to_string()),
-                "Write the config in a version this containerd knows: `containerd config default` prints one, and `containerd config migrate` (2.x) converts an older one.".to_string(),
-            ),
-            UnsupportedConfigVersion::ReadOtherwise {
-                path,
-                message,
-                runtime,
-                config: c,
-                changes_settings,
-            } => {
-                let (severity, effect) = if changes_settings {
-                    (
-                        Severity::Error,
-                        format!(
-                            "{runtime} takes other CNI settings than the file sets (conf_dir {}, plugin dirs {})",
-                            c.cni.conf_dir.as_deref().unwrap_or(DEFAULT_CONF_DIR),
-                            c.cni.effective_bin_dirs().join(", ")
-                        ),
-                    )
-                } else {
-                    (
-                        Severity::Warning,
-                        "the CNI settings in effect are the same today, but edits to that table will change nothing".to_string(),
-                    )
-                };
-                (
-                    path.clone(),
-                    severity,
-                    format!("{path}: {message}; {effect}"),
-                    None,
-                    format!(
-                        "Write the config in the version {runtime} reads: `containerd config default` prints one (`containerd config migrate` converts with 2.x); the CNI settings then belong in [{}].",
-                        c.table
-                    ),
-                )
-            }
+                format!(
+                    "{runtime} takes other CNI settings than the file sets (conf_dir {}, plugin dirs {})",
+                    c.cni.conf_dir.as_deref().unwrap_or(DEFAULT_CONF_DIR),
+                    c.cni.effective_bin_dirs().join(", ")
+                ),
+            )
+        } else {
+            (
+                Severity::Warning,
+                "the CNI settings in effect are the same today, but edits to that table will change nothing".to_string(),
+            )
         };
-        let mut d = Draft::manual(
+        Draft::manual(
             FindingId::UnsupportedConfigVersion,
             severity,
-            Some(path),
-            message,
-            remedy,
-        );
-        d.runtime_error = runtime_error;
-        d
+            Some(f.path.clone()),
+            format!("{}: {}; {effect}", f.path, f.message),
+            format!(
+                "Write the config in the version {runtime} reads: `containerd config default` prints one (`containerd config migrate` converts with 2.x); the CNI settings then belong in [{}].",
+                c.table
+            ),
+        )
     }
 }
 
@@ -190,7 +165,7 @@ pub(super) fn containerd_config(ctx: &mut Ctx<'_>) {
                     table: c.table,
                 });
             }
-            let runtime = ctx.runtime_label();
+            let runtime = ctx.snap.runtime.label();
             for p in &c.problems {
                 config_problem(ctx, &path, c, p, &runtime);
             }
@@ -211,27 +186,18 @@ fn config_problem(
         ConfigProblem::Fatal {
             message,
             runtime_error,
-            version: true,
-        } => ctx.push(UnsupportedConfigVersion::DoesNotStart {
+            version,
+        } => ctx.push(DoesNotStart {
             path,
             message,
             runtime_error,
             runtime,
-        }),
-        ConfigProblem::Fatal {
-            message,
-            runtime_error,
-            version: false,
-        } => ctx.push(InvalidContainerdConfig::DoesNotStart {
-            path,
-            message,
-            runtime_error,
-            runtime,
+            version: *version,
         }),
         ConfigProblem::VersionMismatch {
             message,
             changes_settings,
-        } => ctx.push(UnsupportedConfigVersion::ReadOtherwise {
+        } => ctx.push(UnsupportedConfigVersion {
             path,
             message,
             runtime,
@@ -351,24 +317,19 @@ impl From<RuntimeUnknown<'_>> for Draft {
             CniHost::CriDockerd => "0.3.1",
             CniHost::Dockershim => "1.23.17",
         };
-        Draft {
-            id: FindingId::RuntimeUnknown,
-            severity: Severity::Warning,
-            file: None,
-            plugin: None,
-            message: format!(
+        Draft::manual(
+            FindingId::RuntimeUnknown,
+            Severity::Warning,
+            None,
+            format!(
                 "{what}: {}. Version-dependent rules took the conservative side: {conservative}.",
                 f.problem,
             ),
-            runtime_error: None,
-            remedy: format!(
+            format!(
                 "Pass {flag} (for example {flag} {example}).",
                 flag = facts::version_flag(f.host)
             ),
-            fixable: false,
-            location: None,
-            files: Vec::new(),
-        }
+        )
     }
 }
 

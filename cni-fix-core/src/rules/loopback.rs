@@ -124,7 +124,7 @@ pub(super) fn loopback(ctx: &mut Ctx<'_>) {
     let known = !eff.assumed || eff.line.host() != CniHost::Containerd;
     let finding = match known {
         true if !supports(eff.line.loopback()) => Some(LoopbackIncompatible::Known {
-            runtime: ctx.runtime_label(),
+            runtime: ctx.snap.runtime.label(),
             line: eff.line,
             path,
             supported,

@@ -93,10 +93,6 @@ impl Ctx<'_> {
         });
     }
 
-    fn runtime_label(&self) -> String {
-        self.snap.runtime.label()
-    }
-
     /// Why a Docker Engine shim skips the network in `files[i]` at load, and what it does
     /// instead; `None` when it does not skip it (or the runtime is containerd).
     fn skipped(&self, i: usize) -> Option<Skipped> {

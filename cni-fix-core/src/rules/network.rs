@@ -98,7 +98,7 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
     let n = Net {
         net,
         path: f.display(),
-        runtime: ctx.runtime_label(),
+        runtime: ctx.snap.runtime.label(),
         types: executed(net),
         first,
         first_desc: first
