@@ -47,6 +47,13 @@ pub enum Cmd {
     /// alone. Exit status: 0 when everything was restored (or already was), 1 when a file was
     /// left alone, 2 on an operational error.
     Restore(RestoreArgs),
+    /// Find the pods and agents that depend on Docker Engine, in Kubernetes objects: a live
+    /// cluster's `kubectl get pods -A -o json`, or a repository of manifests.
+    ///
+    /// Reads files, directories (recursively: .yaml, .yml, .json) and standard input (`-`, the
+    /// default). Exit status: 0 when no finding reaches --fail-on, 1 when one does, 2 when an
+    /// input could not be read or parsed.
+    Workloads(WorkloadsArgs),
     /// Explain a finding id: cause, affected runtime versions, symptoms, remedy, references.
     ///
     /// Without an id, list every id.
@@ -205,6 +212,115 @@ pub struct CheckArgs {
     pub color: ColorChoice,
 }
 
+/// Output formats of `cni-fix workloads`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadsFormat {
+    /// Grouped by namespace and workload, for people.
+    Human,
+    /// One JSON object (schema cni-fix.workloads/v1), for programs.
+    Json,
+    /// SARIF 2.1.0, for code scanning of a manifest repository (files only, not standard input).
+    Sarif,
+}
+
+/// Arguments of `cni-fix workloads`.
+#[derive(Debug, Args)]
+pub struct WorkloadsArgs {
+    /// Manifest files, directories (searched recursively for .yaml, .yml and .json), or - for
+    /// standard input [default: -].
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = WorkloadsFormat::Human)]
+    pub format: WorkloadsFormat,
+
+    /// Exit 1 when a finding is at least this severe.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+
+    /// When to colour human output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// The largest single input read: bytes, or with a suffix K, M or G (KiB, MiB, GiB).
+    #[arg(long, value_name = "SIZE", default_value = "256M")]
+    pub max_input_size: String,
+}
+
+/// Validated options for `cni-fix workloads`.
+#[derive(Debug)]
+pub struct WorkloadsRun {
+    /// What to read (`-` is standard input).
+    pub paths: Vec<PathBuf>,
+    /// How to print.
+    pub format: WorkloadsFormat,
+    /// `None`: never fail.
+    pub fail_on: Option<Severity>,
+    /// Colour requested or refused.
+    pub color: ColorChoice,
+    /// The largest input, in bytes.
+    pub max_input_bytes: u64,
+}
+
+/// A size such as 1048576, 512K, 256M or 1G (binary units).
+fn size(raw: &str) -> Result<u64> {
+    let t = raw.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => bail!("--max-input-size takes bytes or a size such as 256M or 1G, not {raw:?}"),
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        anyhow::anyhow!("--max-input-size takes bytes or a size such as 256M or 1G, not {raw:?}")
+    })?;
+    let bytes = n
+        .checked_mul(1u64 << shift)
+        .filter(|b| (1..=(16u64 << 30)).contains(b))
+        .ok_or_else(|| {
+            anyhow::anyhow!("--max-input-size must be from 1 byte to 16G, not {raw:?}")
+        })?;
+    Ok(bytes)
+}
+
+impl WorkloadsArgs {
+    /// Validate into the options of a run.
+    pub fn validate(self) -> Result<WorkloadsRun> {
+        let paths = if self.paths.is_empty() {
+            vec![PathBuf::from("-")]
+        } else {
+            self.paths
+        };
+        if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+            bail!("standard input (-) can be read only once");
+        }
+        if self.format == WorkloadsFormat::Sarif && paths.iter().any(|p| p.as_os_str() == "-") {
+            bail!("--format sarif reports locations in files: give the manifest files or directories, not standard input");
+        }
+        Ok(WorkloadsRun {
+            paths,
+            format: self.format,
+            fail_on: match self.fail_on {
+                FailOn::Error => Some(Severity::Error),
+                FailOn::Warning => Some(Severity::Warning),
+                FailOn::Never => None,
+            },
+            color: self.color,
+            max_input_bytes: size(&self.max_input_size)?,
+        })
+    }
+}
+
 /// Validated options for `cni-fix check`.
 #[derive(Debug)]
 pub struct CheckRun {
@@ -337,6 +453,47 @@ pub fn finding_id(s: &str) -> Result<FindingId> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    fn workloads(args: &[&str]) -> Result<WorkloadsRun> {
+        let mut all = vec!["cni-fix", "workloads"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all)?.command {
+            Cmd::Workloads(a) => a.validate(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn workloads_arguments() {
+        let r = workloads(&[]).unwrap();
+        assert_eq!(r.paths, vec![PathBuf::from("-")]);
+        assert_eq!(r.max_input_bytes, 256 << 20);
+        assert_eq!(
+            workloads(&["--max-input-size", "1G", "a"])
+                .unwrap()
+                .max_input_bytes,
+            1 << 30
+        );
+        assert_eq!(
+            workloads(&["--max-input-size", "512KiB"])
+                .unwrap()
+                .max_input_bytes,
+            512 << 10
+        );
+        assert_eq!(
+            workloads(&["--max-input-size", "100"])
+                .unwrap()
+                .max_input_bytes,
+            100
+        );
+        for bad in ["0", "17G", "1T", "x", "-1", "99999999999999999999G"] {
+            assert!(workloads(&["--max-input-size", bad]).is_err(), "{bad}");
+        }
+        let e = workloads(&["--format", "sarif"]).unwrap_err().to_string();
+        assert!(e.contains("not standard input"), "{e}");
+        assert!(workloads(&["--format", "sarif", "deploy/"]).is_ok());
+        assert!(workloads(&["-", "a", "-"]).is_err());
+    }
 
     fn check(args: &[&str]) -> Result<CheckRun> {
         let mut all = vec!["cni-fix", "check"];

@@ -10,7 +10,7 @@ use cni_fix_core::report::{FileReport, Report};
 use cni_fix_core::{Finding, Severity};
 
 /// The styles of the report (anstyle), used only when colour is on.
-mod look {
+pub(crate) mod look {
     use anstyle::{AnsiColor, Style};
 
     pub const BOLD: Style = Style::new().bold();
@@ -30,12 +30,12 @@ mod look {
         .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Magenta)));
 }
 
-struct Style {
-    color: bool,
+pub(crate) struct Style {
+    pub(crate) color: bool,
 }
 
 impl Style {
-    fn paint(&self, style: anstyle::Style, text: &str) -> String {
+    pub(crate) fn paint(&self, style: anstyle::Style, text: &str) -> String {
         if self.color {
             format!("{style}{text}{style:#}")
         } else {
@@ -43,7 +43,7 @@ impl Style {
         }
     }
 
-    fn severity(&self, s: Severity) -> String {
+    pub(crate) fn severity(&self, s: Severity) -> String {
         let padded = format!("{:<7}", s.as_str());
         match s {
             Severity::Error => self.paint(look::ERROR, &padded),

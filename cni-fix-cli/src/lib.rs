@@ -9,6 +9,7 @@ use anyhow::Result;
 pub mod args;
 pub mod commands;
 pub mod human;
+pub mod workloads;
 
 use args::{CheckRun, Cli, Cmd, ColorChoice, Format};
 use cni_fix_core::FindingId;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Cmd::Rewrite(a) => commands::rewrite(a.validate()?),
         Cmd::Generate(a) => commands::generate(a),
         Cmd::Restore(a) => commands::restore(a.validate()?),
+        Cmd::Workloads(a) => workloads::run(a.validate()?),
         Cmd::Explain { id } => explain(id.as_deref()),
     }
 }

@@ -49,8 +49,19 @@ pub enum Repair {
     Manual,
 }
 
+/// What a kind of finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Scope {
+    /// A node's CNI setup or runtime migration (`cni-fix check`).
+    Node,
+    /// A workload's pod template (`cni-fix workloads`).
+    Workload,
+}
+
 macro_rules! finding_catalogue {
-    ($( $(#[$doc:meta])* $variant:ident = $id:literal, $severity:ident, $repair:ident, $summary:literal; )*) => {
+    ($( $(#[$doc:meta])* $variant:ident = $id:literal, $scope:ident, $severity:ident, $repair:ident, $summary:literal; )*) => {
         /// The stable identifier of a kind of finding. New kinds are added as cni-fix grows, so
         /// a `match` needs a wildcard arm.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -79,6 +90,12 @@ macro_rules! finding_catalogue {
                 match self { $(FindingId::$variant => Severity::$severity,)* }
             }
 
+            /// What a finding of this kind is about: a node (`check`) or a workload
+            /// (`workloads`).
+            pub fn scope(self) -> Scope {
+                match self { $(FindingId::$variant => Scope::$scope,)* }
+            }
+
             /// How a finding of this kind is repaired.
             pub fn repair(self) -> Repair {
                 match self { $(FindingId::$variant => Repair::$repair,)* }
@@ -95,65 +112,77 @@ macro_rules! finding_catalogue {
 
 finding_catalogue! {
     /// A plugin does not list the network's cniVersion.
-    IncompatibleVersion = "incompatible-version", Error, CniVersion, "a plugin in a loaded network does not support the network's cniVersion";
+    IncompatibleVersion = "incompatible-version", Node, Error, CniVersion, "a plugin in a loaded network does not support the network's cniVersion";
     /// A loaded network declares no cniVersion.
-    MissingVersion = "missing-version", Error, CniVersion, "a loaded network declares no cniVersion";
+    MissingVersion = "missing-version", Node, Error, CniVersion, "a loaded network declares no cniVersion";
     /// A cniVersion that is not a spec version.
-    InvalidVersion = "invalid-version", Error, CniVersion, "a cniVersion that is not one of the seven CNI spec versions";
+    InvalidVersion = "invalid-version", Node, Error, CniVersion, "a cniVersion that is not one of the seven CNI spec versions";
     /// A spec version or `cniVersions` list the runtime's libcni cannot use.
-    UnsupportedSpecVersion = "unsupported-spec-version", Error, CniVersion, "a spec version or cniVersions list the runtime's libcni cannot use";
+    UnsupportedSpecVersion = "unsupported-spec-version", Node, Error, CniVersion, "a spec version or cniVersions list the runtime's libcni cannot use";
     /// The runtime's built-in loopback network is not supported by the loopback binary.
-    LoopbackIncompatible = "loopback-incompatible", Error, Manual, "the loopback plugin does not support the runtime's built-in loopback network";
+    LoopbackIncompatible = "loopback-incompatible", Node, Error, Manual, "the loopback plugin does not support the runtime's built-in loopback network";
     /// No executable for a needed plugin.
-    PluginNotFound = "plugin-not-found", Error, Manual, "no executable for a plugin that a loaded network (or loopback) needs";
+    PluginNotFound = "plugin-not-found", Node, Error, Manual, "no executable for a plugin that a loaded network (or loopback) needs";
     /// A chain after weave-net on containerd 1.6.0 to 1.6.4.
-    ResultVersionRegression = "result-version-regression", Error, Manual, "a chain after a plugin whose results carry no version, on containerd 1.6.0 to 1.6.4";
+    ResultVersionRegression = "result-version-regression", Node, Error, Manual, "a chain after a plugin whose results carry no version, on containerd 1.6.0 to 1.6.4";
     /// libcni rejects the file.
-    InvalidConfig = "invalid-config", Error, Manual, "libcni rejects the file";
+    InvalidConfig = "invalid-config", Node, Error, Manual, "libcni rejects the file";
     /// Template placeholders were never rendered.
-    UnrenderedTemplate = "unrendered-template", Error, Manual, "the file still holds template placeholders";
+    UnrenderedTemplate = "unrendered-template", Node, Error, Manual, "the file still holds template placeholders";
     /// A network name that plugins reject.
-    InvalidNetworkName = "invalid-network-name", Error, Manual, "a network name that plugins reject";
+    InvalidNetworkName = "invalid-network-name", Node, Error, Manual, "a network name that plugins reject";
     /// A valid config containerd does not load.
-    ShadowedConfig = "shadowed-config", Warning, Manual, "a valid config that containerd does not load";
+    ShadowedConfig = "shadowed-config", Node, Warning, Manual, "a valid config that containerd does not load";
     /// Nothing loadable in the conf dir.
-    NoConfig = "no-config", Error, Manual, "nothing loadable in the conf dir";
+    NoConfig = "no-config", Node, Error, Manual, "nothing loadable in the conf dir";
     /// A file in the conf dir the runtime ignores.
-    IgnoredFile = "ignored-file", Info, Manual, "a file in the conf dir that the runtime ignores";
+    IgnoredFile = "ignored-file", Node, Info, Manual, "a file in the conf dir that the runtime ignores";
     /// A plugin's versions could not be determined.
-    PluginVersionUnknown = "plugin-version-unknown", Warning, Manual, "a plugin's supported versions could not be determined";
+    PluginVersionUnknown = "plugin-version-unknown", Node, Warning, Manual, "a plugin's supported versions could not be determined";
     /// Writable by others, or not owned by root.
-    InsecurePermissions = "insecure-permissions", Warning, Manual, "a config or plugin, or their directory, that others can write";
+    InsecurePermissions = "insecure-permissions", Node, Warning, Manual, "a config or plugin, or their directory, that others can write";
     /// The runtime's version could not be determined.
-    RuntimeUnknown = "runtime-unknown", Warning, Manual, "the runtime's version could not be determined";
+    RuntimeUnknown = "runtime-unknown", Node, Warning, Manual, "the runtime's version could not be determined";
     /// containerd's config does not parse or sets CNI settings it ignores.
-    InvalidContainerdConfig = "invalid-containerd-config", Error, Manual, "containerd's config does not parse, or CNI settings in it are ignored";
+    InvalidContainerdConfig = "invalid-containerd-config", Node, Error, Manual, "containerd's config does not parse, or CNI settings in it are ignored";
     /// containerd's config sets `conf_template`.
-    ConfTemplate = "conf-template", Info, Manual, "containerd's config sets conf_template, which containerd renders when no network loads";
+    ConfTemplate = "conf-template", Node, Info, Manual, "containerd's config sets conf_template, which containerd renders when no network loads";
     /// A containerd config version the running containerd does not read as declared.
-    UnsupportedConfigVersion = "unsupported-config-version", Error, Manual, "containerd's config declares a version this containerd reads differently, or not at all";
+    UnsupportedConfigVersion = "unsupported-config-version", Node, Error, Manual, "containerd's config declares a version this containerd reads differently, or not at all";
     /// The kubelet still uses dockershim.
-    DockershimEndpoint = "dockershim-endpoint", Error, Manual, "the kubelet still uses dockershim, which kubelet 1.24 and later do not have";
+    DockershimEndpoint = "dockershim-endpoint", Node, Error, Manual, "the kubelet still uses dockershim, which kubelet 1.24 and later do not have";
     /// A kubelet flag the kubelet's version no longer accepts.
-    KubeletRemovedFlag = "kubelet-removed-flag", Error, Manual, "a kubelet flag that the kubelet's version removed, so it does not start";
+    KubeletRemovedFlag = "kubelet-removed-flag", Node, Error, Manual, "a kubelet flag that the kubelet's version removed, so it does not start";
     /// The kubelet's runtime endpoint names a socket nothing serves.
-    RuntimeSocketMissing = "runtime-socket-missing", Error, Manual, "the kubelet's runtime endpoint names a socket that does not exist or that no installed runtime serves";
+    RuntimeSocketMissing = "runtime-socket-missing", Node, Error, Manual, "the kubelet's runtime endpoint names a socket that does not exist or that no installed runtime serves";
     /// An endpoint without `unix://`.
-    EndpointWithoutScheme = "endpoint-without-scheme", Warning, Manual, "the kubelet's runtime endpoint or kubeadm's cri-socket annotation lacks unix://";
+    EndpointWithoutScheme = "endpoint-without-scheme", Node, Warning, Manual, "the kubelet's runtime endpoint or kubeadm's cri-socket annotation lacks unix://";
     /// kubeadm's annotation differs from the kubelet's endpoint.
-    CriSocketAnnotationMismatch = "cri-socket-annotation-mismatch", Warning, Manual, "the Node's kubeadm cri-socket annotation differs from the kubelet's runtime endpoint";
+    CriSocketAnnotationMismatch = "cri-socket-annotation-mismatch", Node, Warning, Manual, "the Node's kubeadm cri-socket annotation differs from the kubelet's runtime endpoint";
     /// containerd's CRI plugin is disabled.
-    CriPluginDisabled = "cri-plugin-disabled", Error, Manual, "containerd's config disables the CRI plugin the kubelet talks to";
+    CriPluginDisabled = "cri-plugin-disabled", Node, Error, Manual, "containerd's config disables the CRI plugin the kubelet talks to";
     /// The kubelet and the runtime use different cgroup drivers.
-    CgroupDriverMismatch = "cgroup-driver-mismatch", Error, Manual, "the kubelet and the runtime use different cgroup drivers";
+    CgroupDriverMismatch = "cgroup-driver-mismatch", Node, Error, Manual, "the kubelet and the runtime use different cgroup drivers";
     /// containerd's sandbox image differs from the kubelet's.
-    SandboxImageMismatch = "sandbox-image-mismatch", Warning, Manual, "containerd's sandbox (pause) image differs from the one the kubelet is set to";
+    SandboxImageMismatch = "sandbox-image-mismatch", Node, Warning, Manual, "containerd's sandbox (pause) image differs from the one the kubelet is set to";
     /// Docker's registry settings are not carried over to containerd.
-    DockerRegistryConfigNotMigrated = "docker-registry-config-not-migrated", Warning, Manual, "Docker's registry mirrors or insecure registries are not carried over to containerd";
+    DockerRegistryConfigNotMigrated = "docker-registry-config-not-migrated", Node, Warning, Manual, "Docker's registry mirrors or insecure registries are not carried over to containerd";
     /// Something on the node calls Docker though the kubelet no longer uses it.
-    DockerUsedOnNode = "docker-used-on-node", Warning, Manual, "a unit, cron job or rc.local runs docker or needs docker.service, though the kubelet no longer uses Docker Engine";
+    DockerUsedOnNode = "docker-used-on-node", Node, Warning, Manual, "a unit, cron job or rc.local runs docker or needs docker.service, though the kubelet no longer uses Docker Engine";
     /// A file the kubelet, systemd or Docker reads is malformed.
-    InvalidNodeFile = "invalid-node-file", Warning, Manual, "a kubelet, systemd, Docker or Node file that is malformed, so part or all of it is ignored or refused";
+    InvalidNodeFile = "invalid-node-file", Node, Warning, Manual, "a kubelet, systemd, Docker or Node file that is malformed, so part or all of it is ignored or refused";
+    /// A hostPath volume of Docker's socket.
+    DockerSocketMount = "docker-socket-mount", Workload, Error, Manual, "a workload mounts Docker's socket (/var/run/docker.sock) from the node";
+    /// A hostPath of a directory holding Docker's socket, mounted or reached through subPath.
+    DockerSocketParentMount = "docker-socket-parent-mount", Workload, Error, Manual, "a workload mounts a directory that holds Docker's socket (/var/run, /run, /var or /), or reaches it through subPath";
+    /// A hostPath of Docker's data directory.
+    DockerDataMount = "docker-data-mount", Workload, Warning, Manual, "a workload mounts Docker's data directory /var/lib/docker (or part of it, such as its container logs)";
+    /// `DOCKER_HOST` names the node's Docker daemon.
+    DockerHostEnv = "docker-host-env", Workload, Warning, Manual, "a container sets DOCKER_HOST to the node's Docker daemon (a unix socket, or TCP on 2375/2376)";
+    /// A command, argument or exec handler runs the docker client.
+    DockerCliInCommand = "docker-cli-in-command", Workload, Warning, Manual, "a container's command, args, exec probe or hook runs the docker client";
+    /// A known telemetry, security or logging agent.
+    KnownAgent = "known-agent", Workload, Warning, Manual, "a telemetry, security or logging agent whose vendor documents a migration off Docker Engine";
 }
 
 impl fmt::Display for FindingId {

@@ -92,9 +92,10 @@ pub mod source;
 pub mod spec;
 pub mod static_probe;
 pub mod systemd;
+pub mod workloads;
 pub mod write;
 
-pub use finding::{Finding, FindingId, Location, Repair, Severity};
+pub use finding::{Finding, FindingId, Location, Repair, Scope, Severity};
 pub use fix::{Applicability, Fix, TargetError};
 pub use plugins_release::PluginsRelease;
 pub use report::{check, Report, SCHEMA};

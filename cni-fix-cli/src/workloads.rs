@@ -1,0 +1,352 @@
+//! `cni-fix workloads`: read the inputs, scan them with the core, and print the report as text
+//! for people, JSON (schema `cni-fix.workloads/v1`) or SARIF 2.1.0 for code scanning.
+
+use std::io::{self, Write};
+
+use anyhow::Result;
+use cni_fix_core::quote::escape_text;
+use cni_fix_core::workloads::{
+    read_paths, scan, Workload, WorkloadFinding, WorkloadReport, WORKLOADS_SCHEMA,
+};
+use cni_fix_core::{FindingId, Scope, Severity};
+use serde_json::{json, Value};
+
+use crate::args::{WorkloadsFormat, WorkloadsRun};
+use crate::human::{look, Style};
+use crate::{keep_status, use_color, OK, PROBLEM, UNKNOWN};
+
+/// Run `cni-fix workloads`.
+pub fn run(run: WorkloadsRun) -> Result<u8> {
+    let stdin = io::stdin();
+    let mut lock = stdin.lock();
+    let (inputs, read_errors) = read_paths(&run.paths, &mut lock, run.max_input_bytes);
+    let report = scan(&inputs).with_errors(read_errors);
+    let status = if !report.errors.is_empty() {
+        UNKNOWN
+    } else if run.fail_on.is_some_and(|t| report.fails(t)) {
+        PROBLEM
+    } else {
+        OK
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let printed = (|| -> io::Result<()> {
+        match run.format {
+            WorkloadsFormat::Json => {
+                serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::from)?;
+                writeln!(out)?;
+            }
+            WorkloadsFormat::Sarif => {
+                serde_json::to_writer_pretty(&mut out, &sarif(&report)).map_err(io::Error::from)?;
+                writeln!(out)?;
+            }
+            WorkloadsFormat::Human => {
+                let color = use_color(run.color, &io::stdout());
+                render(&mut out, &report, color)?;
+            }
+        }
+        out.flush()
+    })();
+    keep_status(status, printed)
+}
+
+fn place(file: &str, location: Option<cni_fix_core::Location>) -> String {
+    let file = cni_fix_core::quote::quote_path(file.as_bytes());
+    match location {
+        Some(l) => format!("{file}:{}:{}", l.line, l.column),
+        None => file.into_owned(),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn workload_header(out: &mut dyn Write, style: &Style, w: &Workload) -> io::Result<()> {
+    let mut extra = Vec::new();
+    if w.pods > 0 {
+        extra.push(plural(w.pods, "pod", "pods"));
+    }
+    if w.inferred {
+        extra.push("inferred from its pods' ReplicaSet".to_string());
+    }
+    if let Some(m) = &w.managed_by {
+        extra.push(format!("managed by {}", escape_text(m)));
+    }
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!("  ({})", extra.join(", "))
+    };
+    writeln!(
+        out,
+        "{}{extra}  {}",
+        style.paint(look::BOLD, &escape_text(&w.display_name())),
+        style.paint(look::DIM, &place(&w.file, w.location))
+    )
+}
+
+fn finding(out: &mut dyn Write, style: &Style, f: &WorkloadFinding) -> io::Result<()> {
+    let mut about = Vec::new();
+    if let Some(c) = &f.container {
+        about.push(format!("container {}", escape_text(c)));
+    }
+    if let Some(v) = &f.volume {
+        about.push(format!("volume {}", escape_text(v)));
+    }
+    if let Some(h) = &f.host_path {
+        about.push(format!("host path {}", escape_text(h)));
+    }
+    if let Some(a) = f.agent {
+        about.push(format!("agent {a}"));
+    }
+    let about = if about.is_empty() {
+        String::new()
+    } else {
+        format!("  ({})", about.join(", "))
+    };
+    writeln!(
+        out,
+        "  {} {}{about}",
+        style.severity(f.severity),
+        style.paint(look::BOLD, f.id.as_str())
+    )?;
+    writeln!(out, "          {}", escape_text(&f.message))?;
+    if let Some(l) = f.location {
+        writeln!(
+            out,
+            "          {} line {}, column {}",
+            style.paint(look::DIM, "at:"),
+            l.line,
+            l.column
+        )?;
+    }
+    writeln!(
+        out,
+        "          {} {}",
+        style.paint(look::DIM, "remedy:"),
+        escape_text(&f.remedy)
+    )?;
+    if let Some(link) = f.link {
+        writeln!(out, "          {} {link}", style.paint(look::DIM, "guide:"))?;
+    }
+    Ok(())
+}
+
+/// The human report: each workload with findings, by namespace, kind and name; then what could
+/// not be read; then a summary saying what to do first.
+pub fn render(out: &mut dyn Write, report: &WorkloadReport, color: bool) -> io::Result<()> {
+    let style = Style { color };
+    let mut shown = 0;
+    for w in report.workloads.iter().filter(|w| !w.findings.is_empty()) {
+        if shown > 0 {
+            writeln!(out)?;
+        }
+        shown += 1;
+        workload_header(out, &style, w)?;
+        for f in &w.findings {
+            finding(out, &style, f)?;
+        }
+    }
+    if !report.errors.is_empty() {
+        if shown > 0 {
+            writeln!(out)?;
+        }
+        writeln!(
+            out,
+            "{}",
+            style.paint(look::UNKNOWN, "Could not read (exit status 2):")
+        )?;
+        for e in &report.errors {
+            writeln!(
+                out,
+                "  {}: {}",
+                place(&e.file, e.location),
+                escape_text(&e.message)
+            )?;
+        }
+    }
+    if shown > 0 || !report.errors.is_empty() {
+        writeln!(out)?;
+    }
+    summary(out, &style, report)
+}
+
+fn summary(out: &mut dyn Write, style: &Style, report: &WorkloadReport) -> io::Result<()> {
+    let s = &report.summary;
+    let read = format!(
+        "{} ({}) in {}",
+        plural(s.workloads, "workload", "workloads"),
+        plural(s.pods, "pod", "pods"),
+        plural(report.inputs.len(), "input", "inputs")
+    );
+    if s.affected == 0 {
+        let verdict = if report.errors.is_empty() {
+            style.paint(look::OK, "No workload depends on Docker Engine")
+        } else {
+            style.paint(look::UNKNOWN, "No workload read depends on Docker Engine")
+        };
+        return writeln!(out, "{verdict}: {read}.");
+    }
+    writeln!(
+        out,
+        "{}: {} of {read} ({}, {}, {}).",
+        style.paint(
+            if s.errors > 0 {
+                look::ERROR
+            } else {
+                look::WARNING
+            },
+            "Depend on Docker Engine"
+        ),
+        s.affected,
+        plural(s.errors, "error", "errors"),
+        plural(s.warnings, "warning", "warnings"),
+        plural(s.infos, "info", "infos")
+    )?;
+    // First: the workload with the most errors (then warnings), and its worst finding.
+    let first = report
+        .workloads
+        .iter()
+        .filter(|w| w.worst().is_some_and(|s| s >= Severity::Warning))
+        .max_by_key(|w| {
+            let n = |sev| w.findings.iter().filter(|f| f.severity == sev).count();
+            (
+                n(Severity::Error),
+                n(Severity::Warning),
+                std::cmp::Reverse(w.display_name()),
+            )
+        });
+    if let Some(w) = first {
+        let f = &w.findings[0];
+        writeln!(
+            out,
+            "First: {}, {} {}; see `cni-fix explain {}`.",
+            escape_text(&w.display_name()),
+            f.severity,
+            f.id,
+            f.id
+        )?;
+    }
+    Ok(())
+}
+
+/// A path as a SARIF artifact URI: relative paths stay relative (to the repository root, where
+/// a scan runs), absolute ones become `file://` URIs; bytes outside the unreserved set and
+/// `/` are percent-encoded.
+fn artifact_uri(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let rel = path.strip_prefix("./").unwrap_or(path);
+    if rel.starts_with('/') {
+        out.push_str("file://");
+    }
+    for b in rel.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+/// The report as a SARIF 2.1.0 log: one rule per workload finding id (with its explanation as
+/// help), one result per finding, located at file, line and column.
+pub fn sarif(report: &WorkloadReport) -> Value {
+    let ids: Vec<FindingId> = FindingId::ALL
+        .iter()
+        .copied()
+        .filter(|i| i.scope() == Scope::Workload)
+        .collect();
+    let rules: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            json!({
+                "id": id.as_str(),
+                "shortDescription": { "text": id.summary() },
+                "help": { "text": id.explanation(), "markdown": id.explanation() },
+                "defaultConfiguration": { "level": level(id.default_severity()) },
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for w in &report.workloads {
+        for f in &w.findings {
+            let mut region = serde_json::Map::new();
+            if let Some(l) = f.location {
+                region.insert("startLine".into(), json!(l.line));
+                region.insert("startColumn".into(), json!(l.column));
+            }
+            let mut physical = json!({ "artifactLocation": { "uri": artifact_uri(&f.file) } });
+            if !region.is_empty() {
+                physical["region"] = Value::Object(region);
+            }
+            let mut logical = w.display_name();
+            if let Some(c) = &f.container {
+                logical.push('/');
+                logical.push_str(c);
+            }
+            results.push(json!({
+                "ruleId": f.id.as_str(),
+                "ruleIndex": ids.iter().position(|i| *i == f.id),
+                "level": level(f.severity),
+                "message": { "text": format!("{}: {} {}", w.display_name(), f.message, f.remedy) },
+                "locations": [{
+                    "physicalLocation": physical,
+                    "logicalLocations": [{ "fullyQualifiedName": logical, "kind": "object" }],
+                }],
+            }));
+        }
+    }
+    let notifications: Vec<Value> = report
+        .errors
+        .iter()
+        .map(|e| {
+            let mut loc = json!({ "physicalLocation": { "artifactLocation": { "uri": artifact_uri(&e.file) } } });
+            if let Some(l) = e.location {
+                loc["physicalLocation"]["region"] =
+                    json!({ "startLine": l.line, "startColumn": l.column });
+            }
+            json!({ "level": "error", "message": { "text": e.message }, "locations": [loc] })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "cni-fix",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": env!("CARGO_PKG_REPOSITORY"),
+                "rules": rules,
+            }},
+            "columnKind": "unicodeCodePoints",
+            "invocations": [{
+                "executionSuccessful": report.errors.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }],
+            "properties": { "schema": WORKLOADS_SCHEMA, "summary": report.summary },
+            "results": results,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris() {
+        assert_eq!(artifact_uri("deploy/a b.yaml"), "deploy/a%20b.yaml");
+        assert_eq!(artifact_uri("./x.yaml"), "x.yaml");
+        assert_eq!(artifact_uri("/srv/m/ä.yaml"), "file:///srv/m/%C3%A4.yaml");
+    }
+}
