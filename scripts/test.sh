@@ -14,6 +14,11 @@ packages=(
   golang-github-containerd-go-cni-dev
   util-linux
 )
+# The workloads tests run the Kubernetes documentation's kubectl line: Debian's kubectl unless
+# the machine has one already (another package may own /usr/bin/kubectl).
+if ! command -v kubectl >/dev/null 2>&1; then
+  packages+=(kubernetes-client)
+fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

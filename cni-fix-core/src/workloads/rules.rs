@@ -251,7 +251,7 @@ impl Hit {
         match self {
             Hit::SocketMount { .. } => "Move the workload to the CRI: mount the new runtime's socket (containerd: /run/containerd/containerd.sock) and use its API or crictl, or a release of the agent that supports containerd; then remove the docker.sock volume.",
             Hit::SocketParent { .. } => "Check what the container reads under the mounted directory: point it at the new runtime's socket instead of docker.sock, and narrow the mount to what it needs.",
-            Hit::DataMount { .. } => "Read container logs from /var/log/pods (or /var/log/containers) in the CRI log format, and drop the /var/lib/docker mount.",
+            Hit::DataMount { .. } => "Read container logs from /var/log/pods (or /var/log/containers) in the CRI log format, and container data through the new runtime (containerd keeps it under /var/lib/containerd); then drop the /var/lib/docker mount.",
             Hit::DockerHost { .. } => "Remove DOCKER_HOST and talk to the new runtime through the CRI (its socket, crictl), or give the pod its own Docker daemon (a docker:dind sidecar) if it builds images.",
             Hit::DockerCli { .. } => "Replace the docker commands: crictl (ps, logs, inspect, exec) against the CRI socket, the Kubernetes API, or kubectl; or run a Docker daemon in the pod if it needs one.",
         }
