@@ -62,6 +62,9 @@
 //! knows containernetworking/plugins releases, [`static_probe`] reads a plugin's versions from
 //! its binary, and [`quote`] shows untrusted names safely.
 //!
+//! [`workloads`] reads Kubernetes objects (kubectl output, manifests) and finds the pods and
+//! agents that depend on Docker Engine.
+//!
 //! The library never prints. Only [`write`](mod@write) writes files, and only when asked to.
 
 #![deny(missing_docs)]

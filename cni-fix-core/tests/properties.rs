@@ -332,3 +332,78 @@ mod edits {
         }
     }
 }
+
+mod workloads {
+    use cni_fix_core::workloads::{scan, Input};
+    use proptest::prelude::*;
+
+    fn pod(host_path: &str, mount: &str, sub_path: &str) -> String {
+        format!(
+            "kind: Pod\nmetadata: {{name: p, namespace: n}}\nspec:\n  containers:\n  - name: c\n    volumeMounts:\n    - {{name: v, mountPath: '{mount}', subPath: '{sub_path}'}}\n  volumes:\n  - {{name: v, hostPath: {{path: '{host_path}'}}}}\n"
+        )
+    }
+
+    fn ids(yaml: &str) -> Vec<&'static str> {
+        let r = scan(&[Input {
+            name: "p.yaml".into(),
+            bytes: yaml.as_bytes().to_vec(),
+        }]);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let mut ids: Vec<_> = r
+            .workloads
+            .iter()
+            .flat_map(|w| &w.findings)
+            .map(|f| f.id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Respell a path: doubled slashes, `.` components, a trailing slash, `/run` for
+    /// `/var/run`.
+    fn respell(path: &str, how: u8) -> String {
+        let p = match how % 4 {
+            0 => path.replace('/', "//"),
+            1 => path.replacen('/', "/./", 2),
+            2 => format!("{path}/"),
+            _ => path.replacen("/var/run", "/run", 1),
+        };
+        if p.is_empty() {
+            "/".into()
+        } else {
+            p
+        }
+    }
+
+    proptest! {
+        /// How a host path is spelled never changes what is found.
+        #[test]
+        fn spelling_of_host_paths_never_matters(
+            base in prop_oneof![
+                Just("/var/run/docker.sock"), Just("/var/run"), Just("/var"), Just("/"),
+                Just("/var/lib/docker/containers"), Just("/var/lib"), Just("/var/log"),
+                Just("/run/containerd/containerd.sock"),
+            ],
+            sub in prop_oneof![Just(""), Just("docker.sock"), Just("docker/containers"), Just("run/docker.sock")],
+            how in 0u8..4,
+        ) {
+            let plain = ids(&pod(base, "/host", sub));
+            let other = ids(&pod(&respell(base, how), "/host", sub));
+            prop_assert_eq!(plain, other);
+        }
+
+        /// Whatever the input, scanning ends with a report: never a panic, and every error
+        /// names its input.
+        #[test]
+        fn any_input_gives_a_report(bytes in proptest::collection::vec(any::<u8>(), 0..400),
+                                    text in "[-a-z: {}\\[\\],&*!|>\n'\"#]{0,200}") {
+            for input in [bytes, text.into_bytes()] {
+                let r = scan(&[Input { name: "in".into(), bytes: input }]);
+                for e in &r.errors {
+                    prop_assert_eq!(e.file.as_str(), "in");
+                    prop_assert!(!e.message.is_empty());
+                }
+            }
+        }
+    }
+}
