@@ -454,10 +454,15 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
-    fn workloads(args: &[&str]) -> Result<WorkloadsRun> {
-        let mut all = vec!["cni-fix", "workloads"];
+    /// `cni-fix SUB ARGS`, parsed.
+    fn command(sub: &str, args: &[&str]) -> Result<Cmd> {
+        let mut all = vec!["cni-fix", sub];
         all.extend_from_slice(args);
-        match Cli::try_parse_from(all)?.command {
+        Ok(Cli::try_parse_from(all)?.command)
+    }
+
+    fn workloads(args: &[&str]) -> Result<WorkloadsRun> {
+        match command("workloads", args)? {
             Cmd::Workloads(a) => a.validate(),
             _ => unreachable!(),
         }
@@ -496,9 +501,7 @@ mod tests {
     }
 
     fn check(args: &[&str]) -> Result<CheckRun> {
-        let mut all = vec!["cni-fix", "check"];
-        all.extend_from_slice(args);
-        match Cli::try_parse_from(all)?.command {
+        match command("check", args)? {
             Cmd::Check(a) => a.validate(),
             _ => unreachable!(),
         }
@@ -566,9 +569,7 @@ mod tests {
     }
 
     fn rewrite(args: &[&str]) -> Result<RewriteRun> {
-        let mut all = vec!["cni-fix", "rewrite"];
-        all.extend_from_slice(args);
-        match Cli::try_parse_from(all)?.command {
+        match command("rewrite", args)? {
             Cmd::Rewrite(a) => a.validate(),
             _ => unreachable!(),
         }

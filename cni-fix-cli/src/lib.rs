@@ -57,33 +57,45 @@ pub fn use_color(choice: ColorChoice, stdout: &io::Stdout) -> bool {
     }
 }
 
-fn check(run: CheckRun) -> Result<u8> {
-    let report = cni_fix_core::check(&run.options)?;
-    let failed = run.fail_on.is_some_and(|t| report.fails(t));
-    let status = if !report.incomplete.is_empty() {
+/// The exit status of a report: 2 when it could not read everything, 1 when a finding reaches
+/// the threshold, 0 otherwise.
+pub fn verdict(incomplete: bool, failed: bool) -> u8 {
+    if incomplete {
         UNKNOWN
     } else if failed {
         PROBLEM
     } else {
         OK
-    };
+    }
+}
+
+/// Print with standard output locked and flushed, keeping `status` whatever a closed pipe does
+/// (see [`keep_status`]).
+pub fn print(status: u8, body: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let printed = (|| -> io::Result<()> {
-        match run.format {
-            Format::Json => {
-                // serde_json wraps I/O errors; unwrap them so a closed pipe is recognised.
-                serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::from)?;
-                writeln!(out)?;
-            }
-            Format::Human => {
-                let color = use_color(run.color, &io::stdout());
-                human::render(&mut out, &report, color)?;
-            }
-        }
-        out.flush()
-    })();
+    let printed = body(&mut out).and_then(|()| out.flush());
     keep_status(status, printed)
+}
+
+/// `value` as pretty JSON and a newline; serde_json's I/O errors unwrapped so that a closed pipe
+/// is recognised.
+pub fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
+fn check(run: CheckRun) -> Result<u8> {
+    let report = cni_fix_core::check(&run.options)?;
+    let failed = run.fail_on.is_some_and(|t| report.fails(t));
+    let status = verdict(!report.incomplete.is_empty(), failed);
+    print(status, |out| match run.format {
+        Format::Json => write_json(out, &report),
+        Format::Human => {
+            let color = use_color(run.color, &io::stdout());
+            human::render(out, &report, color)
+        }
+    })
 }
 
 fn explain(id: Option<&str>) -> Result<u8> {

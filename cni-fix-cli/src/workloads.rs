@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::args::{WorkloadsFormat, WorkloadsRun};
 use crate::human::{look, Style};
-use crate::{keep_status, use_color, OK, PROBLEM, UNKNOWN};
+use crate::{print, use_color, verdict, write_json};
 
 /// Run `cni-fix workloads`.
 pub fn run(run: WorkloadsRun) -> Result<u8> {
@@ -21,33 +21,16 @@ pub fn run(run: WorkloadsRun) -> Result<u8> {
     let mut lock = stdin.lock();
     let (inputs, read_errors) = read_paths(&run.paths, &mut lock, run.max_input_bytes);
     let report = scan(&inputs).with_errors(read_errors);
-    let status = if !report.errors.is_empty() {
-        UNKNOWN
-    } else if run.fail_on.is_some_and(|t| report.fails(t)) {
-        PROBLEM
-    } else {
-        OK
-    };
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    let printed = (|| -> io::Result<()> {
-        match run.format {
-            WorkloadsFormat::Json => {
-                serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::from)?;
-                writeln!(out)?;
-            }
-            WorkloadsFormat::Sarif => {
-                serde_json::to_writer_pretty(&mut out, &sarif(&report)).map_err(io::Error::from)?;
-                writeln!(out)?;
-            }
-            WorkloadsFormat::Human => {
-                let color = use_color(run.color, &io::stdout());
-                render(&mut out, &report, color)?;
-            }
+    let failed = run.fail_on.is_some_and(|t| report.fails(t));
+    let status = verdict(!report.errors.is_empty(), failed);
+    print(status, |out| match run.format {
+        WorkloadsFormat::Json => write_json(out, &report),
+        WorkloadsFormat::Sarif => write_json(out, &sarif(&report)),
+        WorkloadsFormat::Human => {
+            let color = use_color(run.color, &io::stdout());
+            render(out, &report, color)
         }
-        out.flush()
-    })();
-    keep_status(status, printed)
+    })
 }
 
 fn place(file: &str, location: Option<cni_fix_core::Location>) -> String {

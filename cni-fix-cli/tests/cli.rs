@@ -16,6 +16,7 @@ fn help_texts() {
         &["rewrite", "--help"],
         &["generate", "--help"],
         &["restore", "--help"],
+        &["workloads", "--help"],
         &["explain", "--help"],
     ] {
         let out = cni_fix(args);
