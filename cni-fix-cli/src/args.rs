@@ -83,6 +83,17 @@ pub enum FailOn {
     Never,
 }
 
+impl FailOn {
+    /// The severity that fails the run; `None` never fails.
+    pub fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Error => Some(Severity::Error),
+            FailOn::Warning => Some(Severity::Warning),
+            FailOn::Never => None,
+        }
+    }
+}
+
 /// How plugin versions are learnt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Probe {
@@ -310,11 +321,7 @@ impl WorkloadsArgs {
         Ok(WorkloadsRun {
             paths,
             format: self.format,
-            fail_on: match self.fail_on {
-                FailOn::Error => Some(Severity::Error),
-                FailOn::Warning => Some(Severity::Warning),
-                FailOn::Never => None,
-            },
+            fail_on: self.fail_on.threshold(),
             color: self.color,
             max_input_bytes: size(&self.max_input_size)?,
         })
@@ -434,11 +441,7 @@ impl CheckArgs {
         Ok(CheckRun {
             options: self.node.validate()?,
             format: self.format,
-            fail_on: match self.fail_on {
-                FailOn::Error => Some(Severity::Error),
-                FailOn::Warning => Some(Severity::Warning),
-                FailOn::Never => None,
-            },
+            fail_on: self.fail_on.threshold(),
             color: self.color,
         })
     }

@@ -258,8 +258,8 @@ fn owner(meta: &Meta) -> Option<(String, String)> {
     Some((text(&r.kind)?, text(&r.name)?))
 }
 
-/// Where a record belongs: the top controller's key, whether it was inferred, and what
-/// manages that controller if it is not a workload.
+/// Where a record belongs: the top controller's key, whether it was inferred (a Deployment
+/// named from its ReplicaSet), and what manages that controller if it is not a workload.
 fn top(
     rec: &Record<'_>,
     owners: &HashMap<Key, Option<(String, String)>>,
@@ -267,13 +267,12 @@ fn top(
     let ns = rec.namespace.clone();
     let mut key: Key = (ns.clone(), rec.kind.clone(), rec.name.clone());
     let mut next = owner(rec.meta);
-    let mut inferred = false;
     for _ in 0..8 {
         let Some((kind, name)) = next.take() else {
-            return (key, inferred, None);
+            return (key, false, None);
         };
         if !CONTROLLER_KINDS.contains(&kind.as_str()) {
-            return (key, inferred, Some(format!("{kind}/{name}")));
+            return (key, false, Some(format!("{kind}/{name}")));
         }
         let k: Key = (ns.clone(), kind.clone(), name.clone());
         match owners.get(&k) {
@@ -295,12 +294,11 @@ fn top(
                         return ((ns, "Deployment".to_string(), d.to_string()), true, None);
                     }
                 }
-                return (k, inferred, None);
+                return (k, false, None);
             }
         }
-        inferred = false;
     }
-    (key, inferred, None)
+    (key, false, None)
 }
 
 /// Parse every input, group pods under their controllers, and evaluate the rules.
@@ -383,13 +381,7 @@ pub fn scan(inputs: &[Input]) -> WorkloadReport {
             w.location = rec.pos.map(|(line, column)| Location { line, column });
         }
         let Some(spec) = rec.pod_spec else { continue };
-        for c in spec
-            .containers
-            .0
-            .iter()
-            .chain(&spec.init_containers.0)
-            .chain(&spec.ephemeral_containers.0)
-        {
+        for c in rules::all_containers(spec) {
             if let Some(n) = &c.name {
                 g.names.push(n.value.as_str().to_string());
             }

@@ -265,8 +265,8 @@ pub(crate) struct Located {
     pub pos: Pos,
 }
 
-/// The containers of a pod spec, with their kind (`init`, `ephemeral` or regular).
-fn all_containers(spec: &Spec) -> impl Iterator<Item = &Container> {
+/// The containers of a pod spec: regular, init and ephemeral.
+pub(crate) fn all_containers(spec: &Spec) -> impl Iterator<Item = &Container> {
     spec.containers
         .0
         .iter()
