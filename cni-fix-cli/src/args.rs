@@ -54,6 +54,15 @@ pub enum Cmd {
     /// default). Exit status: 0 when no finding reaches --fail-on, 1 when one does, 2 when an
     /// input could not be read or parsed.
     Workloads(WorkloadsArgs),
+    /// Prove the node's networks work: run the real plugins through a pod's life (ADD, CHECK,
+    /// DEL, DEL again) as the runtime's libcni calls them, in throwaway network namespaces.
+    ///
+    /// Verifies the runtime's built-in loopback network and the networks it loads (or the
+    /// FILEs given). Nothing touches the host: the plugins run in a new network namespace that
+    /// stands in for the host, the pod is another, and fresh tmpfs directories cover the
+    /// plugins' state. Needs root. Exit status: 0 when every network that ran passed, 1 when
+    /// one failed, 2 when verify could not run.
+    Verify(VerifyArgs),
     /// Explain a finding id: cause, affected runtime versions, symptoms, remedy, references.
     ///
     /// Without an id, list every id.
@@ -223,6 +232,56 @@ pub struct CheckArgs {
     pub color: ColorChoice,
 }
 
+/// Arguments of `cni-fix verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// How to find and read the node.
+    #[command(flatten)]
+    pub node: NodeArgs,
+
+    /// Network config files to verify (paths on this machine) instead of the networks the
+    /// runtime loads.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// Seconds one plugin call may take before it is killed.
+    #[arg(long, value_name = "SECONDS", default_value = "30")]
+    pub timeout: String,
+
+    /// When to colour human output (as for check).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// Validated options for `cni-fix verify`.
+#[derive(Debug)]
+pub struct VerifyRun {
+    /// What the core verifies.
+    pub options: cni_fix_core::verify::VerifyOptions,
+    /// How to print.
+    pub format: Format,
+    /// Colour requested or refused.
+    pub color: ColorChoice,
+}
+
+impl VerifyArgs {
+    /// Validate the arguments into options for the core.
+    pub fn validate(self) -> Result<VerifyRun> {
+        let mut options = cni_fix_core::verify::VerifyOptions::new(self.node.validate()?);
+        options.files = self.files;
+        options.timeout = seconds("--timeout", &self.timeout)?;
+        Ok(VerifyRun {
+            options,
+            format: self.format,
+            color: self.color,
+        })
+    }
+}
+
 /// Output formats of `cni-fix workloads`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WorkloadsFormat {
@@ -355,14 +414,14 @@ fn node_path(flag: &str, p: PathBuf) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// Seconds for --probe-timeout: a number above 0 and at most 600, that is at least a
-/// millisecond.
-fn probe_timeout(raw: &str) -> Result<Duration> {
-    let secs: f64 = raw.trim().parse().map_err(|_| {
-        anyhow::anyhow!("--probe-timeout takes seconds (such as 5 or 0.5), not {raw:?}")
-    })?;
+/// Seconds for a deadline flag: a number from 0.001 to 600.
+fn seconds(flag: &str, raw: &str) -> Result<Duration> {
+    let secs: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{flag} takes seconds (such as 5 or 0.5), not {raw:?}"))?;
     if !(secs.is_finite() && (0.001..=600.0).contains(&secs)) {
-        bail!("--probe-timeout takes seconds from 0.001 to 600, not {raw}");
+        bail!("{flag} takes seconds from 0.001 to 600, not {raw}");
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -394,7 +453,7 @@ impl NodeArgs {
             .map(cni_fix_core::kubelet::KubeletVersion::parse)
             .transpose()
             .context("--kubelet-version")?;
-        let probe_timeout = probe_timeout(&self.probe_timeout)?;
+        let probe_timeout = seconds("--probe-timeout", &self.probe_timeout)?;
         let mut o = CheckOptions::for_root(self.root).probe_timeout(probe_timeout);
         if let Some(p) = self.containerd_config {
             o = o.containerd_config(node_path("--containerd-config", p)?);

@@ -9,6 +9,7 @@ use anyhow::Result;
 pub mod args;
 pub mod commands;
 pub mod human;
+pub mod verify;
 pub mod workloads;
 
 use args::{CheckRun, Cli, Cmd, ColorChoice, Format};
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Cmd::Generate(a) => commands::generate(a),
         Cmd::Restore(a) => commands::restore(a.validate()?),
         Cmd::Workloads(a) => workloads::run(a.validate()?),
+        Cmd::Verify(a) => verify::run(a.validate()?),
         Cmd::Explain { id } => explain(id.as_deref()),
     }
 }

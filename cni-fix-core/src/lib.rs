@@ -95,6 +95,7 @@ pub mod source;
 pub mod spec;
 pub mod static_probe;
 pub mod systemd;
+pub mod verify;
 pub mod workloads;
 pub mod write;
 

@@ -123,15 +123,35 @@ const AFTER_EXIT_GRACE: Duration = Duration::from_millis(100);
 /// `timeout` or prints more than [`MAX_STDOUT`] bytes. A child that exits but leaves a process
 /// of its own holding the pipe does not count as a hang: what it printed is kept, and the
 /// leftover processes are killed.
-pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<Output, ProbeError> {
+pub fn run_bounded(cmd: Command, timeout: Duration) -> Result<Output, ProbeError> {
+    run_bounded_with_input(cmd, None, timeout)
+}
+
+/// [`run_bounded`], with `input` written to the child's standard input (then closed).
+pub fn run_bounded_with_input(
+    mut cmd: Command,
+    input: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Result<Output, ProbeError> {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
         .map_err(|e| ProbeError::Spawn(crate::node::io_message(&e)))?;
     let pid = child.id();
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A child that never reads its input must not block this thread: write from another.
+        thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&bytes);
+        });
+    }
     let deadline = Instant::now() + timeout;
     let (tx, rx) = mpsc::channel();
     let out_buf = Arc::new(Mutex::new(Vec::new()));

@@ -13,7 +13,7 @@ mod network;
 mod permissions;
 mod placeholders;
 mod plugins;
-mod runtime_text;
+pub(crate) mod runtime_text;
 
 pub use conf_dir::encoding_problem;
 pub use placeholders::{find_placeholder, find_placeholder_at};

@@ -12,7 +12,7 @@ use crate::spec::go_quote_list;
 pub const SANDBOX: &str = "<sandbox-id>";
 
 /// `plugin type="x" name="y"` as libcni describes a plugin in errors.
-pub(super) fn describe(plugin_type: &str, name: &str) -> String {
+pub(crate) fn describe(plugin_type: &str, name: &str) -> String {
     if name.is_empty() {
         format!("type={plugin_type:?}")
     } else {
@@ -37,7 +37,7 @@ fn in_plugin(line: RuntimeLine, plugin: &str, op: &str, detail: &str) -> String 
 /// `line` reports it: containerd's `failed to setup network for sandbox`, or the shims'
 /// `networkPlugin cni failed to set up pod` (cri-dockerd `core/sandbox_run.go`,
 /// `network/plugins.go`).
-pub(super) fn add_failed(line: RuntimeLine, plugin: &str, detail: &str) -> String {
+pub(crate) fn add_failed(line: RuntimeLine, plugin: &str, detail: &str) -> String {
     let detail = in_plugin(line, plugin, "add", detail);
     match line.host() {
         CniHost::Containerd => {
@@ -50,7 +50,7 @@ pub(super) fn add_failed(line: RuntimeLine, plugin: &str, detail: &str) -> Strin
 }
 
 /// A pod teardown that fails with `detail`.
-pub(super) fn del_failed(line: RuntimeLine, detail: &str) -> String {
+pub(crate) fn del_failed(line: RuntimeLine, detail: &str) -> String {
     match line.host() {
         CniHost::Containerd => {
             format!("failed to destroy network for sandbox \"{SANDBOX}\": {detail}")
