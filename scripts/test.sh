@@ -13,6 +13,10 @@ packages=(
   golang-github-appc-cni-dev
   golang-github-containerd-go-cni-dev
   util-linux
+  # verify's tests: iptables for portmap and bridge, ip and pgrep to compare the host
+  iptables
+  iproute2
+  procps
 )
 # The workloads tests run the Kubernetes documentation's kubectl line: Debian's kubectl unless
 # the machine has one already (another package may own /usr/bin/kubectl).

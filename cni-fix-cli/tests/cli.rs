@@ -17,6 +17,7 @@ fn help_texts() {
         &["generate", "--help"],
         &["restore", "--help"],
         &["workloads", "--help"],
+        &["verify", "--help"],
         &["explain", "--help"],
     ] {
         let out = cni_fix(args);

@@ -2,12 +2,12 @@
 //! network namespaces, and report each step in the terms `check` uses.
 //!
 //! For each network the runtime loads (or each file named), and for the runtime's built-in
-//! loopback network, verify makes a sandbox ([`sandbox`]): a stand-in host namespace, a pod
+//! loopback network, verify makes a sandbox (`sandbox.rs`): a stand-in host namespace, a pod
 //! namespace, and fresh tmpfs directories over the plugins' state. There it calls the
-//! plugins as the runtime's libcni does ([`call`]): ADD, CHECK where the spec version has it,
+//! plugins as the runtime's libcni does (`call.rs`): ADD, CHECK where the spec version has it,
 //! DEL and DEL again. What the network did to the stand-in host while the pod lived, and what
 //! it left behind, is read back through rtnetlink and `iptables-save`. Plugins that cannot work
-//! in isolation are not run; [`needs`] says which, and why.
+//! in isolation are not run; [`PLUGIN_NEEDS`] says which, and why.
 
 mod call;
 mod needs;
@@ -367,7 +367,10 @@ pub fn verify(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let bin_dirs: Vec<PathBuf> = snap
         .bin_dirs
         .iter()
-        .map(|d| node.resolve(d).unwrap_or_else(|_| d.clone()))
+        .map(|d| {
+            let host = node.resolve(d).unwrap_or_else(|_| d.clone());
+            std::fs::canonicalize(&host).unwrap_or(host)
+        })
         .collect();
     let model = RuntimeModel {
         line,

@@ -252,7 +252,8 @@ fn cover(target: &Path, keep_visible: &[PathBuf]) -> Result<(), SandboxError> {
 }
 
 /// Run one plugin inside the sandbox, as libcni's `RawExec` does: the config on stdin, the
-/// runtime's environment with the `CNI_*` variables, output bounded, a deadline.
+/// runtime's environment with the `CNI_*` variables, output bounded, a deadline. Call it only
+/// from the sandbox thread.
 pub(crate) fn exec_plugin(
     path: &Path,
     env: &[(&'static str, String)],
