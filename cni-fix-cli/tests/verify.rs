@@ -5,14 +5,10 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::{cni_fix, Run};
 use serde_json::Value;
-
-/// Debian's plugins.
-const PLUGINS: &str = "/usr/lib/cni";
 
 /// The Kubernetes documentation's reference network: bridge + portmap at 1.0.0.
 const REFERENCE: &str = r#"{
@@ -35,51 +31,8 @@ const REFERENCE: &str = r#"{
   ]
 }"#;
 
-fn require_root_and_plugins() {
-    assert!(
-        is_root(),
-        "the verify tests need root (CAP_SYS_ADMIN, CAP_NET_ADMIN); run them through scripts/test.sh as root"
-    );
-    assert!(
-        Path::new(PLUGINS).join("bridge").is_file(),
-        "{PLUGINS} has no plugins: install Debian's containernetworking-plugins (scripts/test.sh does)"
-    );
-}
-
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// A node tree: the conf dir with `confs`, and a plugin directory with Debian's plugins
-/// (hard links, or copies across file systems) plus the `scripts` given.
 fn node(confs: &[(&str, &str)], scripts: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
-    require_root_and_plugins();
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().to_path_buf();
-    let conf_dir = root.join("etc/cni/net.d");
-    let bin = root.join("opt/cni/bin");
-    fs::create_dir_all(&conf_dir).unwrap();
-    fs::create_dir_all(&bin).unwrap();
-    for (name, text) in confs {
-        fs::write(conf_dir.join(name), text).unwrap();
-    }
-    for entry in fs::read_dir(PLUGINS).unwrap() {
-        let entry = entry.unwrap();
-        let to = bin.join(entry.file_name());
-        if fs::hard_link(entry.path(), &to).is_err() {
-            fs::copy(entry.path(), &to).unwrap();
-        }
-    }
-    for (name, body) in scripts {
-        let p = bin.join(name);
-        fs::write(&p, body).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    (tmp, root)
+    common::plugin_node(confs, scripts)
 }
 
 fn verify(root: &Path, args: &[&str]) -> (Run, Value) {

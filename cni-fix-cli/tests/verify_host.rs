@@ -6,12 +6,9 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const PLUGINS: &str = "/usr/lib/cni";
 
 const REFERENCE: &str = r#"{"cniVersion":"1.0.0","name":"containerd-net","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}]}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#;
 
@@ -89,32 +86,7 @@ fn assert_same(before: &[(String, String)], after: &[(String, String)], when: &s
 }
 
 fn node(confs: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
-    assert!(
-        run("id", &["-u"]).trim() == "0",
-        "this test needs root; run it through scripts/test.sh as root"
-    );
-    assert!(
-        Path::new(PLUGINS).join("bridge").is_file(),
-        "no plugins in {PLUGINS}"
-    );
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().to_path_buf();
-    fs::create_dir_all(root.join("etc/cni/net.d")).unwrap();
-    fs::create_dir_all(root.join("opt/cni/bin")).unwrap();
-    for (name, text) in confs {
-        fs::write(root.join("etc/cni/net.d").join(name), text).unwrap();
-    }
-    for entry in fs::read_dir(PLUGINS).unwrap() {
-        let entry = entry.unwrap();
-        let to = root.join("opt/cni/bin").join(entry.file_name());
-        if fs::hard_link(entry.path(), &to).is_err() {
-            fs::copy(entry.path(), &to).unwrap();
-        }
-    }
-    let hang = root.join("opt/cni/bin/hang-plugin");
-    fs::write(&hang, HANG).unwrap();
-    fs::set_permissions(&hang, fs::Permissions::from_mode(0o755)).unwrap();
-    (tmp, root)
+    common::plugin_node(confs, &[("hang-plugin", HANG)])
 }
 
 fn pgrep(pattern: &str) -> bool {

@@ -106,3 +106,46 @@ pub fn apply_modes(root: &Path, modes: &str) {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 }
+
+/// Debian's plugins (containernetworking-plugins), which the verify tests run.
+pub const DEBIAN_PLUGINS: &str = "/usr/lib/cni";
+
+/// A node tree for `cni-fix verify`: the conf dir with `confs`, and a plugin directory with
+/// Debian's plugins (hard links, or copies across file systems) plus the `scripts` given.
+/// Fails, never skips, when not root or without the plugins.
+pub fn plugin_node(
+    confs: &[(&str, &str)],
+    scripts: &[(&str, &str)],
+) -> (tempfile::TempDir, PathBuf) {
+    let uid = Command::new("id").arg("-u").output().expect("id -u");
+    assert!(
+        String::from_utf8_lossy(&uid.stdout).trim() == "0",
+        "the verify tests need root (CAP_SYS_ADMIN, CAP_NET_ADMIN); run them through scripts/test.sh as root"
+    );
+    assert!(
+        Path::new(DEBIAN_PLUGINS).join("bridge").is_file(),
+        "{DEBIAN_PLUGINS} has no plugins: install Debian's containernetworking-plugins (scripts/test.sh does)"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let conf_dir = root.join("etc/cni/net.d");
+    let bin = root.join("opt/cni/bin");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    for (name, text) in confs {
+        std::fs::write(conf_dir.join(name), text).unwrap();
+    }
+    for entry in std::fs::read_dir(DEBIAN_PLUGINS).unwrap() {
+        let entry = entry.unwrap();
+        let to = bin.join(entry.file_name());
+        if std::fs::hard_link(entry.path(), &to).is_err() {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    for (name, body) in scripts {
+        let p = bin.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (tmp, root)
+}

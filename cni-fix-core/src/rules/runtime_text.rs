@@ -25,7 +25,7 @@ pub(crate) fn describe(plugin_type: &str, name: &str) -> String {
 pub const POD: &str = "<pod>_<namespace>";
 
 /// libcni's `plugin type=… failed (add): ` before `detail`, from libcni 1.0 on.
-fn in_plugin(line: RuntimeLine, plugin: &str, op: &str, detail: &str) -> String {
+pub(crate) fn in_plugin(line: RuntimeLine, plugin: &str, op: &str, detail: &str) -> String {
     if line.names_failing_plugin() {
         format!("plugin {plugin} failed ({op}): {detail}")
     } else {

@@ -133,6 +133,14 @@ impl StepError {
             runtime_message,
         }
     }
+
+    /// A runtime-side error about `plugin` (not found, a result it cannot read).
+    fn about(plugin: &PluginObject, msg: String, runtime_message: String) -> StepError {
+        StepError {
+            plugin: Some(plugin.plugin_type.clone()),
+            ..StepError::runtime(msg, runtime_message)
+        }
+    }
 }
 
 /// The three operations.
@@ -198,6 +206,16 @@ pub(crate) fn go_decode(value: Value) -> Value {
 }
 
 impl RuntimeModel {
+    /// [`RuntimeModel::find`] for `plugin`, its error worded by `wrap`.
+    fn locate(
+        &self,
+        plugin: &PluginObject,
+        wrap: impl Fn(&str) -> String,
+    ) -> Result<PathBuf, StepError> {
+        self.find(&plugin.plugin_type)
+            .map_err(|e| StepError::about(plugin, e.clone(), wrap(&e)))
+    }
+
     /// libcni's `FindInPath`.
     fn find(&self, plugin: &str) -> Result<PathBuf, String> {
         if !plugin.is_empty() && !plugin.contains('/') {
@@ -442,11 +460,7 @@ impl Caller<'_> {
         for plugin in &net.plugins {
             let describe = runtime_text::describe(&plugin.plugin_type, &plugin.name);
             let wrap = |detail: &str| runtime_text::add_failed(line, &describe, detail);
-            let path = rt.find(&plugin.plugin_type).map_err(|e| {
-                let mut err = StepError::runtime(e.clone(), wrap(&e));
-                err.plugin = Some(plugin.plugin_type.clone());
-                err
-            })?;
+            let path = rt.locate(plugin, wrap)?;
             let conf = rt.config(net, plugin, prev.as_ref());
             let stdout = self
                 .exec(Op::Add, plugin, &path, conf, runs)
@@ -454,11 +468,9 @@ impl Caller<'_> {
                     e.runtime_message = wrap(&e.runtime_message);
                     e
                 })?;
-            let r = rt.read_result(&net.cni_version, &stdout).map_err(|e| {
-                let mut err = StepError::runtime(e.clone(), wrap(&e));
-                err.plugin = Some(plugin.plugin_type.clone());
-                err
-            })?;
+            let r = rt
+                .read_result(&net.cni_version, &stdout)
+                .map_err(|e| StepError::about(plugin, e.clone(), wrap(&e)))?;
             prev = Some(r);
         }
         let Some(result) = prev else {
@@ -511,11 +523,7 @@ impl Caller<'_> {
             .cached(cached, &net.cni_version, &net.name)
             .map_err(|e| StepError::runtime(e.clone(), e))?;
         for plugin in &net.plugins {
-            let path = rt.find(&plugin.plugin_type).map_err(|e| {
-                let mut err = StepError::runtime(e.clone(), e);
-                err.plugin = Some(plugin.plugin_type.clone());
-                err
-            })?;
+            let path = rt.locate(plugin, str::to_string)?;
             let conf = rt.config(net, plugin, prev.as_ref());
             self.exec(Op::Check, plugin, &path, conf, runs)?;
         }
@@ -561,18 +569,8 @@ impl Caller<'_> {
         };
         for plugin in net.plugins.iter().rev() {
             let describe = runtime_text::describe(&plugin.plugin_type, &plugin.name);
-            let wrap = |detail: &str| {
-                if rt.line.names_failing_plugin() {
-                    format!("plugin {describe} failed (delete): {detail}")
-                } else {
-                    detail.to_string()
-                }
-            };
-            let path = rt.find(&plugin.plugin_type).map_err(|e| {
-                let mut err = StepError::runtime(e.clone(), wrap(&e));
-                err.plugin = Some(plugin.plugin_type.clone());
-                err
-            })?;
+            let wrap = |detail: &str| runtime_text::in_plugin(rt.line, &describe, "delete", detail);
+            let path = rt.locate(plugin, wrap)?;
             let conf = rt.config(net, plugin, prev.as_ref());
             self.exec(Op::Del, plugin, &path, conf, runs)
                 .map_err(|mut e| {
