@@ -63,6 +63,30 @@ pub enum Cmd {
     /// plugins' state. Needs root. Exit status: 0 when every network that ran passed, 1 when
     /// one failed, 2 when verify could not run.
     Verify(VerifyArgs),
+    /// Check many nodes: node trees (directories) and `cni-fix collect` archives, in
+    /// parallel, a line (or a JSON Lines object) per node as each is done, then each finding
+    /// id with the number of nodes it was found on.
+    ///
+    /// Exit status: 0 when no node has a finding that reaches --fail-on, 1 when one does, 2
+    /// when a node could not be checked, or not completely.
+    Scan(ScanArgs),
+    /// Collect what `check` reads on this node (or under --root) into one .tar.gz, with the
+    /// answers of its programs and plugins, to check elsewhere with `cni-fix scan`.
+    ///
+    /// Holds the files check reads and nothing else (secret values in TOML files replaced by
+    /// REDACTED), and no binary. Exit status: 0 when written, 2 when not.
+    Collect(CollectArgs),
+    /// Print shell completions for bash, zsh, fish, elvish or powershell.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (cni-fix.1 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Manpages {
+        /// Where to write them.
+        dir: PathBuf,
+    },
     /// Explain a finding id: cause, affected runtime versions, symptoms, remedy, references.
     ///
     /// Without an id, list every id.
@@ -129,9 +153,10 @@ pub enum ColorChoice {
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// Read the node under DIR (for example a tree copied from a broken node). Reports show
-    /// node paths, without this prefix.
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
+    /// node paths, without this prefix. `check` takes it again for more nodes, checked in
+    /// parallel, one line each [default: /].
+    #[arg(long, value_name = "DIR")]
+    pub root: Vec<PathBuf>,
 
     /// containerd's config, a node path [default: /etc/containerd/config.toml, which may be
     /// missing; a FILE given here must exist].
@@ -218,9 +243,14 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub node: NodeArgs,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Output format. With several --root: human (a line per node) or json (JSON Lines).
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
+
+    /// Write the output to FILE instead of standard output, atomically (a reader such as
+    /// node_exporter never sees half a file).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     /// Exit 1 when a finding is at least this severe.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
@@ -230,6 +260,164 @@ pub struct CheckArgs {
     /// and never override NO_COLOR.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// With several --root: how many nodes are checked at once [default: the number of cores].
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+/// Output formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// Grouped by file, for people.
+    Human,
+    /// One JSON object (schema cni-fix.check/v1), for programs.
+    Json,
+    /// Prometheus metrics, for node_exporter's textfile collector.
+    Prometheus,
+    /// SARIF 2.1.0, for code scanning of conflists in a repository (--root .).
+    Sarif,
+}
+
+/// Output formats of `scan` (and of `check` over several nodes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// A line per node as each is done, then the finding ids across nodes.
+    Human,
+    /// JSON Lines: an object per node (schema cni-fix.scan/v1), then a summary object.
+    Json,
+}
+
+/// Arguments of `cni-fix scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Node trees (directories, read as --root reads them) and collections (`cni-fix collect`
+    /// archives).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// How to read each node; for a collection, what is not given here is taken from the
+    /// options it was collected with.
+    #[command(flatten)]
+    pub node: NodeArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Human)]
+    pub format: ScanFormat,
+
+    /// A node's verdict is a problem when a finding is at least this severe.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+
+    /// When to colour human output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// How many nodes are checked at once [default: the number of cores].
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+/// Validated options for `cni-fix scan` (and `check` over several roots).
+#[derive(Debug)]
+pub struct ScanRun {
+    /// The inputs.
+    pub paths: Vec<PathBuf>,
+    /// How to check each node.
+    pub options: cni_fix_core::fleet::ScanOptions,
+    /// How to print.
+    pub format: ScanFormat,
+    /// `None`: never fail.
+    pub fail_on: Option<Severity>,
+    /// Colour requested or refused.
+    pub color: ColorChoice,
+}
+
+fn jobs(n: Option<usize>, options: &mut cni_fix_core::fleet::ScanOptions) -> Result<()> {
+    if let Some(n) = n {
+        if !(1..=1024).contains(&n) {
+            bail!("--jobs must be from 1 to 1024, not {n}");
+        }
+        options.jobs = n;
+    }
+    Ok(())
+}
+
+impl ScanArgs {
+    /// Validate the arguments into options for the core.
+    pub fn validate(self) -> Result<ScanRun> {
+        if !self.node.root.is_empty() {
+            bail!("scan reads the node trees and collections given as PATH arguments, not --root");
+        }
+        let mut options = cni_fix_core::fleet::ScanOptions::new(self.node.validate()?);
+        jobs(self.jobs, &mut options)?;
+        Ok(ScanRun {
+            paths: self.paths,
+            options,
+            format: self.format,
+            fail_on: self.fail_on.threshold(),
+            color: self.color,
+        })
+    }
+}
+
+/// Arguments of `cni-fix collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// How to find and read the node.
+    #[command(flatten)]
+    pub node: NodeArgs,
+
+    /// The archive to write (a .tar.gz), atomically; - writes it to standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// The node's name in the archive [default: the host name on the live node, else
+    /// ROOT/etc/hostname when there is one].
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+}
+
+/// Validated options for `cni-fix collect`.
+#[derive(Debug)]
+pub struct CollectRun {
+    /// What the core collects.
+    pub options: cni_fix_core::collect::CollectOptions,
+    /// Where the archive goes (`-`: standard output).
+    pub output: PathBuf,
+}
+
+impl CollectArgs {
+    /// Validate the arguments into options for the core.
+    pub fn validate(self) -> Result<CollectRun> {
+        let check = self.node.validate()?;
+        let mut options =
+            cni_fix_core::collect::CollectOptions::new(check, std::time::SystemTime::now());
+        options.hostname = match self.hostname {
+            Some(h) if h.trim().is_empty() || h.len() > 253 => {
+                bail!("--hostname takes a host name of 1 to 253 characters, not {h:?}")
+            }
+            Some(h) => Some(h),
+            None => host_name(&options.check.root),
+        };
+        Ok(CollectRun {
+            options,
+            output: self.output,
+        })
+    }
+}
+
+/// The node's host name: the kernel's on the live node, else the tree's /etc/hostname.
+fn host_name(root: &std::path::Path) -> Option<String> {
+    let file = if root == std::path::Path::new("/") {
+        PathBuf::from("/proc/sys/kernel/hostname")
+    } else {
+        root.join("etc/hostname")
+    };
+    let text = std::fs::read(file).ok()?;
+    let name = String::from_utf8(text.into_iter().take(253).collect()).ok()?;
+    let name = name.trim();
+    (!name.is_empty() && !name.contains(char::is_whitespace)).then(|| name.to_string())
 }
 
 /// Arguments of `cni-fix verify`.
@@ -393,7 +581,11 @@ pub struct CheckRun {
     /// What the core checks.
     pub options: CheckOptions,
     /// How to print.
-    pub format: Format,
+    pub format: CheckFormat,
+    /// Where to write (standard output when `None`).
+    pub output: Option<PathBuf>,
+    /// With several roots: the scan to run instead.
+    pub many: Option<ScanRun>,
     /// `None`: never fail.
     pub fail_on: Option<Severity>,
     /// Colour requested or refused.
@@ -427,8 +619,27 @@ fn seconds(flag: &str, raw: &str) -> Result<Duration> {
 }
 
 impl NodeArgs {
-    /// Validate the discovery arguments into the core's options.
+    /// Validate the discovery arguments into the core's options, for one node.
     pub fn validate(self) -> Result<CheckOptions> {
+        if self.root.len() > 1 {
+            bail!(
+                "--root is given {} times; only check reads several nodes",
+                self.root.len()
+            );
+        }
+        Ok(self.validate_roots()?.0)
+    }
+
+    /// Validate the discovery arguments into the core's options (for the first root, or `/`)
+    /// and every root given.
+    pub fn validate_roots(mut self) -> Result<(CheckOptions, Vec<PathBuf>)> {
+        let roots = std::mem::take(&mut self.root);
+        let first = roots.first().cloned().unwrap_or_else(|| PathBuf::from("/"));
+        let options = self.validate_for(first)?;
+        Ok((options, roots))
+    }
+
+    fn validate_for(self, root: PathBuf) -> Result<CheckOptions> {
         let containerd_version = self
             .containerd_version
             .as_deref()
@@ -454,7 +665,7 @@ impl NodeArgs {
             .transpose()
             .context("--kubelet-version")?;
         let probe_timeout = seconds("--probe-timeout", &self.probe_timeout)?;
-        let mut o = CheckOptions::for_root(self.root).probe_timeout(probe_timeout);
+        let mut o = CheckOptions::for_root(root).probe_timeout(probe_timeout);
         if let Some(p) = self.containerd_config {
             o = o.containerd_config(node_path("--containerd-config", p)?);
         }
@@ -495,13 +706,56 @@ impl NodeArgs {
 }
 
 impl CheckArgs {
-    /// Validate the arguments into options for the core.
+    /// Validate the arguments into options for the core: one node, or several (with more
+    /// than one --root) to check as `scan` does.
     pub fn validate(self) -> Result<CheckRun> {
+        let (options, roots) = self.node.validate_roots()?;
+        let fail_on = self.fail_on.threshold();
+        let many = roots.len() > 1;
+        if many {
+            let format = match self.format {
+                CheckFormat::Human => ScanFormat::Human,
+                CheckFormat::Json => ScanFormat::Json,
+                other => bail!(
+                    "--format {} describes one node; with several --root use human or json",
+                    other
+                        .to_possible_value()
+                        .map(|v| v.get_name().to_string())
+                        .unwrap_or_default()
+                ),
+            };
+            for r in &roots {
+                if !r.is_dir() {
+                    bail!("--root {}: not a directory", r.display());
+                }
+            }
+            let mut scan = cni_fix_core::fleet::ScanOptions::new(options.clone());
+            jobs(self.jobs, &mut scan)?;
+            return Ok(CheckRun {
+                options,
+                format: self.format,
+                output: self.output,
+                fail_on,
+                color: self.color,
+                many: Some(ScanRun {
+                    paths: roots,
+                    options: scan,
+                    format,
+                    fail_on,
+                    color: self.color,
+                }),
+            });
+        }
+        if self.jobs.is_some() {
+            bail!("--jobs applies to several --root; one node is checked at a time");
+        }
         Ok(CheckRun {
-            options: self.node.validate()?,
+            options,
             format: self.format,
-            fail_on: self.fail_on.threshold(),
+            output: self.output,
+            fail_on,
             color: self.color,
+            many: None,
         })
     }
 }
@@ -580,8 +834,40 @@ mod tests {
         assert_eq!(run.options.root, PathBuf::from("/"));
         assert_eq!(run.options.probe, None);
         assert_eq!(run.fail_on, Some(Severity::Error));
-        assert_eq!(run.format, Format::Human);
+        assert_eq!(run.format, CheckFormat::Human);
         assert_eq!(run.options.probe_timeout, Duration::from_secs(5));
+        assert!(run.many.is_none());
+    }
+
+    #[test]
+    fn several_roots_make_a_scan() {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let run = check(&["--root", dir, "--root", dir, "--jobs", "3", "--format", "json"]).unwrap();
+        let scan = run.many.unwrap();
+        assert_eq!(scan.paths.len(), 2);
+        assert_eq!(scan.options.jobs, 3);
+        assert_eq!(scan.format, ScanFormat::Json);
+        let err = check(&["--root", dir, "--root", dir, "--format", "prometheus"]).unwrap_err();
+        assert!(err.to_string().contains("describes one node"), "{err}");
+        let err = check(&["--root", dir, "--root", "/nonexistent/x"]).unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+        let err = check(&["--jobs", "2"]).unwrap_err();
+        assert!(err.to_string().contains("several --root"), "{err}");
+        let err = check(&["--root", dir, "--root", dir, "--jobs", "0"]).unwrap_err();
+        assert!(err.to_string().contains("--jobs must be"), "{err}");
+        // Only check reads several nodes.
+        let Ok(Cmd::Rewrite(a)) = command("rewrite", &["--root", dir, "--root", dir]) else {
+            panic!("rewrite parses");
+        };
+        assert!(a.validate().unwrap_err().to_string().contains("only check"));
+        let Ok(Cmd::Scan(a)) = command("scan", &["--root", dir, dir]) else {
+            panic!("scan parses");
+        };
+        assert!(a.validate().unwrap_err().to_string().contains("not --root"));
+        let Ok(Cmd::Collect(a)) = command("collect", &["-o", "x", "--hostname", " "]) else {
+            panic!("collect parses");
+        };
+        assert!(a.validate().unwrap_err().to_string().contains("--hostname"));
     }
 
     #[test]

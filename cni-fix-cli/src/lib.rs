@@ -8,11 +8,12 @@ use anyhow::Result;
 
 pub mod args;
 pub mod commands;
+pub mod fleet;
 pub mod human;
 pub mod verify;
 pub mod workloads;
 
-use args::{CheckRun, Cli, Cmd, ColorChoice, Format};
+use args::{CheckFormat, CheckRun, Cli, Cmd, ColorChoice};
 use cni_fix_core::FindingId;
 
 /// Exit status: nothing reached --fail-on.
@@ -43,6 +44,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Cmd::Restore(a) => commands::restore(a.validate()?),
         Cmd::Workloads(a) => workloads::run(a.validate()?),
         Cmd::Verify(a) => verify::run(a.validate()?),
+        Cmd::Scan(a) => fleet::scan(a.validate()?),
+        Cmd::Collect(a) => fleet::collect(a.validate()?),
+        Cmd::Completions { shell } => completions(shell),
+        Cmd::Manpages { dir } => manpages(&dir),
         Cmd::Explain { id } => explain(id.as_deref()),
     }
 }
@@ -88,16 +93,71 @@ pub fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> io::Res
 }
 
 fn check(run: CheckRun) -> Result<u8> {
+    if let Some(scan) = run.many {
+        return fleet::scan(scan);
+    }
     let report = cni_fix_core::check(&run.options)?;
     let failed = run.fail_on.is_some_and(|t| report.fails(t));
     let status = verdict(!report.incomplete.is_empty(), failed);
-    print(status, |out| match run.format {
-        Format::Json => write_json(out, &report),
-        Format::Human => {
-            let color = use_color(run.color, &io::stdout());
-            human::render(out, &report, color)
+    let render = |out: &mut dyn Write, color: bool| -> io::Result<()> {
+        match run.format {
+            CheckFormat::Json => write_json(out, &report),
+            CheckFormat::Human => human::render(out, &report, color),
+            CheckFormat::Sarif => write_json(out, &cni_fix_core::export::sarif::check_log(&report)),
+            CheckFormat::Prometheus => {
+                let options = cni_fix_core::export::prometheus::MetricsOptions::new(
+                    std::time::SystemTime::now(),
+                    run.fail_on,
+                );
+                out.write_all(
+                    cni_fix_core::export::prometheus::render(&report, &options).as_bytes(),
+                )
+            }
         }
-    })
+    };
+    match &run.output {
+        Some(path) => {
+            let mut bytes = Vec::new();
+            let color = run.color == ColorChoice::Always;
+            render(&mut bytes, color)?;
+            fleet::write_output(path, &bytes)?;
+            Ok(status)
+        }
+        None => print(status, |out| {
+            let color = use_color(run.color, &io::stdout());
+            render(out, color)
+        }),
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<u8> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "cni-fix", &mut out);
+    print(OK, |w| w.write_all(&out))
+}
+
+/// The manual pages: `cni-fix.1`, and `cni-fix-SUB.1` for each visible subcommand.
+fn manpages(dir: &std::path::Path) -> Result<u8> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    let mut pages = vec![("cni-fix".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("cni-fix-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, page) in pages {
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut bytes)
+            .with_context(|| name.clone())?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, bytes).with_context(|| path.display().to_string())?;
+    }
+    Ok(OK)
 }
 
 fn explain(id: Option<&str>) -> Result<u8> {

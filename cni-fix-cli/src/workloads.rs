@@ -5,11 +5,8 @@ use std::io::{self, Write};
 
 use anyhow::Result;
 use cni_fix_core::quote::escape_text;
-use cni_fix_core::workloads::{
-    read_paths, scan, Workload, WorkloadFinding, WorkloadReport, WORKLOADS_SCHEMA,
-};
-use cni_fix_core::{FindingId, Scope, Severity};
-use serde_json::{json, Value};
+use cni_fix_core::workloads::{read_paths, scan, Workload, WorkloadFinding, WorkloadReport};
+use cni_fix_core::Severity;
 
 use crate::args::{WorkloadsFormat, WorkloadsRun};
 use crate::human::{look, Style};
@@ -25,7 +22,9 @@ pub fn run(run: WorkloadsRun) -> Result<u8> {
     let status = verdict(!report.errors.is_empty(), failed);
     print(status, |out| match run.format {
         WorkloadsFormat::Json => write_json(out, &report),
-        WorkloadsFormat::Sarif => write_json(out, &sarif(&report)),
+        WorkloadsFormat::Sarif => {
+            write_json(out, &cni_fix_core::export::sarif::workloads_log(&report))
+        }
         WorkloadsFormat::Human => {
             let color = use_color(run.color, &io::stdout());
             render(out, &report, color)
@@ -212,124 +211,4 @@ fn summary(out: &mut dyn Write, style: &Style, report: &WorkloadReport) -> io::R
         )?;
     }
     Ok(())
-}
-
-/// A path as a SARIF artifact URI: relative paths stay relative (to the repository root, where
-/// a scan runs), absolute ones become `file://` URIs; bytes outside the unreserved set and
-/// `/` are percent-encoded.
-fn artifact_uri(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let rel = path.strip_prefix("./").unwrap_or(path);
-    if rel.starts_with('/') {
-        out.push_str("file://");
-    }
-    for b in rel.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn level(s: Severity) -> &'static str {
-    match s {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-        Severity::Info => "note",
-    }
-}
-
-/// The report as a SARIF 2.1.0 log: one rule per workload finding id (with its explanation as
-/// help), one result per finding, located at file, line and column.
-pub fn sarif(report: &WorkloadReport) -> Value {
-    let ids: Vec<FindingId> = FindingId::ALL
-        .iter()
-        .copied()
-        .filter(|i| i.scope() == Scope::Workload)
-        .collect();
-    let rules: Vec<Value> = ids
-        .iter()
-        .map(|id| {
-            json!({
-                "id": id.as_str(),
-                "shortDescription": { "text": id.summary() },
-                "help": { "text": id.explanation(), "markdown": id.explanation() },
-                "defaultConfiguration": { "level": level(id.default_severity()) },
-            })
-        })
-        .collect();
-    let mut results = Vec::new();
-    for w in &report.workloads {
-        for f in &w.findings {
-            let mut region = serde_json::Map::new();
-            if let Some(l) = f.location {
-                region.insert("startLine".into(), json!(l.line));
-                region.insert("startColumn".into(), json!(l.column));
-            }
-            let mut physical = json!({ "artifactLocation": { "uri": artifact_uri(&f.file) } });
-            if !region.is_empty() {
-                physical["region"] = Value::Object(region);
-            }
-            let mut logical = w.display_name();
-            if let Some(c) = &f.container {
-                logical.push('/');
-                logical.push_str(c);
-            }
-            results.push(json!({
-                "ruleId": f.id.as_str(),
-                "ruleIndex": ids.iter().position(|i| *i == f.id),
-                "level": level(f.severity),
-                "message": { "text": format!("{}: {} {}", w.display_name(), f.message, f.remedy) },
-                "locations": [{
-                    "physicalLocation": physical,
-                    "logicalLocations": [{ "fullyQualifiedName": logical, "kind": "object" }],
-                }],
-            }));
-        }
-    }
-    let notifications: Vec<Value> = report
-        .errors
-        .iter()
-        .map(|e| {
-            let mut loc = json!({ "physicalLocation": { "artifactLocation": { "uri": artifact_uri(&e.file) } } });
-            if let Some(l) = e.location {
-                loc["physicalLocation"]["region"] =
-                    json!({ "startLine": l.line, "startColumn": l.column });
-            }
-            json!({ "level": "error", "message": { "text": e.message }, "locations": [loc] })
-        })
-        .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": { "driver": {
-                "name": "cni-fix",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": env!("CARGO_PKG_REPOSITORY"),
-                "rules": rules,
-            }},
-            "columnKind": "unicodeCodePoints",
-            "invocations": [{
-                "executionSuccessful": report.errors.is_empty(),
-                "toolExecutionNotifications": notifications,
-            }],
-            "properties": { "schema": WORKLOADS_SCHEMA, "summary": report.summary },
-            "results": results,
-        }],
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uris() {
-        assert_eq!(artifact_uri("deploy/a b.yaml"), "deploy/a%20b.yaml");
-        assert_eq!(artifact_uri("./x.yaml"), "x.yaml");
-        assert_eq!(artifact_uri("/srv/m/ä.yaml"), "file:///srv/m/%C3%A4.yaml");
-    }
 }

@@ -71,11 +71,14 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 mod chain;
+pub mod collect;
 pub mod conf;
 pub mod containerd_config;
 pub mod edit;
+pub mod export;
 pub mod finding;
 mod fix;
+pub mod fleet;
 pub mod generate;
 pub mod json;
 pub mod kubelet;

@@ -111,6 +111,18 @@ pub trait Prober: Send + Sync {
         binaries: &[PathBuf],
         timeout: Duration,
     ) -> Vec<Result<Vec<String>, ProbeError>>;
+    /// A plugin's versions as its binary shows them (static probing), when this prober knows
+    /// them without the binary: a recording of an earlier reading, as a collected node carries.
+    /// `None`, the default, lets the check read the binary itself.
+    fn static_versions(
+        &self,
+        node: &dyn NodeSource,
+        binary: &Path,
+        plugin_type: &str,
+    ) -> Option<Result<crate::static_probe::StaticVersions, String>> {
+        let _ = (node, binary, plugin_type);
+        None
+    }
     /// The output of `containerd --version`, read as a version.
     fn containerd_version(&self, timeout: Duration) -> Result<ContainerdVersion, String>;
     /// The output of `<binary> --version` for the node's kubelet binary (a node path), read

@@ -2,6 +2,8 @@
 //! (`NodeFs`, the node tree copied with its modes) and in memory (`MemNode` loaded from the
 //! same tree), with the plugins' VERSION answers recorded from the disk run. The two reports
 //! must be the same: a snapshot built from any `NodeSource` reads the node as the real one.
+//! A third time, the disk node is collected into a tar.gz (`cni-fix collect`) and checked back
+//! from the archive, with the options recorded in it: the report must be the same again.
 //! Each case is a test of its own.
 
 use std::collections::BTreeMap;
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cni_fix_core::collect;
 use cni_fix_core::node::NodeFs;
 use cni_fix_core::probe::ProbeError;
 use cni_fix_core::snapshot::Snapshot;
@@ -159,8 +162,11 @@ impl Prober for Replay {
 }
 
 fn report(snap: &Snapshot) -> serde_json::Value {
-    let r = Report::new(snap, cni_fix_core::rules::evaluate(snap));
-    let mut v = serde_json::to_value(&r).unwrap();
+    report_json(&Report::new(snap, cni_fix_core::rules::evaluate(snap)))
+}
+
+fn report_json(r: &Report) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap();
     v["node"]["root"] = serde_json::Value::Null;
     v
 }
@@ -180,11 +186,35 @@ fn run_case(dir: &Path, args: &[String]) -> Result<(), Failed> {
     let in_memory =
         Snapshot::gather_from(&options, Arc::new(mem), &replay).map_err(|e| e.to_string())?;
     let (a, b) = (report(&on_disk), report(&in_memory));
+    differ("in memory", &a, &b)?;
+    // Collected into an archive and checked back from it.
+    let collection = collect::collect_from(
+        &collect::CollectOptions::new(options.clone(), std::time::SystemTime::UNIX_EPOCH),
+        Arc::new(NodeFs::new(tmp.path())),
+        &SystemProber,
+    )
+    .map_err(|e| e.to_string())?;
+    differ("while collected", &a, &report_json(&collection.report))?;
+    let mut bytes = Vec::new();
+    collection.write_tar_gz(&mut bytes).unwrap();
+    let node = collect::CollectedNode::read_tar_gz(&bytes[..], Path::new("node.tar.gz"))
+        .map_err(|e| e.to_string())?;
+    let again = node
+        .check(
+            &node
+                .options_over(&CheckOptions::default())
+                .map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+    differ("from the collection", &a, &report_json(&again))
+}
+
+fn differ(what: &str, a: &serde_json::Value, b: &serde_json::Value) -> Result<(), Failed> {
     if a != b {
         return Err(format!(
-            "in memory and on disk differ:\n--- disk\n{}\n--- memory\n{}",
-            serde_json::to_string_pretty(&a).unwrap(),
-            serde_json::to_string_pretty(&b).unwrap()
+            "{what} and on disk differ:\n--- disk\n{}\n--- {what}\n{}",
+            serde_json::to_string_pretty(a).unwrap(),
+            serde_json::to_string_pretty(b).unwrap()
         )
         .into());
     }

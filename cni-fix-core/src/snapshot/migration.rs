@@ -440,6 +440,14 @@ impl Reader<'_> {
     }
 }
 
+/// Whether a `/proc/PID/cmdline` is the kubelet's: its program is named `kubelet`.
+pub(crate) fn is_kubelet_command_line(bytes: &[u8]) -> bool {
+    bytes
+        .split(|b| *b == 0)
+        .find(|a| !a.is_empty())
+        .is_some_and(|a0| a0.rsplit(|b| *b == b'/').next() == Some(b"kubelet".as_slice()))
+}
+
 /// The running kubelet's arguments, from `/proc` on the live node.
 fn running_kubelet(node: &dyn NodeSource) -> Option<Vec<Word>> {
     if !node.is_live() {
@@ -456,11 +464,7 @@ fn running_kubelet(node: &dyn NodeSource) -> Option<Vec<Word>> {
         let Ok(bytes) = node.read_file(&path, 1 << 20) else {
             continue;
         };
-        let mut args = bytes.split(|b| *b == 0).filter(|a| !a.is_empty());
-        let is_kubelet = args
-            .next()
-            .is_some_and(|a0| a0.rsplit(|b| *b == b'/').next() == Some(b"kubelet".as_slice()));
-        if is_kubelet {
+        if is_kubelet_command_line(&bytes) {
             let origin = Origin { path, line: 0 };
             return Some(
                 bytes

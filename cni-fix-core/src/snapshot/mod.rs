@@ -10,11 +10,13 @@ mod runtime;
 
 pub use conf_dir::{looks_like_config, ConfFile, Contents, FileProblem, FileStatus};
 pub use load::LoadOutcome;
+pub(crate) use migration::is_kubelet_command_line;
 pub use migration::{
     parse_daemon_json, BadFile, CommandSource, CriDockerd, DaemonJson, DockerInfo, DockerUse,
     Installed, KubeletInfo, KubeletVersionSource, MigrationState, SettingSource, Sourced,
 };
 pub use options::{CheckError, CheckOptions, NodeObjectFile, ProbeMode, DEFAULT_CONTAINERD_CONFIG};
+pub(crate) use plugins::static_reading;
 pub use plugins::{PluginInfo, VersionSource, Versions};
 pub use runtime::{Effective, RuntimeInfo, RuntimeSource};
 
@@ -306,21 +308,7 @@ impl Snapshot {
 
     /// Read the node described by `options`.
     pub fn gather(options: &CheckOptions) -> Result<Snapshot, CheckError> {
-        match std::fs::metadata(&options.root) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(CheckError::RootNotADirectory {
-                    path: options.root.clone(),
-                })
-            }
-            Err(e) => {
-                return Err(CheckError::Root {
-                    path: options.root.clone(),
-                    source: e,
-                })
-            }
-        }
-        Snapshot::gather_from(options, Arc::new(NodeFs::new(&options.root)), &SystemProber)
+        Snapshot::gather_from(options, open_root(options)?, &SystemProber)
     }
 
     /// Read the node `node` as `options` describe it (their `root` is not used), learning
@@ -475,5 +463,19 @@ impl Snapshot {
             }
         }
         self.ownership = out;
+    }
+}
+
+/// The node on disk under `options.root`, refused when the root is missing or not a directory.
+pub(crate) fn open_root(options: &CheckOptions) -> Result<Arc<dyn NodeSource>, CheckError> {
+    match std::fs::metadata(&options.root) {
+        Ok(m) if m.is_dir() => Ok(Arc::new(NodeFs::new(&options.root))),
+        Ok(_) => Err(CheckError::RootNotADirectory {
+            path: options.root.clone(),
+        }),
+        Err(e) => Err(CheckError::Root {
+            path: options.root.clone(),
+            source: e,
+        }),
     }
 }

@@ -203,7 +203,7 @@ impl Snapshot {
             .collect();
         match mode {
             ProbeMode::Exec => self.probe_exec(&mut plugins, prober, options.probe_timeout),
-            ProbeMode::Static => self.probe_static(&mut plugins),
+            ProbeMode::Static => self.probe_static(&mut plugins, prober),
             ProbeMode::None => {}
         }
         for p in plugins.iter_mut() {
@@ -274,7 +274,7 @@ impl Snapshot {
     }
 
     /// Read every plugin's versions from its binary, in parallel.
-    fn probe_static(&self, plugins: &mut [PluginInfo]) {
+    fn probe_static(&self, plugins: &mut [PluginInfo], prober: &dyn Prober) {
         let node = &self.node;
         let readings: Vec<Option<Result<crate::static_probe::StaticVersions, String>>> =
             std::thread::scope(|s| {
@@ -285,19 +285,10 @@ impl Snapshot {
                         let t = p.plugin_type.clone();
                         s.spawn(move || {
                             let path = path?;
-                            Some(
-                                node.read_file(&path, crate::static_probe::MAX_BINARY_BYTES)
-                                    .map_err(|e| match e {
-                                        ReadError::Denied if !node::running_as_root() => {
-                                            UNREAD_BINARY.to_string()
-                                        }
-                                        e => e.to_string(),
-                                    })
-                                    .and_then(|bytes| {
-                                        crate::static_probe::probe_bytes(&bytes, &t)
-                                            .map_err(|e| e.to_string())
-                                    }),
-                            )
+                            if let Some(known) = prober.static_versions(node.as_ref(), &path, &t) {
+                                return Some(known);
+                            }
+                            Some(static_reading(node.as_ref(), &path, &t))
                         })
                     })
                     .collect();
@@ -366,4 +357,21 @@ impl Snapshot {
             reason: Some(reason),
         };
     }
+}
+
+/// A plugin's static reading from its binary on `node`; a binary cni-fix may not read is
+/// reported as such, not as a failed reading.
+pub(crate) fn static_reading(
+    node: &dyn crate::source::NodeSource,
+    path: &std::path::Path,
+    plugin_type: &str,
+) -> Result<crate::static_probe::StaticVersions, String> {
+    node.read_file(path, crate::static_probe::MAX_BINARY_BYTES)
+        .map_err(|e| match e {
+            ReadError::Denied if !node::running_as_root() => UNREAD_BINARY.to_string(),
+            e => e.to_string(),
+        })
+        .and_then(|bytes| {
+            crate::static_probe::probe_bytes(&bytes, plugin_type).map_err(|e| e.to_string())
+        })
 }

@@ -317,6 +317,20 @@ pub(super) fn naming(path: &Path, backup_dir: &Path, reason: &str) -> String {
     }
 }
 
+/// Write `bytes` to `path` (a host path) atomically: a temporary file in the same directory,
+/// synced, then renamed over `path`, so that a reader sees the old file or the new one, never
+/// half of one. An existing file keeps its mode and owner; a new one gets mode 0644. For
+/// cni-fix's own outputs (a metrics file, an archive), which need no backup.
+pub fn write_new_or_replace(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    atomic::replace_file(path, bytes, None).map_err(|e| WriteError::Io {
+        path: path.display().to_string(),
+        reason: match e {
+            atomic::ReplaceError::Io(e) => crate::node::io_message(&e),
+            atomic::ReplaceError::Changed => "it changed while being written".to_string(),
+        },
+    })
+}
+
 /// Create `path` (a host path) holding `bytes`, with mode 0644, atomically; missing parent
 /// directories are created (mode 0755) and removed again if the write fails. An existing
 /// file is refused: this writes new files only, so nothing needs a backup.

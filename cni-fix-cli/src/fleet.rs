@@ -1,0 +1,271 @@
+//! `cni-fix scan` (and `check` over several roots) and `cni-fix collect`: many nodes in, a line
+//! per node out as each is done, and the finding ids across nodes at the end.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use cni_fix_core::fleet::{self, NodeOutcome, Tally, Verdict};
+use cni_fix_core::quote::escape_text;
+use cni_fix_core::Severity;
+use serde::Serialize;
+
+use crate::args::{CollectRun, ScanFormat, ScanRun};
+use crate::human::{look, Style};
+use crate::{keep_status, use_color, OK, PROBLEM, UNKNOWN};
+
+/// The schema of `scan --format json` lines.
+pub const SCAN_SCHEMA: &str = "cni-fix.scan/v1";
+
+/// One node in `scan --format json`.
+#[derive(Serialize)]
+struct NodeLine<'a> {
+    schema: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: usize,
+    input: String,
+    input_kind: &'static str,
+    hostname: Option<&'a str>,
+    verdict: Verdict,
+    error: Option<&'a str>,
+    report: Option<&'a cni_fix_core::Report>,
+}
+
+/// The closing line of `scan --format json`.
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    schema: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    fail_on: Option<&'static str>,
+    #[serde(flatten)]
+    tally: &'a Tally,
+}
+
+const NODE_WIDTH: usize = 40;
+
+fn node_name(o: &NodeOutcome) -> String {
+    let path = escape_text(&o.input.to_string_lossy()).into_owned();
+    match &o.hostname {
+        Some(h) => format!("{path} ({})", escape_text(h)),
+        None => path,
+    }
+}
+
+fn header(out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<NODE_WIDTH$}  {:<7}  {:>6}  {:>8}  TOP FINDINGS",
+        "NODE", "VERDICT", "ERRORS", "WARNINGS"
+    )
+}
+
+/// A node's row: name, verdict, counts, and its finding ids (most severe first, at most 3).
+fn row(out: &mut dyn Write, style: &Style, o: &NodeOutcome, verdict: Verdict) -> io::Result<()> {
+    let v = match verdict {
+        Verdict::Ok => style.paint(look::OK, &format!("{:<7}", "ok")),
+        Verdict::Problem => style.paint(look::ERROR, &format!("{:<7}", "problem")),
+        Verdict::Unknown => style.paint(look::UNKNOWN, &format!("{:<7}", "unknown")),
+    };
+    let name = node_name(o);
+    match &o.result {
+        Ok(r) => {
+            let mut ids: Vec<(Severity, &str)> = Vec::new();
+            for f in &r.findings {
+                if !ids.iter().any(|(_, i)| *i == f.id.as_str()) {
+                    ids.push((f.severity, f.id.as_str()));
+                }
+            }
+            ids.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
+            let mut top: Vec<&str> = ids.iter().take(3).map(|(_, i)| *i).collect();
+            let more = ids.len().saturating_sub(3);
+            let more = format!("+{more}");
+            if ids.len() > 3 {
+                top.push(&more);
+            }
+            let mut tail = top.join(", ");
+            if !r.incomplete.is_empty() {
+                if !tail.is_empty() {
+                    tail.push_str("; ");
+                }
+                tail.push_str(&format!("{} path(s) unread", r.incomplete.len()));
+            }
+            writeln!(
+                out,
+                "{name:<NODE_WIDTH$}  {v}  {:>6}  {:>8}  {tail}",
+                r.summary.errors, r.summary.warnings
+            )
+        }
+        Err(e) => writeln!(
+            out,
+            "{name:<NODE_WIDTH$}  {v}  {:>6}  {:>8}  not checked: {}",
+            "-",
+            "-",
+            escape_text(e)
+        ),
+    }
+}
+
+fn summary(out: &mut dyn Write, style: &Style, tally: &Tally) -> io::Result<()> {
+    writeln!(out)?;
+    let ranked = tally.ranked();
+    if !ranked.is_empty() {
+        let width = ranked
+            .iter()
+            .map(|t| t.id.as_str().len())
+            .max()
+            .unwrap_or(0);
+        for t in ranked {
+            writeln!(
+                out,
+                "{:<width$}  {}  on {} of {} nodes ({} in all)",
+                t.id.as_str(),
+                style.severity(t.severity),
+                t.nodes,
+                tally.nodes,
+                t.occurrences
+            )?;
+        }
+        writeln!(out)?;
+    }
+    let line = format!(
+        "{} node{}: {} ok, {} with problems, {} unknown ({} not checked)",
+        tally.nodes,
+        if tally.nodes == 1 { "" } else { "s" },
+        tally.ok,
+        tally.problem,
+        tally.unknown,
+        tally.not_checked
+    );
+    let look = if tally.unknown > 0 {
+        look::UNKNOWN
+    } else if tally.problem > 0 {
+        look::ERROR
+    } else {
+        look::OK
+    };
+    writeln!(out, "{}", style.paint(look, &line))?;
+    if !tally.findings.is_empty() {
+        writeln!(out, "`cni-fix explain ID` explains a finding.")?;
+    }
+    Ok(())
+}
+
+/// Run a scan, writing as each node is done.
+pub fn scan(run: ScanRun) -> Result<u8> {
+    let stdout = io::stdout();
+    let color = use_color(run.color, &stdout);
+    let style = Style { color };
+    let mut out = stdout.lock();
+    let mut tally = Tally::default();
+    let mut printed: io::Result<()> = match run.format {
+        ScanFormat::Human => header(&mut out),
+        ScanFormat::Json => Ok(()),
+    };
+    fleet::scan(&run.paths, &run.options, |o| {
+        let verdict = Verdict::of(&o.result, run.fail_on);
+        tally.add(&o.result, verdict);
+        if printed.is_err() {
+            return;
+        }
+        printed = match run.format {
+            ScanFormat::Human => row(&mut out, &style, &o, verdict),
+            ScanFormat::Json => {
+                let line = NodeLine {
+                    schema: SCAN_SCHEMA,
+                    kind: "node",
+                    index: o.index,
+                    input: o.input.to_string_lossy().into_owned(),
+                    input_kind: o.kind,
+                    hostname: o.hostname.as_deref(),
+                    verdict,
+                    error: o.result.as_ref().err().map(String::as_str),
+                    report: o.result.as_ref().ok(),
+                };
+                serde_json::to_writer(&mut out, &line)
+                    .map_err(io::Error::from)
+                    .and_then(|()| writeln!(out))
+            }
+        }
+        .and_then(|()| out.flush());
+    });
+    let printed = printed.and_then(|()| match run.format {
+        ScanFormat::Human => summary(&mut out, &style, &tally),
+        ScanFormat::Json => {
+            let line = SummaryLine {
+                schema: SCAN_SCHEMA,
+                kind: "summary",
+                fail_on: run.fail_on.map(Severity::as_str),
+                tally: &tally,
+            };
+            serde_json::to_writer(&mut out, &line)
+                .map_err(io::Error::from)
+                .and_then(|()| writeln!(out))
+        }
+    });
+    let printed = printed.and_then(|()| out.flush());
+    let status = if tally.unknown > 0 {
+        UNKNOWN
+    } else if tally.problem > 0 {
+        PROBLEM
+    } else {
+        OK
+    };
+    keep_status(status, printed)
+}
+
+/// Write `bytes` to `path` atomically (a temporary file beside it, renamed over it), or to
+/// standard output for `-`.
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    if path.as_os_str() == "-" {
+        let mut out = io::stdout().lock();
+        out.write_all(bytes)?;
+        return Ok(out.flush()?);
+    }
+    cni_fix_core::write::write_new_or_replace(path, bytes)
+        .with_context(|| format!("--output {}", path.display()))
+}
+
+/// Run `cni-fix collect`.
+pub fn collect(run: CollectRun) -> Result<u8> {
+    let collection = cni_fix_core::collect::collect(&run.options)?;
+    let mut bytes = Vec::new();
+    collection
+        .write_tar_gz(&mut bytes)
+        .context("writing the archive")?;
+    write_output(&run.output, &bytes)?;
+    let m = &collection.manifest;
+    let files: usize = collection.files.len();
+    let redacted = m
+        .paths
+        .values()
+        .filter(|p| matches!(&p.read, Some(cni_fix_core::collect::Looked::Ok(c)) if c.redacted))
+        .count();
+    let a = &m.answers;
+    let answers = a.exec.len()
+        + a.static_readings.len()
+        + a.kubelet_version.len()
+        + a.cri_dockerd_version.len()
+        + usize::from(a.containerd_version.is_some());
+    let s = &collection.report.summary;
+    let mut err = io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "collected {} ({}): {files} file{}{}, {} path{} looked at, {answers} program answer{}, {} bytes; its check: {} error{}, {} warning{}{}",
+        escape_text(&run.output.to_string_lossy()),
+        escape_text(m.hostname.as_deref().unwrap_or("no host name")),
+        if files == 1 { "" } else { "s" },
+        if redacted > 0 { format!(" ({redacted} with secrets redacted)") } else { String::new() },
+        m.paths.len(),
+        if m.paths.len() == 1 { "" } else { "s" },
+        if answers == 1 { "" } else { "s" },
+        bytes.len(),
+        s.errors,
+        if s.errors == 1 { "" } else { "s" },
+        s.warnings,
+        if s.warnings == 1 { "" } else { "s" },
+        if collection.report.incomplete.is_empty() { "" } else { "; incomplete: cni-fix could not read everything the runtime reads" },
+    );
+    Ok(OK)
+}
