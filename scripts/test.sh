@@ -17,6 +17,9 @@ packages=(
   iptables
   iproute2
   procps
+  # the fleet tests: promtool validates the Prometheus output; pip installs the validators
+  prometheus
+  python3-pip
 )
 # The workloads tests run the Kubernetes documentation's kubectl line: Debian's kubectl unless
 # the machine has one already (another package may own /usr/bin/kubectl).
@@ -36,6 +39,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo apt-get update
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+
+# check-jsonschema validates SARIF against its schema, kubernetes-validate the deploy/ manifests.
+pip_packages=(check-jsonschema kubernetes-validate)
+for p in "${pip_packages[@]}"; do
+  if ! command -v "$p" >/dev/null 2>&1; then
+    echo "installing from PyPI: $p"
+    python3 -m pip install --quiet --break-system-packages "$p" 2>/dev/null \
+      || python3 -m pip install --quiet "$p"
+  fi
+done
 
 if [ ! -f ../shared/corpus/real-world/INDEX.md ]; then
   echo "error: ../shared/corpus/real-world is missing; the corpus tests need it" >&2

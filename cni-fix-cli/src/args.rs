@@ -842,7 +842,10 @@ mod tests {
     #[test]
     fn several_roots_make_a_scan() {
         let dir = env!("CARGO_MANIFEST_DIR");
-        let run = check(&["--root", dir, "--root", dir, "--jobs", "3", "--format", "json"]).unwrap();
+        let run = check(&[
+            "--root", dir, "--root", dir, "--jobs", "3", "--format", "json",
+        ])
+        .unwrap();
         let scan = run.many.unwrap();
         assert_eq!(scan.paths.len(), 2);
         assert_eq!(scan.options.jobs, 3);

@@ -91,11 +91,11 @@ fn row(out: &mut dyn Write, style: &Style, o: &NodeOutcome, verdict: Verdict) ->
                 }
                 tail.push_str(&format!("{} path(s) unread", r.incomplete.len()));
             }
-            writeln!(
-                out,
+            let line = format!(
                 "{name:<NODE_WIDTH$}  {v}  {:>6}  {:>8}  {tail}",
                 r.summary.errors, r.summary.warnings
-            )
+            );
+            writeln!(out, "{}", line.trim_end())
         }
         Err(e) => writeln!(
             out,

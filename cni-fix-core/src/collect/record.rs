@@ -372,3 +372,66 @@ impl Prober for RecordingProber<'_> {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_kubelets_command_line_is_kept() {
+        let mut log = Log::default();
+        let read = |log: &mut Log, p: &str, bytes: &[u8]| {
+            log.paths.insert(
+                PathBuf::from(p),
+                PathRecord {
+                    read: Some(Looked::Ok(Collected {
+                        len: bytes.len() as u64,
+                        sha256: String::new(),
+                        redacted: false,
+                    })),
+                    ..PathRecord::default()
+                },
+            );
+            log.files.insert(PathBuf::from(p), bytes.to_vec());
+        };
+        read(&mut log, "/proc/1/cmdline", b"/sbin/init\0");
+        read(&mut log, "/proc/7/cmdline", b"mysql\0--password=hunter2\0");
+        read(
+            &mut log,
+            "/proc/42/cmdline",
+            b"/usr/bin/kubelet\0--config=/var/lib/kubelet/config.yaml\0",
+        );
+        read(&mut log, "/etc/containerd/config.toml", b"version = 2");
+        let names = ["1", "7", "42", "self"];
+        log.paths.insert(
+            PathBuf::from("/proc"),
+            PathRecord {
+                entries: Some(Looked::Ok(
+                    names
+                        .iter()
+                        .map(|n| Entry {
+                            name: n.to_string(),
+                            kind: Kind::Dir,
+                        })
+                        .collect(),
+                )),
+                ..PathRecord::default()
+            },
+        );
+        keep_only_kubelet_processes(&mut log);
+        let kept: Vec<&Path> = log.files.keys().map(PathBuf::as_path).collect();
+        assert_eq!(
+            kept,
+            [
+                Path::new("/etc/containerd/config.toml"),
+                Path::new("/proc/42/cmdline")
+            ]
+        );
+        let Some(Looked::Ok(entries)) = &log.paths[Path::new("/proc")].entries else {
+            panic!("the listing of /proc is kept");
+        };
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].name, "42");
+        assert!(!log.paths.contains_key(Path::new("/proc/7/cmdline")));
+    }
+}
