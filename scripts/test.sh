@@ -50,6 +50,13 @@ for p in "${pip_packages[@]}"; do
   fi
 done
 
+# kubernetes-validate ships schemas for recent releases only; its 1.30.0 release, beside it,
+# ships Kubernetes 1.24's, the oldest the deploy/ manifests support.
+if [ ! -d target/kubernetes-validate-1.30/kubernetes_validate ]; then
+  python3 -m pip install --quiet --no-deps --target target/kubernetes-validate-1.30 \
+    kubernetes-validate==1.30.0
+fi
+
 if [ ! -f ../shared/corpus/real-world/INDEX.md ]; then
   echo "error: ../shared/corpus/real-world is missing; the corpus tests need it" >&2
   exit 1

@@ -264,6 +264,11 @@ pub struct CheckArgs {
     /// With several --root: how many nodes are checked at once [default: the number of cores].
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+
+    /// Check again every SECONDS, forever, rewriting --output each time (for a DaemonSet whose
+    /// image has no shell or cron). Needs --output.
+    #[arg(long, value_name = "SECONDS")]
+    pub interval: Option<String>,
 }
 
 /// Output formats of `check`.
@@ -277,6 +282,8 @@ pub enum CheckFormat {
     Prometheus,
     /// SARIF 2.1.0, for code scanning of conflists in a repository (--root .).
     Sarif,
+    /// One line: the verdict, the counts and the finding ids (node-problem-detector's message).
+    Summary,
 }
 
 /// Output formats of `scan` (and of `check` over several nodes).
@@ -586,6 +593,8 @@ pub struct CheckRun {
     pub output: Option<PathBuf>,
     /// With several roots: the scan to run instead.
     pub many: Option<ScanRun>,
+    /// Check again after this long, forever.
+    pub interval: Option<Duration>,
     /// `None`: never fail.
     pub fail_on: Option<Severity>,
     /// Colour requested or refused.
@@ -731,12 +740,16 @@ impl CheckArgs {
             }
             let mut scan = cni_fix_core::fleet::ScanOptions::new(options.clone());
             jobs(self.jobs, &mut scan)?;
+            if self.interval.is_some() {
+                bail!("--interval repeats the check of one node");
+            }
             return Ok(CheckRun {
                 options,
                 format: self.format,
                 output: self.output,
                 fail_on,
                 color: self.color,
+                interval: None,
                 many: Some(ScanRun {
                     paths: roots,
                     options: scan,
@@ -749,12 +762,32 @@ impl CheckArgs {
         if self.jobs.is_some() {
             bail!("--jobs applies to several --root; one node is checked at a time");
         }
+        let interval = match &self.interval {
+            None => None,
+            Some(_) if self.output.is_none() => {
+                bail!("--interval rewrites a file: give --output FILE")
+            }
+            Some(raw) => {
+                let secs: u64 = raw
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=86_400).contains(s))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--interval takes whole seconds from 1 to 86400, not {raw:?}"
+                        )
+                    })?;
+                Some(Duration::from_secs(secs))
+            }
+        };
         Ok(CheckRun {
             options,
             format: self.format,
             output: self.output,
             fail_on,
             color: self.color,
+            interval,
             many: None,
         })
     }

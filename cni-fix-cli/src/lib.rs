@@ -96,6 +96,46 @@ fn check(run: CheckRun) -> Result<u8> {
     if let Some(scan) = run.many {
         return fleet::scan(scan);
     }
+    loop {
+        let status = check_once(&run)?;
+        match run.interval {
+            Some(every) => std::thread::sleep(every),
+            None => return Ok(status),
+        }
+    }
+}
+
+/// `--format summary`: the verdict, the counts, and the finding ids, most severe first.
+fn summary_line(report: &cni_fix_core::Report, status: u8) -> String {
+    let s = &report.summary;
+    let verdict = match status {
+        OK => "OK",
+        PROBLEM => "FAIL",
+        _ => "UNKNOWN",
+    };
+    let mut ids: Vec<(cni_fix_core::Severity, &str)> = Vec::new();
+    for f in &report.findings {
+        if !ids.iter().any(|(_, i)| *i == f.id.as_str()) {
+            ids.push((f.severity, f.id.as_str()));
+        }
+    }
+    ids.sort_by_key(|(sev, _)| std::cmp::Reverse(*sev));
+    let ids: Vec<&str> = ids.into_iter().map(|(_, i)| i).collect();
+    let mut line = format!(
+        "{verdict}: {} error(s), {} warning(s)",
+        s.errors, s.warnings
+    );
+    if !ids.is_empty() {
+        line.push_str(&format!(": {}", ids.join(", ")));
+    }
+    if !report.incomplete.is_empty() {
+        line.push_str(&format!("; {} path(s) unread", report.incomplete.len()));
+    }
+    line.push('\n');
+    line
+}
+
+fn check_once(run: &CheckRun) -> Result<u8> {
     let report = cni_fix_core::check(&run.options)?;
     let failed = run.fail_on.is_some_and(|t| report.fails(t));
     let status = verdict(!report.incomplete.is_empty(), failed);
@@ -103,6 +143,7 @@ fn check(run: CheckRun) -> Result<u8> {
         match run.format {
             CheckFormat::Json => write_json(out, &report),
             CheckFormat::Human => human::render(out, &report, color),
+            CheckFormat::Summary => out.write_all(summary_line(&report, status).as_bytes()),
             CheckFormat::Sarif => write_json(out, &cni_fix_core::export::sarif::check_log(&report)),
             CheckFormat::Prometheus => {
                 let options = cni_fix_core::export::prometheus::MetricsOptions::new(
