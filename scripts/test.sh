@@ -41,12 +41,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # check-jsonschema validates SARIF against its schema, kubernetes-validate the deploy/ manifests.
-pip_packages=(check-jsonschema kubernetes-validate)
-for p in "${pip_packages[@]}"; do
-  if ! command -v "$p" >/dev/null 2>&1; then
-    echo "installing from PyPI: $p"
-    python3 -m pip install --quiet --break-system-packages "$p" 2>/dev/null \
-      || python3 -m pip install --quiet "$p"
+# The tests run them as python3 -m check_jsonschema and python3 -m kubernetes_validate.
+for m in check_jsonschema:check-jsonschema kubernetes_validate:kubernetes-validate; do
+  if ! python3 -c "import ${m%%:*}" >/dev/null 2>&1; then
+    echo "installing from PyPI: ${m#*:}"
+    python3 -m pip install --quiet --break-system-packages "${m#*:}" 2>/dev/null \
+      || python3 -m pip install --quiet "${m#*:}"
   fi
 done
 
