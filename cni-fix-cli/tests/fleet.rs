@@ -401,7 +401,13 @@ fn check_jsonschema(file: &Path) -> (bool, String) {
     let schema =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/sarif/sarif-schema-2.1.0.json");
     let out = Command::new("python3")
-        .args(["-m", "check_jsonschema", "--schemafile", s(&schema), s(file)])
+        .args([
+            "-m",
+            "check_jsonschema",
+            "--schemafile",
+            s(&schema),
+            s(file),
+        ])
         .output()
         .expect("check-jsonschema (PyPI; the README's test command installs it)");
     let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
