@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::args::{CollectRun, ScanFormat, ScanRun};
 use crate::human::{look, Style};
-use crate::{keep_status, use_color, OK, PROBLEM, UNKNOWN};
+use crate::{keep_status, plural, use_color, verdict, OK};
 
 /// The schema of `scan --format json` lines.
 pub const SCAN_SCHEMA: &str = "cni-fix.scan/v1";
@@ -71,14 +71,8 @@ fn row(out: &mut dyn Write, style: &Style, o: &NodeOutcome, verdict: Verdict) ->
     let name = node_name(o);
     match &o.result {
         Ok(r) => {
-            let mut ids: Vec<(Severity, &str)> = Vec::new();
-            for f in &r.findings {
-                if !ids.iter().any(|(_, i)| *i == f.id.as_str()) {
-                    ids.push((f.severity, f.id.as_str()));
-                }
-            }
-            ids.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
-            let mut top: Vec<&str> = ids.iter().take(3).map(|(_, i)| *i).collect();
+            let ids = r.finding_ids();
+            let mut top: Vec<&str> = ids.iter().take(3).map(|i| i.as_str()).collect();
             let more = ids.len().saturating_sub(3);
             let more = format!("+{more}");
             if ids.len() > 3 {
@@ -130,9 +124,8 @@ fn summary(out: &mut dyn Write, style: &Style, tally: &Tally) -> io::Result<()> 
         writeln!(out)?;
     }
     let line = format!(
-        "{} node{}: {} ok, {} with problems, {} unknown ({} not checked)",
-        tally.nodes,
-        if tally.nodes == 1 { "" } else { "s" },
+        "{}: {} ok, {} with problems, {} unknown ({} not checked)",
+        plural(tally.nodes, "node", "nodes"),
         tally.ok,
         tally.problem,
         tally.unknown,
@@ -205,14 +198,7 @@ pub fn scan(run: ScanRun) -> Result<u8> {
         }
     });
     let printed = printed.and_then(|()| out.flush());
-    let status = if tally.unknown > 0 {
-        UNKNOWN
-    } else if tally.problem > 0 {
-        PROBLEM
-    } else {
-        OK
-    };
-    keep_status(status, printed)
+    keep_status(verdict(tally.unknown > 0, tally.problem > 0), printed)
 }
 
 /// Write `bytes` to `path` atomically (a temporary file beside it, renamed over it), or to
@@ -252,20 +238,25 @@ pub fn collect(run: CollectRun) -> Result<u8> {
     let mut err = io::stderr().lock();
     let _ = writeln!(
         err,
-        "collected {} ({}): {files} file{}{}, {} path{} looked at, {answers} program answer{}, {} bytes; its check: {} error{}, {} warning{}{}",
+        "collected {} ({}): {}{}, {} looked at, {}, {} bytes; its check: {}, {}{}",
         escape_text(&run.output.to_string_lossy()),
         escape_text(m.hostname.as_deref().unwrap_or("no host name")),
-        if files == 1 { "" } else { "s" },
-        if redacted > 0 { format!(" ({redacted} with secrets redacted)") } else { String::new() },
-        m.paths.len(),
-        if m.paths.len() == 1 { "" } else { "s" },
-        if answers == 1 { "" } else { "s" },
+        plural(files, "file", "files"),
+        if redacted > 0 {
+            format!(" ({redacted} with secrets redacted)")
+        } else {
+            String::new()
+        },
+        plural(m.paths.len(), "path", "paths"),
+        plural(answers, "program answer", "program answers"),
         bytes.len(),
-        s.errors,
-        if s.errors == 1 { "" } else { "s" },
-        s.warnings,
-        if s.warnings == 1 { "" } else { "s" },
-        if collection.report.incomplete.is_empty() { "" } else { "; incomplete: cni-fix could not read everything the runtime reads" },
+        plural(s.errors, "error", "errors"),
+        plural(s.warnings, "warning", "warnings"),
+        if collection.report.incomplete.is_empty() {
+            ""
+        } else {
+            "; incomplete: cni-fix could not read everything the runtime reads"
+        },
     );
     Ok(OK)
 }

@@ -76,6 +76,11 @@ pub fn verdict(incomplete: bool, failed: bool) -> u8 {
     }
 }
 
+/// `n` and the word for it: `1 node`, `2 nodes`.
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Print with standard output locked and flushed, keeping `status` whatever a closed pipe does
 /// (see [`keep_status`]).
 pub fn print(status: u8, body: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8> {
@@ -113,14 +118,7 @@ fn summary_line(report: &cni_fix_core::Report, status: u8) -> String {
         PROBLEM => "FAIL",
         _ => "UNKNOWN",
     };
-    let mut ids: Vec<(cni_fix_core::Severity, &str)> = Vec::new();
-    for f in &report.findings {
-        if !ids.iter().any(|(_, i)| *i == f.id.as_str()) {
-            ids.push((f.severity, f.id.as_str()));
-        }
-    }
-    ids.sort_by_key(|(sev, _)| std::cmp::Reverse(*sev));
-    let ids: Vec<&str> = ids.into_iter().map(|(_, i)| i).collect();
+    let ids: Vec<&str> = report.finding_ids().iter().map(|i| i.as_str()).collect();
     let mut line = format!(
         "{verdict}: {} error(s), {} warning(s)",
         s.errors, s.warnings

@@ -10,7 +10,7 @@ use cni_fix_core::Severity;
 
 use crate::args::{WorkloadsFormat, WorkloadsRun};
 use crate::human::{look, Style};
-use crate::{print, use_color, verdict, write_json};
+use crate::{plural, print, use_color, verdict, write_json};
 
 /// Run `cni-fix workloads`.
 pub fn run(run: WorkloadsRun) -> Result<u8> {
@@ -38,10 +38,6 @@ fn place(file: &str, location: Option<cni_fix_core::Location>) -> String {
         Some(l) => format!("{file}:{}:{}", l.line, l.column),
         None => file.into_owned(),
     }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn workload_header(out: &mut dyn Write, style: &Style, w: &Workload) -> io::Result<()> {

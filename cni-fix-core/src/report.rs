@@ -254,6 +254,18 @@ impl Report {
     pub fn fails(&self, threshold: Severity) -> bool {
         self.findings.iter().any(|f| f.severity >= threshold)
     }
+
+    /// Each finding id once, most severe first (in report order within a severity).
+    pub fn finding_ids(&self) -> Vec<crate::finding::FindingId> {
+        let mut ids: Vec<(Severity, crate::finding::FindingId)> = Vec::new();
+        for f in &self.findings {
+            if !ids.iter().any(|(_, i)| *i == f.id) {
+                ids.push((f.severity, f.id));
+            }
+        }
+        ids.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
+        ids.into_iter().map(|(_, i)| i).collect()
+    }
 }
 
 /// Files in report order: the loaded networks first (the pod network at their head), then the
@@ -399,7 +411,20 @@ impl Summary {
 
 /// Check a node: gather a [`Snapshot`], evaluate every rule, and build the [`Report`].
 pub fn check(options: &CheckOptions) -> Result<Report, CheckError> {
-    let snap = Snapshot::gather(options)?;
+    check_from(
+        options,
+        crate::snapshot::open_root(options)?,
+        &crate::source::SystemProber,
+    )
+}
+
+/// [`check`] any node source, asking `prober` (a recording, a collection, an agent's own).
+pub fn check_from(
+    options: &CheckOptions,
+    node: std::sync::Arc<dyn crate::source::NodeSource>,
+    prober: &dyn crate::source::Prober,
+) -> Result<Report, CheckError> {
+    let snap = Snapshot::gather_from(options, node, prober)?;
     let findings = crate::rules::evaluate(&snap);
     Ok(Report::new(&snap, findings))
 }

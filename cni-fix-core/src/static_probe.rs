@@ -16,7 +16,7 @@
 //! no input makes it panic.
 
 use memchr::memmem;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plugins_release::{PluginsRelease, RELEASE_PLUGINS};
 use crate::runtime::release_triple;
@@ -29,7 +29,7 @@ pub const MAX_BINARY_BYTES: u64 = 256 * 1024 * 1024;
 const MAX_STRING: u64 = 1024 * 1024;
 
 /// How sure a static reading is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Confidence {
     /// Inferred from library package markers.

@@ -39,7 +39,7 @@ pub use replay::CollectedNode;
 use crate::report::Report;
 use crate::snapshot::{CheckOptions, ProbeMode};
 use crate::source::{NodeSource, Prober, SystemProber};
-use crate::{CheckError, Snapshot};
+use crate::CheckError;
 
 /// The schema of a collection's manifest.
 pub const SCHEMA: &str = "cni-fix.collect/v1";
@@ -90,7 +90,7 @@ pub struct Manifest {
 }
 
 /// The node options a collection was made with, as text.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[non_exhaustive]
 pub struct RecordedOptions {
     /// `--containerd-config`.
@@ -110,7 +110,7 @@ pub struct RecordedOptions {
     /// `--assume-plugins-release`.
     pub assume_plugins_release: Option<String>,
     /// How plugin versions were learnt: `exec`, `static` or `none`.
-    pub probe: String,
+    pub probe: ProbeMode,
     /// The Node object given with `--node`: its name and text.
     pub node_object: Option<(String, String)>,
 }
@@ -125,11 +125,26 @@ pub enum Answer<T> {
     Error(String),
 }
 
-impl<T: Clone> Answer<T> {
-    fn of<E: ToString>(r: &Result<T, E>) -> Answer<T> {
+impl<T> Answer<T> {
+    /// The record of a program's result: its answer as `f` records it, or its error's text.
+    fn of<U, E: ToString>(r: &Result<U, E>, f: impl FnOnce(&U) -> T) -> Answer<T> {
         match r {
-            Ok(v) => Answer::Ok(v.clone()),
+            Ok(v) => Answer::Ok(f(v)),
             Err(e) => Answer::Error(e.to_string()),
+        }
+    }
+
+    /// The recorded result, its answer read by `f`; `missing` says why there is none when
+    /// the question was not asked at collection.
+    fn replay<U, E: ToString>(
+        a: Option<&Answer<T>>,
+        f: impl FnOnce(&T) -> Result<U, E>,
+        missing: impl FnOnce() -> String,
+    ) -> Result<U, String> {
+        match a {
+            Some(Answer::Ok(v)) => f(v).map_err(|e| e.to_string()),
+            Some(Answer::Error(e)) => Err(e.clone()),
+            None => Err(missing()),
         }
     }
 }
@@ -141,7 +156,7 @@ pub struct StaticRecord {
     /// The spec versions read.
     pub versions: Vec<String>,
     /// `high` or `medium`.
-    pub confidence: String,
+    pub confidence: crate::static_probe::Confidence,
     /// What they were read from.
     pub evidence: String,
 }
@@ -342,11 +357,8 @@ pub fn collect_from(
     let root = crate::node::display_path(node.root());
     let recorder = Arc::new(record::Recorder::new(node));
     let recording_prober = record::RecordingProber::new(prober, recorder.inner());
-    let snap = Snapshot::gather_from(&options.check, recorder.clone(), &recording_prober)?;
-    let findings = crate::rules::evaluate(&snap);
-    let report = Report::new(&snap, findings);
+    let report = crate::report::check_from(&options.check, recorder.clone(), &recording_prober)?;
     let probe = options.check.probe_mode(live);
-    drop(snap);
     let (paths, files) = recorder.finish();
     let manifest = Manifest {
         schema: SCHEMA.to_string(),
@@ -370,14 +382,6 @@ pub fn collect_from(
     })
 }
 
-fn probe_name(mode: ProbeMode) -> &'static str {
-    match mode {
-        ProbeMode::Exec => "exec",
-        ProbeMode::Static => "static",
-        ProbeMode::None => "none",
-    }
-}
-
 impl RecordedOptions {
     fn of(o: &CheckOptions, probe: ProbeMode) -> RecordedOptions {
         let text = |p: &Option<PathBuf>| p.as_deref().map(crate::node::display_path);
@@ -394,7 +398,7 @@ impl RecordedOptions {
             cri_dockerd_version: o.cri_dockerd_version.as_ref().map(|v| v.raw.clone()),
             kubelet_version: o.kubelet_version.as_ref().map(|v| v.to_string()),
             assume_plugins_release: o.assume_plugins_release.as_ref().map(|r| r.to_string()),
-            probe: probe_name(probe).to_string(),
+            probe,
             node_object: o
                 .node_object
                 .as_ref()

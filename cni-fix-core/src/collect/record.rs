@@ -15,7 +15,7 @@ use crate::node::{io_message, DirEntry, EntryKind, NodeFs, ReadError};
 use crate::probe::ProbeError;
 use crate::runtime::{ContainerdVersion, RuntimeVersion};
 use crate::source::{FileInfo, NodeSource, Prober};
-use crate::static_probe::{Confidence, StaticVersions};
+use crate::static_probe::StaticVersions;
 
 #[derive(Debug, Default)]
 struct Log {
@@ -285,13 +285,6 @@ impl<'a> RecordingProber<'a> {
     }
 }
 
-pub(super) fn confidence_name(c: Confidence) -> &'static str {
-    match c {
-        Confidence::High => "high",
-        Confidence::Medium => "medium",
-    }
-}
-
 impl Prober for RecordingProber<'_> {
     fn exec_versions(
         &self,
@@ -302,7 +295,7 @@ impl Prober for RecordingProber<'_> {
         let answers = self.inner.exec_versions(node, binaries, timeout);
         let mut rec = self.answers();
         for (b, a) in binaries.iter().zip(&answers) {
-            rec.exec.insert(path_key(b), Answer::of(a));
+            rec.exec.insert(path_key(b), Answer::of(a, Clone::clone));
         }
         answers
     }
@@ -319,24 +312,18 @@ impl Prober for RecordingProber<'_> {
             .unwrap_or_else(|| {
                 crate::snapshot::static_reading(self.node.as_ref(), binary, plugin_type)
             });
-        let rec = match &reading {
-            Ok(r) => Answer::Ok(StaticRecord {
-                versions: r.versions.clone(),
-                confidence: confidence_name(r.confidence).to_string(),
-                evidence: r.evidence.clone(),
-            }),
-            Err(e) => Answer::Error(e.clone()),
-        };
+        let rec = Answer::of(&reading, |r| StaticRecord {
+            versions: r.versions.clone(),
+            confidence: r.confidence,
+            evidence: r.evidence.clone(),
+        });
         self.answers().static_readings.insert(path_key(binary), rec);
         Some(reading)
     }
 
     fn containerd_version(&self, timeout: Duration) -> Result<ContainerdVersion, String> {
         let r = self.inner.containerd_version(timeout);
-        self.answers().containerd_version = Some(match &r {
-            Ok(v) => Answer::Ok(v.raw.clone()),
-            Err(e) => Answer::Error(e.clone()),
-        });
+        self.answers().containerd_version = Some(Answer::of(&r, |v| v.raw.clone()));
         r
     }
 
@@ -347,10 +334,7 @@ impl Prober for RecordingProber<'_> {
         timeout: Duration,
     ) -> Result<crate::kubelet::KubeletVersion, String> {
         let r = self.inner.kubelet_version(node, binary, timeout);
-        let a = match &r {
-            Ok(v) => Answer::Ok(v.to_string()),
-            Err(e) => Answer::Error(e.clone()),
-        };
+        let a = Answer::of(&r, |v| v.to_string());
         self.answers().kubelet_version.insert(path_key(binary), a);
         r
     }
@@ -362,10 +346,7 @@ impl Prober for RecordingProber<'_> {
         timeout: Duration,
     ) -> Result<RuntimeVersion, String> {
         let r = self.inner.cri_dockerd_version(node, binary, timeout);
-        let a = match &r {
-            Ok(v) => Answer::Ok(v.raw.clone()),
-            Err(e) => Answer::Error(e.clone()),
-        };
+        let a = Answer::of(&r, |v| v.raw.clone());
         self.answers()
             .cri_dockerd_version
             .insert(path_key(binary), a);

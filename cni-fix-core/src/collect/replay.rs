@@ -15,10 +15,10 @@ use crate::node::{DirEntry, EntryKind, ReadError};
 use crate::probe::ProbeError;
 use crate::report::Report;
 use crate::runtime::{ContainerdVersion, RuntimeVersion};
-use crate::snapshot::{CheckOptions, ProbeMode};
+use crate::snapshot::CheckOptions;
 use crate::source::{FileInfo, NodeSource, Prober};
-use crate::static_probe::{Confidence, StaticVersions};
-use crate::{CheckError, Snapshot};
+use crate::static_probe::StaticVersions;
+use crate::CheckError;
 
 /// A node read back from a collection: it answers as the node answered when it was collected.
 #[derive(Debug)]
@@ -169,12 +169,7 @@ impl CollectedNode {
                         .map_err(|e| parse_err("assume_plugins_release", &e))?,
                 );
             }
-            o.probe = Some(match r.probe.as_str() {
-                "exec" => ProbeMode::Exec,
-                "static" => ProbeMode::Static,
-                "none" => ProbeMode::None,
-                other => return Err(parse_err("probe", &format!("unknown mode {other:?}"))),
-            });
+            o.probe = Some(r.probe);
         }
         if o.node_object.is_none() {
             if let Some((n, text)) = &r.node_object {
@@ -190,9 +185,7 @@ impl CollectedNode {
         let prober = ReplayProber {
             answers: &self.manifest.answers,
         };
-        let snap = Snapshot::gather_from(options, self.node.clone(), &prober)?;
-        let findings = crate::rules::evaluate(&snap);
-        Ok(Report::new(&snap, findings))
+        crate::report::check_from(options, self.node.clone(), &prober)
     }
 }
 
@@ -334,6 +327,14 @@ struct ReplayProber<'a> {
 
 const NOT_ASKED: &str = "it was not asked when the node was collected";
 
+/// Why a binary's `--version` has no recorded answer.
+fn not_asked(binary: &Path) -> String {
+    format!(
+        "`{} --version`: {NOT_ASKED}",
+        crate::node::display_path(binary)
+    )
+}
+
 impl Prober for ReplayProber<'_> {
     fn exec_versions(
         &self,
@@ -360,11 +361,7 @@ impl Prober for ReplayProber<'_> {
         Some(match self.answers.static_readings.get(&path_key(binary)) {
             Some(Answer::Ok(r)) => Ok(StaticVersions {
                 versions: r.versions.clone(),
-                confidence: if r.confidence == "high" {
-                    Confidence::High
-                } else {
-                    Confidence::Medium
-                },
+                confidence: r.confidence,
                 evidence: r.evidence.clone(),
             }),
             Some(Answer::Error(e)) => Err(e.clone()),
@@ -373,11 +370,11 @@ impl Prober for ReplayProber<'_> {
     }
 
     fn containerd_version(&self, _timeout: Duration) -> Result<ContainerdVersion, String> {
-        match &self.answers.containerd_version {
-            Some(Answer::Ok(raw)) => ContainerdVersion::parse(raw).map_err(|e| e.to_string()),
-            Some(Answer::Error(e)) => Err(e.clone()),
-            None => Err(format!("`containerd --version`: {NOT_ASKED}")),
-        }
+        Answer::replay(
+            self.answers.containerd_version.as_ref(),
+            |raw| ContainerdVersion::parse(raw),
+            || format!("`containerd --version`: {NOT_ASKED}"),
+        )
     }
 
     fn kubelet_version(
@@ -386,16 +383,11 @@ impl Prober for ReplayProber<'_> {
         binary: &Path,
         _timeout: Duration,
     ) -> Result<crate::kubelet::KubeletVersion, String> {
-        match self.answers.kubelet_version.get(&path_key(binary)) {
-            Some(Answer::Ok(v)) => {
-                crate::kubelet::KubeletVersion::parse(v).map_err(|e| e.to_string())
-            }
-            Some(Answer::Error(e)) => Err(e.clone()),
-            None => Err(format!(
-                "`{} --version`: {NOT_ASKED}",
-                crate::node::display_path(binary)
-            )),
-        }
+        Answer::replay(
+            self.answers.kubelet_version.get(&path_key(binary)),
+            |v| crate::kubelet::KubeletVersion::parse(v),
+            || not_asked(binary),
+        )
     }
 
     fn cri_dockerd_version(
@@ -404,13 +396,10 @@ impl Prober for ReplayProber<'_> {
         binary: &Path,
         _timeout: Duration,
     ) -> Result<RuntimeVersion, String> {
-        match self.answers.cri_dockerd_version.get(&path_key(binary)) {
-            Some(Answer::Ok(v)) => RuntimeVersion::parse(v).map_err(|e| e.to_string()),
-            Some(Answer::Error(e)) => Err(e.clone()),
-            None => Err(format!(
-                "`{} --version`: {NOT_ASKED}",
-                crate::node::display_path(binary)
-            )),
-        }
+        Answer::replay(
+            self.answers.cri_dockerd_version.get(&path_key(binary)),
+            |v| RuntimeVersion::parse(v),
+            || not_asked(binary),
+        )
     }
 }
