@@ -20,6 +20,11 @@ packages=(
   # the fleet tests: promtool validates the Prometheus output; pip installs the validators
   prometheus
   python3-pip
+  # the package tests: buildah builds and runs the image, lintian checks the Debian package,
+  # readelf reads the static binary's dynamic section
+  buildah
+  lintian
+  binutils
 )
 # The workloads tests run the Kubernetes documentation's kubectl line: Debian's kubectl unless
 # the machine has one already (another package may own /usr/bin/kubectl).
@@ -55,6 +60,12 @@ done
 if [ ! -d target/kubernetes-validate-1.30/kubernetes_validate ]; then
   python3 -m pip install --quiet --no-deps --target target/kubernetes-validate-1.30 \
     kubernetes-validate==1.30.0
+fi
+
+# cargo-deb builds the Debian package in scripts/package.sh, which the package tests run.
+if ! command -v cargo-deb >/dev/null 2>&1; then
+  echo "installing from crates.io: cargo-deb"
+  cargo install --locked --quiet cargo-deb
 fi
 
 if [ ! -f ../shared/corpus/real-world/INDEX.md ]; then
