@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Condvar, Mutex, PoisonError};
 
 use serde::Serialize;
@@ -80,40 +79,60 @@ pub fn check_input(
 /// Check every input, `options.jobs` at a time, calling `each` with each outcome in input
 /// order (on the calling thread). A worker runs ahead of the oldest unfinished node by at most
 /// a few nodes, so that one slow node does not make the others pile up in memory.
-pub fn scan(inputs: &[PathBuf], options: &ScanOptions, mut each: impl FnMut(NodeOutcome)) {
-    let jobs = options.jobs.clamp(1, inputs.len().max(1));
+///
+/// The inputs are taken from the iterator only as workers are free, so a list of nodes read
+/// as it is checked (from a file or a pipe) is never held whole: memory does not grow with the
+/// number of nodes.
+pub fn scan<I>(inputs: I, options: &ScanOptions, mut each: impl FnMut(NodeOutcome))
+where
+    I: IntoIterator<Item = PathBuf>,
+    I::IntoIter: Send,
+{
+    let inputs = inputs.into_iter();
+    let most = inputs.size_hint().1.unwrap_or(usize::MAX);
+    let jobs = options.jobs.clamp(1, most.max(1));
     let window = jobs * 4;
-    let next = AtomicUsize::new(0);
-    let emitted = (Mutex::new(0usize), Condvar::new());
+    // The next input and its index; taken under the lock, so indexes follow input order.
+    let source = Mutex::new((0usize, inputs));
+    let progress = Progress {
+        state: Mutex::new((0, false)),
+        changed: Condvar::new(),
+    };
     let (tx, rx) = mpsc::channel::<NodeOutcome>();
     std::thread::scope(|s| {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (next, emitted) = (&next, &emitted);
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(input) = inputs.get(i) else { break };
-                {
-                    let (lock, cv) = emitted;
-                    let mut done = lock.lock().unwrap_or_else(PoisonError::into_inner);
-                    while i >= *done + window {
-                        done = cv.wait(done).unwrap_or_else(PoisonError::into_inner);
+            let (source, progress) = (&source, &progress);
+            s.spawn(move || {
+                // A worker that panics stops the others, which would wait for it forever.
+                let _stop = StopOnDrop(progress);
+                loop {
+                    let (i, input) = {
+                        let mut next = source.lock().unwrap_or_else(PoisonError::into_inner);
+                        let Some(input) = next.1.next() else { break };
+                        next.0 += 1;
+                        (next.0 - 1, input)
+                    };
+                    if !progress.wait_for(i, window) {
+                        break;
                     }
-                }
-                let (kind, hostname, result) = check_input(input, &options.check);
-                let outcome = NodeOutcome {
-                    index: i,
-                    input: input.clone(),
-                    kind,
-                    hostname,
-                    result,
-                };
-                if tx.send(outcome).is_err() {
-                    break;
+                    let (kind, hostname, result) = check_input(&input, &options.check);
+                    let outcome = NodeOutcome {
+                        index: i,
+                        input,
+                        kind,
+                        hostname,
+                        result,
+                    };
+                    if tx.send(outcome).is_err() {
+                        break;
+                    }
                 }
             });
         }
         drop(tx);
+        // When `each` panics, the workers are stopped before the scope waits for them.
+        let _stop = StopOnDrop(&progress);
         let mut pending: BTreeMap<usize, NodeOutcome> = BTreeMap::new();
         let mut want = 0;
         for outcome in rx {
@@ -121,12 +140,52 @@ pub fn scan(inputs: &[PathBuf], options: &ScanOptions, mut each: impl FnMut(Node
             while let Some(o) = pending.remove(&want) {
                 each(o);
                 want += 1;
-                let (lock, cv) = &emitted;
-                *lock.lock().unwrap_or_else(PoisonError::into_inner) = want;
-                cv.notify_all();
+                progress.emitted(want);
             }
         }
     });
+}
+
+/// How many outcomes have been handed out, and whether the scan is stopping.
+struct Progress {
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl Progress {
+    /// Wait until input `i` is within `window` of the oldest outcome not handed out yet;
+    /// false when the scan is stopping.
+    fn wait_for(&self, i: usize, window: usize) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while !state.1 && i >= state.0 + window {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        !state.1
+    }
+
+    fn emitted(&self, n: usize) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).0 = n;
+        self.changed.notify_all();
+    }
+
+    fn stop(&self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Stops the scan when dropped by a panic.
+struct StopOnDrop<'a>(&'a Progress);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop();
+        }
+    }
 }
 
 /// A node's verdict, as `check`'s exit status gives it.
@@ -246,5 +305,63 @@ impl Tally {
                 .then(a.id.as_str().cmp(b.id.as_str()))
         });
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Inputs are pulled as workers are free: never more than the window and one per worker
+    /// ahead of the node being handed out, so a long list is never held whole.
+    #[test]
+    fn inputs_are_taken_as_they_are_checked() {
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&pulled);
+        let inputs = (0..300).map(move |i| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            PathBuf::from(format!("/nonexistent/cni-fix-scan-test/{i}"))
+        });
+        for jobs in [1, 3] {
+            pulled.store(0, Ordering::SeqCst);
+            let options = ScanOptions {
+                check: CheckOptions::default(),
+                jobs,
+            };
+            let mut seen = 0;
+            scan(inputs.clone(), &options, |o| {
+                assert_eq!(o.index, seen);
+                assert!(o.result.is_err());
+                let ahead = pulled.load(Ordering::SeqCst);
+                assert!(
+                    ahead <= o.index + 1 + jobs * 4 + jobs,
+                    "{ahead} inputs taken when node {} is handed out ({jobs} jobs)",
+                    o.index
+                );
+                seen += 1;
+            });
+            assert_eq!(seen, 300);
+        }
+    }
+
+    /// A panic in `each` reaches the caller: the workers waiting for the window are stopped,
+    /// not left waiting forever.
+    #[test]
+    fn a_panic_in_each_stops_the_workers() {
+        let inputs = (0..100).map(|i| PathBuf::from(format!("/nonexistent/cni-fix-scan-test/{i}")));
+        let options = ScanOptions {
+            check: CheckOptions::default(),
+            jobs: 2,
+        };
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scan(inputs, &options, |o| {
+                if o.index == 3 {
+                    panic!("the caller's own panic");
+                }
+            })
+        }));
+        assert!(caught.is_err());
     }
 }
