@@ -15,7 +15,12 @@ use cni_fix_core::{
 /// Find and repair the CNI configuration problems that break Kubernetes nodes when their
 /// container runtime changes.
 #[derive(Debug, Parser)]
-#[command(name = "cni-fix", version, about, max_term_width = 100)]
+#[command(
+    name = "cni-fix",
+    version,
+    about = "cni-fix: diagnose and repair a Kubernetes node's CNI configuration",
+    max_term_width = 100
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -300,8 +305,14 @@ pub enum ScanFormat {
 pub struct ScanArgs {
     /// Node trees (directories, read as --root reads them) and collections (`cni-fix collect`
     /// archives).
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present = "from")]
     pub paths: Vec<PathBuf>,
+
+    /// Also check the paths listed in FILE, one per line (- reads standard input), after the
+    /// PATH arguments. The list is read as nodes are checked, never held whole, and is not
+    /// bound by the command line's length.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
 
     /// How to read each node; for a collection, what is not given here is taken from the
     /// options it was collected with.
@@ -330,6 +341,8 @@ pub struct ScanArgs {
 pub struct ScanRun {
     /// The inputs.
     pub paths: Vec<PathBuf>,
+    /// A file listing more inputs, one per line (`-`: standard input).
+    pub from: Option<PathBuf>,
     /// How to check each node.
     pub options: cni_fix_core::fleet::ScanOptions,
     /// How to print.
@@ -360,6 +373,7 @@ impl ScanArgs {
         jobs(self.jobs, &mut options)?;
         Ok(ScanRun {
             paths: self.paths,
+            from: self.from,
             options,
             format: self.format,
             fail_on: self.fail_on.threshold(),
@@ -752,6 +766,7 @@ impl CheckArgs {
                 interval: None,
                 many: Some(ScanRun {
                     paths: roots,
+                    from: None,
                     options: scan,
                     format,
                     fail_on,

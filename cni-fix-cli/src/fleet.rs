@@ -1,8 +1,11 @@
 //! `cni-fix scan` (and `check` over several roots) and `cni-fix collect`: many nodes in, a line
 //! per node out as each is done, and the finding ids across nodes at the end.
 
-use std::io::{self, Write};
-use std::path::Path;
+use std::ffi::OsStr;
+use std::io::{self, BufRead, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 use cni_fix_core::fleet::{self, NodeOutcome, Tally, Verdict};
@@ -145,8 +148,71 @@ fn summary(out: &mut dyn Write, style: &Style, tally: &Tally) -> io::Result<()> 
     Ok(())
 }
 
+/// The paths a `--from` list names, one per line, read as they are wanted. Blank lines are
+/// skipped; a line is a path as it is, bytes and all, but for a closing `\r`. A read error
+/// ends the list and is kept in `error`.
+struct PathList {
+    reader: Box<dyn BufRead + Send>,
+    line: Vec<u8>,
+    error: Arc<Mutex<Option<io::Error>>>,
+}
+
+impl Iterator for PathList {
+    type Item = PathBuf;
+
+    fn next(&mut self) -> Option<PathBuf> {
+        loop {
+            self.line.clear();
+            match self.reader.read_until(b'\n', &mut self.line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                    return None;
+                }
+            }
+            let mut line = self.line.as_slice();
+            line = line.strip_suffix(b"\n").unwrap_or(line);
+            line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                return Some(PathBuf::from(OsStr::from_bytes(line)));
+            }
+        }
+    }
+}
+
+/// Open a `--from` list: a file, or standard input for `-`.
+fn path_list(from: &Path) -> Result<(PathList, Arc<Mutex<Option<io::Error>>>)> {
+    let reader: Box<dyn BufRead + Send> = if from.as_os_str() == "-" {
+        Box::new(io::BufReader::new(io::stdin()))
+    } else {
+        let file =
+            std::fs::File::open(from).with_context(|| format!("--from {}", from.display()))?;
+        Box::new(io::BufReader::new(file))
+    };
+    let error = Arc::new(Mutex::new(None));
+    let list = PathList {
+        reader,
+        line: Vec::new(),
+        error: Arc::clone(&error),
+    };
+    Ok((list, error))
+}
+
 /// Run a scan, writing as each node is done.
 pub fn scan(run: ScanRun) -> Result<u8> {
+    let (listed, list_error) = match &run.from {
+        Some(from) => {
+            let (list, error) = path_list(from)?;
+            (Some(list), Some(error))
+        }
+        None => (None, None),
+    };
+    let inputs = run
+        .paths
+        .iter()
+        .cloned()
+        .chain(listed.into_iter().flatten());
     let stdout = io::stdout();
     let color = use_color(run.color, &stdout);
     let style = Style { color };
@@ -156,7 +222,7 @@ pub fn scan(run: ScanRun) -> Result<u8> {
         ScanFormat::Human => header(&mut out),
         ScanFormat::Json => Ok(()),
     };
-    fleet::scan(&run.paths, &run.options, |o| {
+    fleet::scan(inputs, &run.options, |o| {
         let verdict = Verdict::of(&o.result, run.fail_on);
         tally.add(&o.result, verdict);
         if printed.is_err() {
@@ -198,6 +264,16 @@ pub fn scan(run: ScanRun) -> Result<u8> {
         }
     });
     let printed = printed.and_then(|()| out.flush());
+    if let (Some(from), Some(error)) = (&run.from, list_error) {
+        if let Some(e) = error.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            // The nodes read before it were checked and printed; the rest were not.
+            return Err(anyhow::Error::new(e).context(format!(
+                "--from {}: the list could not be read to its end; the paths after the first {} were not checked",
+                from.display(),
+                tally.nodes.saturating_sub(run.paths.len())
+            )));
+        }
+    }
     keep_status(verdict(tally.unknown > 0, tally.problem > 0), printed)
 }
 

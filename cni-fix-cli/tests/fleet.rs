@@ -544,3 +544,80 @@ fn collect_to_standard_output_and_refusals() {
         run.stderr
     );
 }
+
+#[test]
+fn a_list_of_nodes_from_a_file_or_standard_input() {
+    let clean = scenarios_dir().join("clean/node");
+    let shadowed = scenarios_dir().join("shadowed-config/node");
+    let common = [
+        "scan",
+        "--format",
+        "json",
+        "--jobs",
+        "2",
+        "--assume-plugins-release",
+        "1.1.1",
+        "--containerd-version",
+        "1.6.20",
+    ];
+    let mut all = common.to_vec();
+    all.extend([s(&clean), s(&shadowed), s(&clean), "/nonexistent/node"]);
+    let expected = cni_fix(&all);
+    assert_eq!(expected.code, 2, "{}", expected.stderr);
+
+    // The first path as an argument, the rest from a list with a blank line and CRLF endings.
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("nodes.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "{}\r\n\n   \n{}\n/nonexistent/node",
+            s(&shadowed),
+            s(&clean)
+        ),
+    )
+    .unwrap();
+    let mut from_file = common.to_vec();
+    from_file.extend([s(&clean), "--from", s(&list)]);
+    let run = cni_fix(&from_file);
+    assert_eq!((run.code, &run.stdout), (expected.code, &expected.stdout));
+
+    // The same list on standard input.
+    let mut from_stdin = common.to_vec();
+    from_stdin.extend([s(&clean), "--from", "-"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cni-fix"))
+        .args(&from_stdin)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&std::fs::read(&list).unwrap()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(expected.code));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected.stdout);
+
+    // A list that cannot be read: named, and the scan says so (exit 2).
+    let unreadable = cni_fix(&["scan", "--from", s(tmp.path())]);
+    assert_eq!(unreadable.code, 2);
+    assert!(
+        unreadable.stderr.contains(&format!(
+            "--from {}: the list could not be read to its end",
+            s(tmp.path())
+        )),
+        "{}",
+        unreadable.stderr
+    );
+    let missing = cni_fix(&["scan", "--from", "/nonexistent/list"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("--from /nonexistent/list"),
+        "{}",
+        missing.stderr
+    );
+    // Neither a path nor a list: a usage error.
+    assert_eq!(cni_fix(&["scan"]).code, 2);
+}
