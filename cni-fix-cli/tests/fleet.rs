@@ -202,6 +202,19 @@ fn secrets_stay_on_the_node() {
     assert!(String::from_utf8_lossy(config).contains("username = \"robot\""));
 }
 
+/// `scan` as JSON Lines, two jobs, containerd 1.6.20 with plugins v1.1.1.
+const SCAN_JSON: [&str; 9] = [
+    "scan",
+    "--format",
+    "json",
+    "--jobs",
+    "2",
+    "--assume-plugins-release",
+    "1.1.1",
+    "--containerd-version",
+    "1.6.20",
+];
+
 #[test]
 fn many_nodes_stream_in_order_with_a_tally() {
     let tmp = tempfile::tempdir().unwrap();
@@ -217,17 +230,7 @@ fn many_nodes_stream_in_order_with_a_tally() {
         s(&archive),
         "/nonexistent/node",
     ];
-    let mut args = vec![
-        "scan",
-        "--format",
-        "json",
-        "--jobs",
-        "2",
-        "--assume-plugins-release",
-        "1.1.1",
-        "--containerd-version",
-        "1.6.20",
-    ];
+    let mut args = SCAN_JSON.to_vec();
     args.extend(inputs);
     let run = cni_fix(&args);
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -549,18 +552,7 @@ fn collect_to_standard_output_and_refusals() {
 fn a_list_of_nodes_from_a_file_or_standard_input() {
     let clean = scenarios_dir().join("clean/node");
     let shadowed = scenarios_dir().join("shadowed-config/node");
-    let common = [
-        "scan",
-        "--format",
-        "json",
-        "--jobs",
-        "2",
-        "--assume-plugins-release",
-        "1.1.1",
-        "--containerd-version",
-        "1.6.20",
-    ];
-    let mut all = common.to_vec();
+    let mut all = SCAN_JSON.to_vec();
     all.extend([s(&clean), s(&shadowed), s(&clean), "/nonexistent/node"]);
     let expected = cni_fix(&all);
     assert_eq!(expected.code, 2, "{}", expected.stderr);
@@ -577,13 +569,13 @@ fn a_list_of_nodes_from_a_file_or_standard_input() {
         ),
     )
     .unwrap();
-    let mut from_file = common.to_vec();
+    let mut from_file = SCAN_JSON.to_vec();
     from_file.extend([s(&clean), "--from", s(&list)]);
     let run = cni_fix(&from_file);
     assert_eq!((run.code, &run.stdout), (expected.code, &expected.stdout));
 
     // The same list on standard input.
-    let mut from_stdin = common.to_vec();
+    let mut from_stdin = SCAN_JSON.to_vec();
     from_stdin.extend([s(&clean), "--from", "-"]);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cni-fix"))
         .args(&from_stdin)
