@@ -228,22 +228,16 @@ impl NodeFs {
         Ok(out)
     }
 
-    /// Read a regular file, at most `cap` bytes. Never blocks on a FIFO or device.
-    pub fn read_file(&self, node_path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
-        let io_err = |e: io::Error| {
-            if e.kind() == io::ErrorKind::PermissionDenied {
-                ReadError::Denied
-            } else {
-                ReadError::io(&e)
-            }
-        };
-        let host = self.resolve(node_path).map_err(io_err)?;
+    /// Open a regular file of at most `cap` bytes for reading. Never blocks on a FIFO or
+    /// device.
+    pub fn open_file(&self, node_path: &Path, cap: u64) -> Result<File, ReadError> {
+        let host = self.resolve(node_path).map_err(read_error)?;
         let file: File = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(&host)
-            .map_err(io_err)?;
-        let meta = file.metadata().map_err(io_err)?;
+            .map_err(read_error)?;
+        let meta = file.metadata().map_err(read_error)?;
         if !meta.file_type().is_file() {
             return Err(ReadError::NotRegular(file_type_name(meta.file_type())));
         }
@@ -253,8 +247,17 @@ impl NodeFs {
                 cap,
             });
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        file.take(cap + 1).read_to_end(&mut bytes).map_err(io_err)?;
+        Ok(file)
+    }
+
+    /// Read a regular file, at most `cap` bytes. Never blocks on a FIFO or device.
+    pub fn read_file(&self, node_path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+        let file = self.open_file(node_path, cap)?;
+        let len = file.metadata().map_err(read_error)?.len();
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(cap + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
         if bytes.len() as u64 > cap {
             return Err(ReadError::TooLarge {
                 size: bytes.len() as u64,
@@ -262,6 +265,14 @@ impl NodeFs {
             });
         }
         Ok(bytes)
+    }
+}
+
+fn read_error(e: io::Error) -> ReadError {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        ReadError::Denied
+    } else {
+        ReadError::io(&e)
     }
 }
 

@@ -62,6 +62,15 @@ pub trait NodeSource: fmt::Debug + Send + Sync {
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<DirEntry>>;
     /// A regular file's bytes, at most `cap` of them; never blocks.
     fn read_file(&self, path: &Path, cap: u64) -> Result<Vec<u8>, ReadError>;
+    /// A regular file of at most `cap` bytes, to read in pieces (a plugin binary, of which
+    /// the static probe reads a few parts). By default the whole file, read at once.
+    fn open_read_at(
+        &self,
+        path: &Path,
+        cap: u64,
+    ) -> Result<Box<dyn crate::static_probe::ReadAt + '_>, ReadError> {
+        Ok(Box::new(self.read_file(path, cap)?))
+    }
     /// Information on what `path` leads to (links followed).
     fn metadata(&self, path: &Path) -> io::Result<FileInfo>;
     /// Information on `path` itself (a last-component link not followed).
@@ -87,6 +96,15 @@ impl NodeSource for NodeFs {
     }
     fn read_file(&self, path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
         NodeFs::read_file(self, path, cap)
+    }
+    fn open_read_at(
+        &self,
+        path: &Path,
+        cap: u64,
+    ) -> Result<Box<dyn crate::static_probe::ReadAt + '_>, ReadError> {
+        let file = NodeFs::open_file(self, path, cap)?;
+        let at = crate::static_probe::FileAt::new(file).map_err(|e| ReadError::io(&e))?;
+        Ok(Box::new(at))
     }
     fn metadata(&self, path: &Path) -> io::Result<FileInfo> {
         NodeFs::metadata(self, path).map(|m| FileInfo::of(&m))

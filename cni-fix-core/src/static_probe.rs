@@ -15,6 +15,8 @@
 //! This is a parser of untrusted input: every read is bounds-checked, lengths are capped, and
 //! no input makes it panic.
 
+use std::borrow::Cow;
+
 use memchr::memmem;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,78 @@ pub const MAX_BINARY_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The most a buildinfo string may claim to be.
 const MAX_STRING: u64 = 1024 * 1024;
+
+/// The most of a section table cni-fix reads (65535 headers of 64 bytes is the format's own
+/// limit).
+const MAX_SECTION_TABLE: u64 = 65_535 * 64;
+
+/// A binary read in pieces: the probe reads the ELF header, the section table, the build
+/// information and the function names, not the whole file.
+pub trait ReadAt: Sync {
+    /// The binary's size in bytes.
+    fn size(&self) -> u64;
+    /// `len` bytes at `offset`, or `None` when they are not all in the binary (or cannot be
+    /// read).
+    fn read_at(&self, offset: u64, len: u64) -> Option<Cow<'_, [u8]>>;
+}
+
+fn slice_at(b: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    let len = usize::try_from(len).ok()?;
+    b.get(start..start.checked_add(len)?)
+}
+
+impl ReadAt for &[u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, len: u64) -> Option<Cow<'_, [u8]>> {
+        slice_at(self, offset, len).map(Cow::Borrowed)
+    }
+}
+
+impl ReadAt for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, len: u64) -> Option<Cow<'_, [u8]>> {
+        slice_at(self, offset, len).map(Cow::Borrowed)
+    }
+}
+
+/// An open file, read with positioned reads (`pread`): no read moves a shared position, so one
+/// file serves many readers.
+#[derive(Debug)]
+pub struct FileAt {
+    file: std::fs::File,
+    len: u64,
+}
+
+impl FileAt {
+    /// Read `file`, whose size is taken now.
+    pub fn new(file: std::fs::File) -> std::io::Result<FileAt> {
+        let len = file.metadata()?.len();
+        Ok(FileAt { file, len })
+    }
+}
+
+impl ReadAt for FileAt {
+    fn size(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, len: u64) -> Option<Cow<'_, [u8]>> {
+        use std::os::unix::fs::FileExt;
+        if offset.checked_add(len)? > self.len.min(MAX_BINARY_BYTES) {
+            return None;
+        }
+        let mut buf = vec![0u8; usize::try_from(len).ok()?];
+        self.file.read_exact_at(&mut buf, offset).ok()?;
+        Some(Cow::Owned(buf))
+    }
+}
 
 /// How sure a static reading is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -90,95 +164,136 @@ impl BuildInfo {
     }
 }
 
+/// An ELF file's layout, read from its header and section table.
 struct Elf<'a> {
-    data: &'a [u8],
+    data: &'a dyn ReadAt,
     is64: bool,
     le: bool,
+    /// The ELF header (64 bytes, or what there is of them).
+    header: Cow<'a, [u8]>,
+    /// The section headers and the section name table, when the file has them.
+    sections: Option<SectionTable<'a>>,
+}
+
+/// The section headers of an ELF file, and the names they point into.
+struct SectionTable<'a> {
+    headers: Cow<'a, [u8]>,
+    entsize: u64,
+    names: Cow<'a, [u8]>,
+}
+
+fn uint_of(b: &[u8], le: bool) -> u64 {
+    let mut v: u64 = 0;
+    if le {
+        for &x in b.iter().rev() {
+            v = (v << 8) | u64::from(x);
+        }
+    } else {
+        for &x in b {
+            v = (v << 8) | u64::from(x);
+        }
+    }
+    v
 }
 
 impl<'a> Elf<'a> {
-    fn parse(data: &'a [u8]) -> Result<Elf<'a>, StaticError> {
-        if data.starts_with(b"#!") {
+    fn parse(data: &'a dyn ReadAt) -> Result<Elf<'a>, StaticError> {
+        let head = data
+            .read_at(0, data.size().min(64))
+            .unwrap_or(Cow::Borrowed(&[]));
+        if head.starts_with(b"#!") {
             return Err(StaticError::NotElf("a script"));
         }
-        if !data.starts_with(b"\x7fELF") {
+        if !head.starts_with(b"\x7fELF") {
             return Err(StaticError::NotElf("no ELF header"));
         }
-        let is64 = match data.get(4) {
+        let is64 = match head.get(4) {
             Some(1) => false,
             Some(2) => true,
             _ => return Err(StaticError::NotElf("unknown ELF class")),
         };
-        let le = match data.get(5) {
+        let le = match head.get(5) {
             Some(1) => true,
             Some(2) => false,
             _ => return Err(StaticError::NotElf("unknown ELF byte order")),
         };
-        Ok(Elf { data, is64, le })
+        let mut elf = Elf {
+            data,
+            is64,
+            le,
+            header: head,
+            sections: None,
+        };
+        elf.sections = elf.section_table();
+        Ok(elf)
     }
 
-    fn bytes(&self, off: u64, len: u64) -> Option<&'a [u8]> {
-        let start = usize::try_from(off).ok()?;
-        let len = usize::try_from(len).ok()?;
-        self.data.get(start..start.checked_add(len)?)
+    fn bytes(&self, off: u64, len: u64) -> Option<Cow<'a, [u8]>> {
+        self.data.read_at(off, len)
     }
 
-    fn uint(&self, off: u64, size: u64) -> Option<u64> {
-        let b = self.bytes(off, size)?;
-        let mut v: u64 = 0;
-        if self.le {
-            for &x in b.iter().rev() {
-                v = (v << 8) | u64::from(x);
-            }
+    /// An unsigned field of the ELF header.
+    fn field(&self, off: usize, size: usize) -> Option<u64> {
+        Some(uint_of(
+            self.header.get(off..off.checked_add(size)?)?,
+            self.le,
+        ))
+    }
+
+    /// The section headers, their size each, and the section name table.
+    fn section_table(&self) -> Option<SectionTable<'a>> {
+        let (shoff, shentsize, shnum, shstrndx) = if self.is64 {
+            (
+                self.field(0x28, 8)?,
+                self.field(0x3A, 2)?,
+                self.field(0x3C, 2)?,
+                self.field(0x3E, 2)?,
+            )
         } else {
-            for &x in b {
-                v = (v << 8) | u64::from(x);
-            }
+            (
+                self.field(0x20, 4)?,
+                self.field(0x2E, 2)?,
+                self.field(0x30, 2)?,
+                self.field(0x32, 2)?,
+            )
+        };
+        let min = if self.is64 { 40 } else { 24 };
+        if shentsize < min || shstrndx >= shnum {
+            return None;
         }
-        Some(v)
+        let table_len = shnum.checked_mul(shentsize)?;
+        if table_len > MAX_SECTION_TABLE {
+            return None;
+        }
+        let table = self.bytes(shoff, table_len)?;
+        let (_, stroff, strsize) = self.section_header(&table, shentsize, shstrndx)?;
+        let names = self.bytes(stroff, strsize)?;
+        Some(SectionTable {
+            headers: table,
+            entsize: shentsize,
+            names,
+        })
+    }
+
+    /// (name offset, file offset, size) of section `i`.
+    fn section_header(&self, table: &[u8], entsize: u64, i: u64) -> Option<(u64, u64, u64)> {
+        let base = usize::try_from(i.checked_mul(entsize)?).ok()?;
+        let h = table.get(base..base.checked_add(usize::try_from(entsize).ok()?)?)?;
+        let u = |off: usize, size: usize| Some(uint_of(h.get(off..off + size)?, self.le));
+        if self.is64 {
+            Some((u(0, 4)?, u(24, 8)?, u(32, 8)?))
+        } else {
+            Some((u(0, 4)?, u(16, 4)?, u(20, 4)?))
+        }
     }
 
     /// (offset, size) of the section named `name`.
     fn section(&self, name: &[u8]) -> Option<(u64, u64)> {
-        let (shoff, shentsize, shnum, shstrndx) = if self.is64 {
-            (
-                self.uint(0x28, 8)?,
-                self.uint(0x3A, 2)?,
-                self.uint(0x3C, 2)?,
-                self.uint(0x3E, 2)?,
-            )
-        } else {
-            (
-                self.uint(0x20, 4)?,
-                self.uint(0x2E, 2)?,
-                self.uint(0x30, 2)?,
-                self.uint(0x32, 2)?,
-            )
-        };
-        if shentsize == 0 || shstrndx >= shnum {
-            return None;
-        }
-        let header = |i: u64| -> Option<(u64, u64, u64)> {
-            let base = shoff.checked_add(i.checked_mul(shentsize)?)?;
-            if self.is64 {
-                Some((
-                    self.uint(base, 4)?,
-                    self.uint(base + 24, 8)?,
-                    self.uint(base + 32, 8)?,
-                ))
-            } else {
-                Some((
-                    self.uint(base, 4)?,
-                    self.uint(base + 16, 4)?,
-                    self.uint(base + 20, 4)?,
-                ))
-            }
-        };
-        let (_, stroff, strsize) = header(shstrndx)?;
-        let strtab = self.bytes(stroff, strsize)?;
-        for i in 0..shnum {
-            let (name_off, off, size) = header(i)?;
-            let n = strtab.get(usize::try_from(name_off).ok()?..)?;
+        let t = self.sections.as_ref()?;
+        let count = t.headers.len() as u64 / t.entsize;
+        for i in 0..count {
+            let (name_off, off, size) = self.section_header(&t.headers, t.entsize, i)?;
+            let n = t.names.get(usize::try_from(name_off).ok()?..)?;
             let end = n.iter().position(|&b| b == 0)?;
             if &n[..end] == name {
                 return Some((off, size));
@@ -188,36 +303,33 @@ impl<'a> Elf<'a> {
     }
 
     /// The file bytes at a virtual address, through the loadable segments.
-    fn at_vaddr(&self, addr: u64, len: u64) -> Option<&'a [u8]> {
+    fn at_vaddr(&self, addr: u64, len: u64) -> Option<Cow<'a, [u8]>> {
         let (phoff, phentsize, phnum) = if self.is64 {
             (
-                self.uint(0x20, 8)?,
-                self.uint(0x36, 2)?,
-                self.uint(0x38, 2)?,
+                self.field(0x20, 8)?,
+                self.field(0x36, 2)?,
+                self.field(0x38, 2)?,
             )
         } else {
             (
-                self.uint(0x1C, 4)?,
-                self.uint(0x2A, 2)?,
-                self.uint(0x2C, 2)?,
+                self.field(0x1C, 4)?,
+                self.field(0x2A, 2)?,
+                self.field(0x2C, 2)?,
             )
         };
+        let entry = if self.is64 { 56 } else { 32 };
+        if phentsize < entry {
+            return None;
+        }
+        let table = self.bytes(phoff, phnum.checked_mul(phentsize)?)?;
         for i in 0..phnum {
-            let base = phoff.checked_add(i.checked_mul(phentsize)?)?;
+            let base = usize::try_from(i.checked_mul(phentsize)?).ok()?;
+            let h = table.get(base..base + entry as usize)?;
+            let u = |off: usize, size: usize| uint_of(&h[off..off + size], self.le);
             let (ptype, offset, vaddr, filesz) = if self.is64 {
-                (
-                    self.uint(base, 4)?,
-                    self.uint(base + 8, 8)?,
-                    self.uint(base + 16, 8)?,
-                    self.uint(base + 32, 8)?,
-                )
+                (u(0, 4), u(8, 8), u(16, 8), u(32, 8))
             } else {
-                (
-                    self.uint(base, 4)?,
-                    self.uint(base + 4, 4)?,
-                    self.uint(base + 8, 4)?,
-                    self.uint(base + 16, 4)?,
-                )
+                (u(0, 4), u(4, 4), u(8, 4), u(16, 4))
             };
             const PT_LOAD: u64 = 1;
             if ptype == PT_LOAD
@@ -229,22 +341,54 @@ impl<'a> Elf<'a> {
         }
         None
     }
+
+    /// The function names of a Go binary: the `funcnametab` of its `.gopclntab` (Go 1.16 and
+    /// later), else the whole `.gopclntab`; `None` without one.
+    fn go_function_names(&self) -> Option<Cow<'a, [u8]>> {
+        let (off, size) = self.section(b".gopclntab")?;
+        let head = self.bytes(off, size.min(8 + 8 * 8))?;
+        let magic = uint_of(head.get(..4)?, self.le);
+        let ptr = u64::from(*head.get(7)?);
+        // The header's words after magic, pad, minLC and ptrSize: nfunc, nfiles, then (Go
+        // 1.18 and later) textStart, then funcnameOffset and cuOffset.
+        let first_word = match magic {
+            0xffff_fffa => Some(2),               // Go 1.16, 1.17
+            0xffff_fff0 | 0xffff_fff1 => Some(3), // Go 1.18, 1.19; 1.20 and later
+            _ => None,
+        };
+        let names = first_word.filter(|_| ptr == 4 || ptr == 8).and_then(|w| {
+            let word = |i: u64| -> Option<u64> {
+                let at = usize::try_from(8 + i * ptr).ok()?;
+                Some(uint_of(head.get(at..at + ptr as usize)?, self.le))
+            };
+            let (start, end) = (word(w)?, word(w + 1)?);
+            (start <= end && end <= size).then(|| self.bytes(off + start, end - start))?
+        });
+        names.or_else(|| self.bytes(off, size))
+    }
 }
 
 const MAGIC: &[u8] = b"\xff Go buildinf:";
 
 /// Read the Go build information of an ELF binary, or `None` when it has none.
 pub fn read_buildinfo(data: &[u8]) -> Result<Option<BuildInfo>, StaticError> {
-    let elf = Elf::parse(data)?;
-    let blob = match elf
+    buildinfo_of(&Elf::parse(&data)?)
+}
+
+fn buildinfo_of(elf: &Elf<'_>) -> Result<Option<BuildInfo>, StaticError> {
+    let in_section = elf
         .section(b".go.buildinfo")
-        .and_then(|(o, s)| elf.bytes(o, s))
-    {
-        Some(b) if b.starts_with(MAGIC) => b,
-        _ => {
+        .and_then(|(o, s)| elf.bytes(o, s.min(MAX_STRING)))
+        .filter(|b| b.starts_with(MAGIC));
+    let blob = match in_section {
+        Some(b) => b,
+        None => {
             // No section table: the blob is 16-byte aligned in the data segment.
-            match memmem::find_iter(data, MAGIC).find(|p| p % 16 == 0) {
-                Some(p) => &data[p..],
+            let Some(all) = elf.bytes(0, elf.data.size()) else {
+                return Ok(None);
+            };
+            match memmem::find_iter(&all, MAGIC).find(|p| p % 16 == 0) {
+                Some(p) => Cow::Owned(all[p..].to_vec()),
                 None => return Ok(None),
             }
         }
@@ -253,9 +397,9 @@ pub fn read_buildinfo(data: &[u8]) -> Result<Option<BuildInfo>, StaticError> {
         return Ok(None);
     };
     let Some((version, modinfo)) = (if flags & 2 != 0 {
-        inline_strings(blob)
+        inline_strings(&blob)
     } else {
-        pointed_strings(&elf, blob, ptr_size, flags & 1 != 0)
+        pointed_strings(elf, &blob, ptr_size, flags & 1 != 0)
     }) else {
         return Ok(None);
     };
@@ -298,12 +442,12 @@ fn pointed_strings(
     };
     let read_string = |addr: u64| -> Option<Vec<u8>> {
         let header = elf.at_vaddr(addr, 2 * u64::from(ptr_size))?;
-        let data_addr = read_ptr(header)?;
+        let data_addr = read_ptr(&header)?;
         let len = read_ptr(header.get(usize::from(ptr_size)..)?)?;
         if len > MAX_STRING {
             return None;
         }
-        elf.at_vaddr(data_addr, len).map(<[u8]>::to_vec)
+        elf.at_vaddr(data_addr, len).map(Cow::into_owned)
     };
     let p = usize::from(ptr_size);
     let va = blob.get(16..).and_then(read_ptr)?;
@@ -389,7 +533,18 @@ const CNI: &str = "github.com/containernetworking/cni";
 
 /// Read the spec versions `plugin_type`'s binary supports from its bytes.
 pub fn probe_bytes(data: &[u8], plugin_type: &str) -> Result<StaticVersions, StaticError> {
-    let info = read_buildinfo(data)?;
+    probe(&data, plugin_type)
+}
+
+/// Read the spec versions `plugin_type`'s binary supports, reading only the parts of it that
+/// tell: the ELF header and section table, the Go build information, and the function names
+/// (for the package markers), each with one positioned read.
+pub fn probe(data: &dyn ReadAt, plugin_type: &str) -> Result<StaticVersions, StaticError> {
+    if data.size() > MAX_BINARY_BYTES {
+        return Err(StaticError::NotElf("larger than a plugin binary can be"));
+    }
+    let elf = Elf::parse(data)?;
+    let info = buildinfo_of(&elf)?;
     let ours = RELEASE_PLUGINS.contains(&plugin_type);
     if let Some(info) = &info {
         // 1. The plugins release it was built as.
@@ -425,8 +580,14 @@ pub fn probe_bytes(data: &[u8], plugin_type: &str) -> Result<StaticVersions, Sta
             }
         }
     }
-    // 3. The library's package paths.
-    let has = |needle: &str| memmem::find(data, needle.as_bytes()).is_some();
+    // 3. The library's package paths, in the function names (else anywhere in the file).
+    let Some(names) = elf
+        .go_function_names()
+        .or_else(|| elf.bytes(0, data.size()))
+    else {
+        return Err(StaticError::NoCni);
+    };
+    let has = |needle: &str| memmem::find(&names, needle.as_bytes()).is_some();
     let Some(release) = crate::libcni::by_markers(has) else {
         return Err(StaticError::NoCni);
     };
@@ -588,6 +749,52 @@ mod tests {
         assert_eq!(v.versions, ["0.3.0", "0.3.1", "0.4.0", "1.0.0"]);
         let v = probe_bytes(&file, "calico").unwrap();
         assert_eq!(v.versions.last().map(String::as_str), Some("1.0.0"));
+    }
+
+    /// The function names are a small part of a real plugin, and say what the whole file says:
+    /// Debian's plugins (containernetworking-plugins), whose GOPATH build has no module
+    /// information, so that their reading rests on the markers.
+    #[test]
+    fn function_names_hold_the_markers_of_debian_plugins() {
+        let dir = std::path::Path::new("/usr/lib/cni");
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; install containernetworking-plugins",
+                dir.display()
+            )
+        });
+        let mut seen = 0;
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            let whole: &[u8] = &data;
+            let elf = Elf::parse(&whole).unwrap();
+            let names = elf.go_function_names().expect("a .gopclntab");
+            assert!(
+                names.len() * 4 < data.len(),
+                "{}: {} of {} bytes",
+                path.display(),
+                names.len(),
+                data.len()
+            );
+            let in_names =
+                crate::libcni::by_markers(|m| memmem::find(&names, m.as_bytes()).is_some());
+            let anywhere =
+                crate::libcni::by_markers(|m| memmem::find(&data, m.as_bytes()).is_some());
+            assert!(in_names.is_some(), "{}", path.display());
+            assert_eq!(
+                in_names.map(|r| r.plugins_line),
+                anywhere.map(|r| r.plugins_line),
+                "{}",
+                path.display()
+            );
+            // Positioned reads of the file give the reading of its bytes.
+            let file = FileAt::new(std::fs::File::open(&path).unwrap()).unwrap();
+            let t = path.file_name().unwrap().to_str().unwrap();
+            assert_eq!(probe(&file, t), probe_bytes(&data, t), "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 10, "{seen} plugins in {}", dir.display());
     }
 
     #[test]

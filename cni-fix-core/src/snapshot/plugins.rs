@@ -366,12 +366,12 @@ pub(crate) fn static_reading(
     path: &std::path::Path,
     plugin_type: &str,
 ) -> Result<crate::static_probe::StaticVersions, String> {
-    node.read_file(path, crate::static_probe::MAX_BINARY_BYTES)
+    node.open_read_at(path, crate::static_probe::MAX_BINARY_BYTES)
         .map_err(|e| match e {
             ReadError::Denied if !node::running_as_root() => UNREAD_BINARY.to_string(),
             e => e.to_string(),
         })
-        .and_then(|bytes| {
-            crate::static_probe::probe_bytes(&bytes, plugin_type).map_err(|e| e.to_string())
+        .and_then(|binary| {
+            crate::static_probe::probe(binary.as_ref(), plugin_type).map_err(|e| e.to_string())
         })
 }
