@@ -514,7 +514,13 @@ fn go_cni_loads_what_cni_fix_says_it_loads() {
     let mut rng = Rng(7);
     for round in 0..300 {
         let dir = tempfile::tempdir().unwrap();
-        for _ in 0..rng.below(5) {
+        // Every tenth directory is large, so that cni-fix reads it on several threads.
+        let count = if round % 10 == 9 {
+            65 + rng.below(250)
+        } else {
+            rng.below(5)
+        };
+        for _ in 0..count {
             let f = rng.choose(&files);
             let ext = f.extension().unwrap().to_str().unwrap();
             let name = format!("{:02}-{}.{ext}", rng.below(100), rng.below(1000));

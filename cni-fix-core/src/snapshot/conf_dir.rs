@@ -194,15 +194,46 @@ impl Snapshot {
             .collect();
         files.sort_by(|a, b| node::byte_order(&a.name, &b.name));
         let generation = self.generation;
-        let node = &self.node;
+        let node = self.node.as_ref();
         let conf_dir = &self.conf_dir;
-        let incomplete = &mut self.incomplete;
-        for f in files.iter_mut() {
-            read_one(node.as_ref(), conf_dir, generation, f, incomplete);
+        // Read and parse in parallel when there are enough files to pay for the threads: a
+        // slice of the files per core, each slice's unread files kept in order, so that the
+        // result is the one a single pass gives.
+        if files.len() <= PARALLEL_FROM {
+            for f in files.iter_mut() {
+                read_one(node, conf_dir, generation, f, &mut self.incomplete);
+            }
+            self.files = files;
+            return;
         }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per_thread = files.len().div_ceil(cores).max(PARALLEL_FROM);
+        let unread: Vec<Vec<Unread>> = std::thread::scope(|s| {
+            let slices: Vec<_> = files
+                .chunks_mut(per_thread)
+                .map(|slice| {
+                    s.spawn(move || {
+                        let mut unread = Vec::new();
+                        for f in slice {
+                            read_one(node, conf_dir, generation, f, &mut unread);
+                        }
+                        unread
+                    })
+                })
+                .collect();
+            slices
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        self.incomplete.extend(unread.into_iter().flatten());
         self.files = files;
     }
 }
+
+/// The fewest files a thread of the conf dir's reading is given: below this, one thread
+/// reads them all.
+const PARALLEL_FROM: usize = 64;
 
 /// Read one listed entry as libcni reads it: its contents and libcni's verdict, or why
 /// cni-fix could not read it.
