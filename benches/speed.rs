@@ -1,0 +1,202 @@
+//! Speed at the limit, each beside what bounds it; the claims are the ratios.
+//!
+//! - `probe`: a check of a node holding Debian's 16 plugins (containernetworking-plugins, in
+//!   /usr/lib/cni) and a network that uses them all, with `--probe none` (the baseline),
+//!   `--probe static` and `--probe exec`; beside it, the 16 plugins launched at once from a
+//!   shell (`CNI_COMMAND=VERSION`, the floor of any exec probe) and libcni's own
+//!   `ValidateNetworkList` of the network (the Go oracle the tests build).
+//! - `conf-dir`: a conf dir of 5,000 conflists (about 20 MB), loaded by `check` (`--probe
+//!   none`, every network loaded), beside `cat` of the same files (the I/O floor), libcni's
+//!   `ConfListFromFile` of each file and go-cni's `Load` of the directory (the Go oracle).
+//!
+//! The Go oracle is built here as the tests build it (Debian's golang-go and the libcni and
+//! go-cni sources). `cargo bench -p cni-fix-core --bench speed -- --save-baseline main`, then
+//! `-- --baseline main` after a change.
+
+use std::hint::black_box;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use cni_fix_core::{check, CheckOptions, ContainerdVersion, ProbeMode};
+use criterion::{criterion_main, Criterion, Throughput};
+
+const DEBIAN_PLUGINS: &str = "/usr/lib/cni";
+
+/// The Go oracle of the tests, built into the bench's temporary directory.
+fn oracle() -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle");
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let bin = tmp.join("cni-fix-oracle-bench");
+    let out = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .current_dir(&src)
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GO111MODULE", "off")
+        .env("GOFLAGS", "")
+        .env("GOCACHE", tmp.join("go-cache"))
+        .output()
+        .expect("go (golang-go) to build the oracle");
+    assert!(
+        out.status.success(),
+        "building the oracle failed (it needs golang-github-appc-cni-dev and \
+         golang-github-containerd-go-cni-dev):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+fn run_quiet(cmd: &mut Command) {
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(status.success(), "{cmd:?}: {status}");
+}
+
+/// A node whose bin dir holds Debian's 16 plugins and whose one network uses all of them.
+fn plugin_node(root: &Path) -> (Vec<PathBuf>, PathBuf) {
+    let bin = root.join("opt/cni/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(root.join("etc/cni/net.d")).unwrap();
+    let mut plugins = Vec::new();
+    for entry in std::fs::read_dir(DEBIAN_PLUGINS)
+        .unwrap_or_else(|e| panic!("{DEBIAN_PLUGINS}: {e}; install containernetworking-plugins"))
+    {
+        let from = entry.unwrap().path();
+        let to = bin.join(from.file_name().unwrap());
+        std::fs::copy(&from, &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+        plugins.push(to);
+    }
+    plugins.sort();
+    assert_eq!(
+        plugins.len(),
+        16,
+        "Debian's containernetworking-plugins ships 16"
+    );
+    let ipam = ["host-local", "static", "dhcp"];
+    let mut chain: Vec<serde_json::Value> = Vec::new();
+    let mut ipams = ipam.iter();
+    for p in &plugins {
+        let t = p.file_name().unwrap().to_str().unwrap();
+        if ipam.contains(&t) {
+            continue;
+        }
+        let mut conf = serde_json::json!({ "type": t });
+        if matches!(t, "bridge" | "macvlan" | "ipvlan") {
+            conf["ipam"] = serde_json::json!({ "type": ipams.next().unwrap() });
+        }
+        chain.push(conf);
+    }
+    let net = serde_json::json!({"cniVersion": "1.0.0", "name": "all", "plugins": chain});
+    let conflist = root.join("etc/cni/net.d/10-all.conflist");
+    std::fs::write(&conflist, serde_json::to_vec_pretty(&net).unwrap()).unwrap();
+    (plugins, conflist)
+}
+
+fn probe(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (plugins, conflist) = plugin_node(root);
+    let oracle = oracle();
+    let options = |mode| {
+        CheckOptions::for_root(root)
+            .containerd_version(ContainerdVersion::parse("1.7.20").unwrap())
+            .probe(mode)
+    };
+    let mut g = c.benchmark_group("probe");
+    g.sample_size(30);
+    for (name, mode) in [
+        ("none (baseline)", ProbeMode::None),
+        ("static", ProbeMode::Static),
+        ("exec", ProbeMode::Exec),
+    ] {
+        let o = options(mode);
+        g.bench_function(name, |b| b.iter(|| black_box(check(&o).unwrap())));
+    }
+    // The floor of an exec probe: every plugin started at once and waited for.
+    let script =
+        "for p in \"$@\"; do CNI_COMMAND=VERSION \"$p\" </dev/null >/dev/null 2>&1 & done; wait";
+    g.bench_function("16 plugins at once from sh", |b| {
+        b.iter(|| run_quiet(Command::new("sh").args(["-c", script, "sh"]).args(&plugins)))
+    });
+    g.bench_function("libcni ValidateNetworkList", |b| {
+        b.iter(|| {
+            run_quiet(
+                Command::new(&oracle)
+                    .arg("validate")
+                    .arg(&conflist)
+                    .arg(root.join("opt/cni/bin")),
+            )
+        })
+    });
+    g.finish();
+}
+
+/// 5,000 conflists of about 4 KB each: real-world networks padded with plugins.
+fn conf_dir(root: &Path, n: usize) -> Vec<PathBuf> {
+    let dir = root.join("etc/cni/net.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut chain = vec![serde_json::json!({
+            "type": "bridge", "bridge": format!("cni{i}"), "isGateway": true, "ipMasq": true,
+            "ipam": {"type": "host-local", "ranges": [[{"subnet": format!("10.{}.{}.0/24", i / 256 % 256, i % 256)}]],
+                     "routes": [{"dst": "0.0.0.0/0"}]}
+        })];
+        for j in 0..24 {
+            chain.push(serde_json::json!({
+                "type": "portmap", "capabilities": {"portMappings": true},
+                "snat": j % 2 == 0, "conditionsV4": ["-s", format!("10.{j}.0.0/16")]
+            }));
+        }
+        let net = serde_json::json!({"cniVersion": "1.0.0", "name": format!("net-{i}"), "plugins": chain});
+        let path = dir.join(format!("{i:05}-net.conflist"));
+        std::fs::write(&path, serde_json::to_vec_pretty(&net).unwrap()).unwrap();
+        files.push(path);
+    }
+    files
+}
+
+fn load(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let files = conf_dir(root, 5_000);
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    let oracle = oracle();
+    let options = CheckOptions::for_root(root)
+        .containerd_version(ContainerdVersion::parse("1.7.20").unwrap())
+        .max_conf_num(0)
+        .probe(ProbeMode::None);
+    let dir = root.join("etc/cni/net.d");
+    let mut g = c.benchmark_group("conf-dir");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function("check, every network loaded", |b| {
+        b.iter(|| black_box(check(&options).unwrap()))
+    });
+    g.bench_function("cat (baseline)", |b| {
+        b.iter(|| run_quiet(Command::new("cat").args(&files)))
+    });
+    g.bench_function("libcni ConfListFromFile of each", |b| {
+        b.iter(|| run_quiet(Command::new(&oracle).arg("files").arg(&dir)))
+    });
+    g.bench_function("go-cni Load", |b| {
+        b.iter(|| run_quiet(Command::new(&oracle).arg("load").arg(&dir).arg("0")))
+    });
+    g.finish();
+}
+
+// The macro generates an undocumented `benches` function.
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(benches, super::probe, super::load);
+}
+criterion_main!(group::benches);
