@@ -159,6 +159,26 @@ pub fn by_markers(has: impl Fn(&str) -> bool) -> Option<&'static LibcniRelease> 
         .find(|r| r.markers.iter().all(|m| has(&format!("{CNI_PKG}{m}"))))
 }
 
+/// [`by_markers`] over the bytes of a binary (its function names), in one pass: every
+/// occurrence of libcni's package prefix is compared with each marker.
+pub fn by_markers_in(hay: &[u8]) -> Option<&'static LibcniRelease> {
+    let mut seen: Vec<&'static str> = Vec::new();
+    for at in memchr::memmem::find_iter(hay, CNI_PKG.as_bytes()) {
+        let rest = &hay[at + CNI_PKG.len()..];
+        for r in &LIBCNI_RELEASES {
+            for m in r.markers {
+                if !seen.contains(m) && rest.starts_with(m.as_bytes()) {
+                    seen.push(m);
+                }
+            }
+        }
+    }
+    by_markers(|full| {
+        full.strip_prefix(CNI_PKG)
+            .is_some_and(|m| seen.contains(&m))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

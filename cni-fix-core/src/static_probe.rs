@@ -587,8 +587,7 @@ pub fn probe(data: &dyn ReadAt, plugin_type: &str) -> Result<StaticVersions, Sta
     else {
         return Err(StaticError::NoCni);
     };
-    let has = |needle: &str| memmem::find(&names, needle.as_bytes()).is_some();
-    let Some(release) = crate::libcni::by_markers(has) else {
+    let Some(release) = crate::libcni::by_markers_in(&names) else {
         return Err(StaticError::NoCni);
     };
     let (line, evidence) = (release.plugins_line, release.marker_meaning);
