@@ -352,20 +352,27 @@ impl Snapshot {
                 }
             }
         });
-        // The kubelet first: it tells which program runs the plugins.
-        let mut migration = migration::gather(
-            node.as_ref(),
-            prober,
-            migration::KubeletInputs {
-                version: options.kubelet_version.as_ref(),
-                node_object: node_object.as_ref().map(|(_, n)| n),
-                timeout: options.probe_timeout,
-            },
-            node_object.clone(),
-            &mut incomplete,
-        );
+        // The kubelet first: it tells which program runs the plugins. On a live node
+        // `containerd --version` runs meanwhile, rather than after the kubelet's answer.
+        let (mut migration, early) = std::thread::scope(|s| {
+            let early = runtime::asks_containerd(options, node.as_ref())
+                .then(|| s.spawn(|| prober.containerd_version(options.probe_timeout)));
+            let migration = migration::gather(
+                node.as_ref(),
+                prober,
+                migration::KubeletInputs {
+                    version: options.kubelet_version.as_ref(),
+                    node_object: node_object.as_ref().map(|(_, n)| n),
+                    timeout: options.probe_timeout,
+                },
+                node_object.clone(),
+                &mut incomplete,
+            );
+            let early = early.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (migration, early)
+        });
         migration.bad_files.extend(bad_node_object);
-        let runtime = determine_runtime(options, node.as_ref(), prober, &migration);
+        let runtime = determine_runtime(options, node.as_ref(), prober, &migration, early);
         let reading = runtime.release().map(|r| &r.config);
         let containerd_config = read_containerd_config(
             node.as_ref(),
@@ -477,5 +484,123 @@ pub(crate) fn open_root(options: &CheckOptions) -> Result<Arc<dyn NodeSource>, C
             path: options.root.clone(),
             source: e,
         }),
+    }
+}
+
+#[cfg(test)]
+mod concurrent_probes {
+    use super::*;
+    use crate::kubelet::KubeletVersion;
+    use crate::probe::ProbeError;
+    use crate::source::{FileInfo, MemNode};
+    use crate::ContainerdVersion;
+    use std::sync::mpsc;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// A node in memory that says it is live, so that its programs are asked.
+    #[derive(Debug)]
+    struct Live(MemNode);
+
+    impl NodeSource for Live {
+        fn root(&self) -> &Path {
+            Path::new("/")
+        }
+        fn is_live(&self) -> bool {
+            true
+        }
+        fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<crate::node::DirEntry>> {
+            self.0.read_dir(dir)
+        }
+        fn read_file(&self, path: &Path, cap: u64) -> Result<Vec<u8>, crate::node::ReadError> {
+            self.0.read_file(path, cap)
+        }
+        fn metadata(&self, path: &Path) -> std::io::Result<FileInfo> {
+            self.0.metadata(path)
+        }
+        fn symlink_metadata(&self, path: &Path) -> std::io::Result<FileInfo> {
+            self.0.symlink_metadata(path)
+        }
+        fn canonical_node_path(&self, path: &Path) -> std::io::Result<PathBuf> {
+            self.0.canonical_node_path(path)
+        }
+    }
+
+    /// `kubelet --version` answers only once `containerd --version` has been asked: a check
+    /// that asks them one after the other gets no kubelet version.
+    struct Overlap {
+        asked: Mutex<mpsc::Sender<()>>,
+        heard: Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl Prober for Overlap {
+        fn exec_versions(
+            &self,
+            _: &dyn NodeSource,
+            binaries: &[PathBuf],
+            _: Duration,
+        ) -> Vec<Result<Vec<String>, ProbeError>> {
+            binaries
+                .iter()
+                .map(|_| Ok(vec!["1.0.0".to_string()]))
+                .collect()
+        }
+        fn containerd_version(&self, _: Duration) -> Result<ContainerdVersion, String> {
+            let _ = self.asked.lock().unwrap().send(());
+            ContainerdVersion::parse("1.7.20").map_err(|e| e.to_string())
+        }
+        fn kubelet_version(
+            &self,
+            _: &dyn NodeSource,
+            _: &Path,
+            _: Duration,
+        ) -> Result<KubeletVersion, String> {
+            match self
+                .heard
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(10))
+            {
+                Ok(()) => Ok(KubeletVersion::parse("1.30.2").unwrap()),
+                Err(_) => Err("containerd was not asked while the kubelet was".into()),
+            }
+        }
+    }
+
+    #[test]
+    fn containerd_is_asked_while_the_kubelet_is() {
+        let mut node = MemNode::new();
+        node.file(
+            "/lib/systemd/system/kubelet.service",
+            "[Service]\nExecStart=/usr/bin/kubelet --container-runtime-endpoint=unix:///run/containerd/containerd.sock\n",
+            0o644,
+        );
+        node.file("/usr/bin/kubelet", "", 0o755);
+        let (tx, rx) = mpsc::channel();
+        let prober = Overlap {
+            asked: Mutex::new(tx),
+            heard: Mutex::new(rx),
+        };
+        let snap = Snapshot::gather_from(
+            &CheckOptions::default().probe(ProbeMode::None),
+            Arc::new(Live(node)),
+            &prober,
+        )
+        .unwrap();
+        assert_eq!(
+            snap.migration
+                .kubelet
+                .version
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("1.30.2"),
+            "{:?}",
+            snap.migration.kubelet
+        );
+        assert_eq!(
+            snap.runtime.version.as_ref().map(|v| v.raw.as_str()),
+            Some("1.7.20")
+        );
     }
 }

@@ -105,11 +105,19 @@ fn host_of(options: &CheckOptions, migration: &MigrationState) -> CniHost {
     }
 }
 
+/// Whether `containerd --version` will be asked, whatever the kubelet says: then it can run
+/// at the same time as the kubelet's own probe (see [`determine_runtime`]).
+pub(super) fn asks_containerd(options: &CheckOptions, node: &dyn NodeSource) -> bool {
+    node.is_live() && options.containerd_version.is_none() && options.cri_dockerd_version.is_none()
+}
+
+/// `early`: the answer of `containerd --version`, when it was asked ahead of time.
 pub(super) fn determine_runtime(
     options: &CheckOptions,
     node: &dyn NodeSource,
     prober: &dyn Prober,
     migration: &MigrationState,
+    early: Option<Result<crate::ContainerdVersion, String>>,
 ) -> RuntimeInfo {
     let host = host_of(options, migration);
     let (version, source, mut problem) = match host {
@@ -117,7 +125,7 @@ pub(super) fn determine_runtime(
             options.containerd_version.as_ref(),
             node.is_live(),
             "--containerd-version",
-            || prober.containerd_version(options.probe_timeout),
+            || early.unwrap_or_else(|| prober.containerd_version(options.probe_timeout)),
         ),
         CniHost::CriDockerd => {
             let binary = migration
