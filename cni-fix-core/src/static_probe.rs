@@ -388,7 +388,11 @@ fn buildinfo_of(elf: &Elf<'_>) -> Result<Option<BuildInfo>, StaticError> {
                 return Ok(None);
             };
             match memmem::find_iter(&all, MAGIC).find(|p| p % 16 == 0) {
-                Some(p) => Cow::Owned(all[p..].to_vec()),
+                // At most the header and two strings of the longest length read.
+                Some(p) => {
+                    let end = all.len().min(p + 64 + 2 * (MAX_STRING as usize + 10));
+                    Cow::Owned(all[p..end].to_vec())
+                }
                 None => return Ok(None),
             }
         }
