@@ -104,6 +104,31 @@ fn kill_group(pid: u32) {
     let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
 }
 
+/// How often a binary still open for writing ("text file busy") is tried again, and how
+/// long the first wait is (it doubles each time): about 300 ms in all.
+const BUSY_RETRIES: u32 = 5;
+const BUSY_FIRST_WAIT: Duration = Duration::from_millis(10);
+
+/// Spawn `cmd`, trying again for a moment while its binary is open for writing somewhere
+/// (`ETXTBSY`): a plugin that an installer is copying into place right now, or a file that
+/// another thread of this process wrote and a child forked meanwhile still holds open. Any
+/// other error, or a binary still busy after the retries, is reported as it is.
+fn spawn_when_not_busy(cmd: &mut Command) -> Result<std::process::Child, ProbeError> {
+    let mut wait = BUSY_FIRST_WAIT;
+    let mut retries = BUSY_RETRIES;
+    loop {
+        match cmd.spawn() {
+            Ok(child) => return Ok(child),
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && retries > 0 => {
+                retries -= 1;
+                thread::sleep(wait);
+                wait *= 2;
+            }
+            Err(e) => return Err(ProbeError::Spawn(crate::node::io_message(&e))),
+        }
+    }
+}
+
 /// What a bounded run produced.
 #[derive(Debug)]
 pub struct Output {
@@ -133,17 +158,15 @@ pub fn run_bounded_with_input(
     input: Option<Vec<u8>>,
     timeout: Duration,
 ) -> Result<Output, ProbeError> {
-    let mut child = cmd
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| ProbeError::Spawn(crate::node::io_message(&e)))?;
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0);
+    let mut child = spawn_when_not_busy(&mut cmd)?;
     let pid = child.id();
     if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
         // A child that never reads its input must not block this thread: write from another.
@@ -313,6 +336,28 @@ mod tests {
         std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         p
+    }
+
+    /// A binary open for writing cannot run ("text file busy"): the spawn waits for the
+    /// writer to close it, and reports the error when it never does.
+    #[test]
+    fn a_binary_being_written_is_run_once_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = script(dir.path(), "plugin", "echo ran");
+        let writer = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        let closer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(30));
+            drop(writer);
+        });
+        let out = run_bounded(Command::new(&p), Duration::from_secs(10)).unwrap();
+        closer.join().unwrap();
+        assert_eq!(out.stdout, b"ran\n");
+
+        let _held = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        match run_bounded(Command::new(&p), Duration::from_secs(10)) {
+            Err(ProbeError::Spawn(m)) => assert_eq!(m, "text file busy"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
