@@ -53,7 +53,7 @@ case "${1:-}" in
     cargo +nightly fuzz build --sanitizer none --debug-assertions
     for t in "${targets[@]}"; do
       echo "fuzz: $t for ${seconds}s"
-      run "$t" "$seconds" 2>&1 | grep -E '^(stat::|#[0-9]+ +DONE|==|SUMMARY|artifact_prefix|Test unit)' || true
+      run "$t" "$seconds" 2>&1 | grep -E '^(stat::number|stat::average|#[0-9]+[[:space:]]+DONE|==|SUMMARY|artifact_prefix|Test unit)' || true
       if [ -n "$(ls -A "artifacts/$t" 2>/dev/null)" ]; then
         echo "fuzz: $t found a failing input: $(ls "artifacts/$t")" >&2
         exit 1
