@@ -23,29 +23,12 @@ use criterion::{criterion_main, Criterion, Throughput};
 
 const DEBIAN_PLUGINS: &str = "/usr/lib/cni";
 
+#[path = "../cni-fix-core/tests/shared/oracle.rs"]
+mod oracle_build;
+
 /// The Go oracle of the tests, built into the bench's temporary directory.
 fn oracle() -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle");
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let bin = tmp.join("cni-fix-oracle-bench");
-    let out = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(".")
-        .current_dir(&src)
-        .env("GOPATH", "/usr/share/gocode")
-        .env("GO111MODULE", "off")
-        .env("GOFLAGS", "")
-        .env("GOCACHE", tmp.join("go-cache"))
-        .output()
-        .expect("go (golang-go) to build the oracle");
-    assert!(
-        out.status.success(),
-        "building the oracle failed (it needs golang-github-appc-cni-dev and \
-         golang-github-containerd-go-cni-dev):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+    oracle_build::build("cni-fix-oracle-bench")
 }
 
 fn run_quiet(cmd: &mut Command) {

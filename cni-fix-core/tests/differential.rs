@@ -17,36 +17,13 @@ use cni_fix_core::conf::{parse_conflist, parse_single_conf, FileForm, LibcniGene
 use cni_fix_core::{CheckOptions, ContainerdVersion, ProbeMode, Snapshot};
 use serde_json::{json, Value};
 
+#[path = "shared/oracle.rs"]
+mod oracle_build;
+
 /// The oracle binary, built once per test run.
 fn oracle() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle");
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let bin = tmp.join("cni-fix-oracle");
-        for pkg in [
-            "/usr/share/gocode/src/github.com/containernetworking/cni/libcni",
-            "/usr/share/gocode/src/github.com/containerd/go-cni",
-        ] {
-            assert!(
-                Path::new(pkg).is_dir(),
-                "{pkg} is missing: install golang-github-appc-cni-dev and golang-github-containerd-go-cni-dev (scripts/test.sh does)"
-            );
-        }
-        let out = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&bin)
-            .arg(".")
-            .current_dir(&src)
-            .env("GOPATH", "/usr/share/gocode")
-            .env("GO111MODULE", "off")
-            .env("GOFLAGS", "")
-            .env("GOCACHE", tmp.join("go-cache"))
-            .output()
-            .expect("go (golang-go) to build the oracle");
-        assert!(out.status.success(), "building the oracle failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        bin
-    })
+    BIN.get_or_init(|| oracle_build::build("cni-fix-oracle"))
 }
 
 #[derive(Debug, Clone, PartialEq)]
