@@ -139,6 +139,19 @@ fn example() -> String {
         .to_string()
 }
 
+/// Run cni-fix with `args` as a manifest writes them, the example node standing for the host's
+/// `/` mounted at `/host`.
+fn run_as_written(args: impl IntoIterator<Item = String>) -> std::process::Output {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.replace("/host", &example()))
+        .collect();
+    Command::new(env!("CARGO_BIN_EXE_cni-fix"))
+        .args(&args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn the_daemonset_writes_metrics_promtool_accepts() {
     let tmp = tempfile::tempdir().unwrap();
@@ -146,16 +159,10 @@ fn the_daemonset_writes_metrics_promtool_accepts() {
     let args: Vec<String> = args_of("deploy/daemonset.yaml")
         .into_iter()
         .filter(|a| !a.starts_with("--interval"))
-        .map(|a| {
-            a.replace("/host", &example())
-                .replace("/textfile/cni-fix.prom", prom.to_str().unwrap())
-        })
+        .map(|a| a.replace("/textfile/cni-fix.prom", prom.to_str().unwrap()))
         .collect();
     assert!(args.contains(&"--probe=static".to_string()), "{args:?}");
-    let out = Command::new(env!("CARGO_BIN_EXE_cni-fix"))
-        .args(&args)
-        .output()
-        .unwrap();
+    let out = run_as_written(args);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -242,14 +249,7 @@ fn the_interval_rewrites_the_file_and_needs_one() {
 
 #[test]
 fn the_job_and_node_problem_detector_run_as_written() {
-    let args: Vec<String> = args_of("deploy/job.yaml")
-        .into_iter()
-        .map(|a| a.replace("/host", &example()))
-        .collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_cni-fix"))
-        .args(&args)
-        .output()
-        .unwrap();
+    let out = run_as_written(args_of("deploy/job.yaml"));
     // The example node is broken: the Job fails, and its log is the human report.
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("missing-version"));
@@ -271,18 +271,14 @@ fn the_job_and_node_problem_detector_run_as_written() {
     assert_eq!(rule["condition"], "CNIConfigProblem");
     assert_eq!(monitor["conditions"][0]["type"], "CNIConfigProblem");
     assert_eq!(rule["path"], "/host/usr/bin/cni-fix");
-    let args: Vec<String> = rule["args"]
+    let args = rule["args"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a.as_str().unwrap().replace("/host", &example()))
-        .collect();
+        .map(|a| a.as_str().unwrap().to_string());
     // node-problem-detector's custom plugins: 0 OK, 1 problem, 2 unknown; the message is the
     // first line of the output, within max_output_length.
-    let out = Command::new(env!("CARGO_BIN_EXE_cni-fix"))
-        .args(&args)
-        .output()
-        .unwrap();
+    let out = run_as_written(args);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
