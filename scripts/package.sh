@@ -18,6 +18,8 @@ out=target/package
 export CARGO_TARGET_DIR="$PWD/$out/cargo"
 release="$CARGO_TARGET_DIR/$triple/release"
 mkdir -p "$out"
+# Every date in the artifacts is the last commit's, so that a rebuild of a commit is the same.
+epoch="$(git log -1 --format=%ct 2>/dev/null || date +%s)"
 
 # The GNU target links glibc statically with crt-static; --target keeps the flag off build
 # scripts and proc macros, which must stay dynamic.
@@ -37,8 +39,8 @@ mkdir -p "$dist/completions"
 "$bin" completions zsh >"$dist/completions/_cni-fix"
 "$bin" completions fish >"$dist/completions/cni-fix.fish"
 gzip -9n <CHANGELOG.md >"$dist/changelog.gz"
-# The Debian changelog names this version; its date is the last commit's, for the same reason.
-date="$(git log -1 --format=%cD 2>/dev/null || date -R)"
+# The Debian changelog names this version, dated as everything else.
+date="$(date -R -d "@$epoch")"
 cat <<EOF | gzip -9n >"$dist/changelog.Debian.gz"
 cni-fix ($version-1) unstable; urgency=medium
 
@@ -57,8 +59,8 @@ cni-fix: initial-upload-closes-no-bugs [usr/share/doc/cni-fix/changelog.Debian.g
 EOF
 
 cp "$bin" "$out/cni-fix.tmp" && strip "$out/cni-fix.tmp" && mv "$out/cni-fix.tmp" "$out/cni-fix"
-# Dated as the last commit, so that the image layer holding it is the same from build to build.
-touch -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)" "$out/cni-fix"
+# Dated, so that the image layer holding it is the same from build to build.
+touch -d "@$epoch" "$out/cni-fix"
 
 rm -f "$out"/cni-fix_*.deb
 cargo deb --no-build --locked --target "$triple" -p cni-fix-cli --output "$out/cni-fix_${version}-1_amd64.deb"
@@ -69,9 +71,7 @@ if [ "${PACKAGE_SKIP_IMAGE:-0}" != 1 ]; then
   storage=(--root "$PWD/$out/containers/storage" --runroot "$PWD/$out/containers/run"
     --storage-driver vfs)
   image="localhost/cni-fix:$version"
-  # Created at the last commit's time, as the package's changelog is dated.
-  created="$(git log -1 --format=%ct 2>/dev/null || date +%s)"
-  buildah "${storage[@]}" build --isolation chroot --quiet --timestamp "$created" \
+  buildah "${storage[@]}" build --isolation chroot --quiet --timestamp "$epoch" \
     -f Containerfile -t "$image" "$out" >/dev/null
   rm -f "$out/cni-fix-$version.oci.tar"
   buildah "${storage[@]}" push --quiet "$image" "oci-archive:$out/cni-fix-$version.oci.tar:$image"
