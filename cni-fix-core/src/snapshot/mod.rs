@@ -353,7 +353,8 @@ impl Snapshot {
             }
         });
         // The kubelet first: it tells which program runs the plugins. On a live node
-        // `containerd --version` runs meanwhile, rather than after the kubelet's answer.
+        // `containerd --version` runs meanwhile, rather than after the kubelet's answer; on a
+        // node whose kubelet uses Docker Engine its answer goes unused.
         let (mut migration, early) = std::thread::scope(|s| {
             let early = runtime::asks_containerd(options, node.as_ref())
                 .then(|| s.spawn(|| prober.containerd_version(options.probe_timeout)));

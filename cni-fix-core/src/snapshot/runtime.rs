@@ -105,8 +105,10 @@ fn host_of(options: &CheckOptions, migration: &MigrationState) -> CniHost {
     }
 }
 
-/// Whether `containerd --version` will be asked, whatever the kubelet says: then it can run
-/// at the same time as the kubelet's own probe (see [`determine_runtime`]).
+/// Whether `containerd --version` may be asked: on a live node with no runtime version given,
+/// it is unless the kubelet turns out to use Docker Engine. It is then asked ahead, at the same
+/// time as the kubelet's own probe, and its answer left unused on a Docker Engine node (see
+/// [`determine_runtime`]).
 pub(super) fn asks_containerd(options: &CheckOptions, node: &dyn NodeSource) -> bool {
     node.is_live() && options.containerd_version.is_none() && options.cri_dockerd_version.is_none()
 }
