@@ -12,7 +12,7 @@ use crate::conf::NetworkList;
 use crate::edit::{version_edits, Edit};
 use crate::node::display_path;
 use crate::plugins_release::{plugin_project, RELEASE_PLUGINS};
-use crate::snapshot::{ConfFile, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::spec::SpecVersion;
 
 /// The repair a finding carries: the network's new version and the edits to the file's text
@@ -44,10 +44,15 @@ pub enum Applicability {
 }
 
 impl Fix {
-    /// The fix for a network whose target version was chosen (or could not be).
-    pub fn for_target(file: &ConfFile, target: &Result<SpecVersion, TargetError>) -> Option<Fix> {
+    /// The fix for the network of `snap.files[index]`, whose target version was chosen (or
+    /// could not be).
+    pub fn for_target(
+        snap: &Snapshot,
+        index: usize,
+        target: &Result<SpecVersion, TargetError>,
+    ) -> Option<Fix> {
         match target {
-            Ok(t) => fix_to(file, *t),
+            Ok(t) => fix_to(snap, index, *t),
             Err(e @ TargetError::UnknownVersions { .. }) => Some(Fix {
                 target: None,
                 edits: Vec::new(),
@@ -329,10 +334,14 @@ pub fn upgrade_to(plugin: &str, spec: SpecVersion) -> String {
     }
 }
 
-/// The fix that sets `file`'s network to `target`, or `None` when the file already says it
-/// (or cannot be edited).
-pub fn fix_to(file: &ConfFile, target: SpecVersion) -> Option<Fix> {
-    let edits = version_edits(file.bytes()?, file.form()?, target).ok()?;
+/// The fix that sets the network of `snap.files[index]` to `target`, or `None` when the file
+/// already says it (or cannot be edited). The edits are worked out from the file's bytes, read
+/// again ([`Snapshot::conf_bytes`]): a file that changed since it was checked gets none
+/// (`rewrite` says why).
+pub fn fix_to(snap: &Snapshot, index: usize, target: SpecVersion) -> Option<Fix> {
+    let form = snap.files[index].form()?;
+    let bytes = snap.conf_bytes(index).ok()?;
+    let edits = version_edits(&bytes, form, target).ok()?;
     (!edits.is_empty()).then_some(Fix {
         target: Some(target),
         edits,

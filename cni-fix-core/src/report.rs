@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::finding::{Finding, Severity};
 use crate::node::display_path;
 use crate::snapshot::{
-    CheckError, CheckOptions, ContainerdConfigState, FileStatus, RuntimeSource, Snapshot,
+    CheckError, CheckOptions, ContainerdConfigState, Contents, FileStatus, RuntimeSource, Snapshot,
     VersionSource, Versions,
 };
 
@@ -211,7 +211,41 @@ pub struct Summary {
 
 impl Report {
     /// Build the report of a snapshot and its findings.
-    pub fn new(snap: &Snapshot, mut findings: Vec<Finding>) -> Report {
+    pub fn new(snap: &Snapshot, findings: Vec<Finding>) -> Report {
+        let (mut report, order) = Report::without_files(snap, findings);
+        report.files = order
+            .iter()
+            .map(|&i| FileReport::of(&snap.files[i]))
+            .collect();
+        report
+    }
+
+    /// [`Report::new`], taking the snapshot: each file's network is moved into the report and
+    /// the rest of it dropped as it goes, so that a large conf dir is not held twice.
+    pub fn from_snapshot(mut snap: Snapshot, findings: Vec<Finding>) -> Report {
+        let (mut report, order) = Report::without_files(&snap, findings);
+        report.files = order
+            .iter()
+            .map(|&i| {
+                let f = &mut snap.files[i];
+                let mut file = FileReport::of_unparsed(f);
+                let contents = std::mem::replace(&mut f.contents, Contents::NotListed);
+                if let Contents::Read {
+                    parsed: Ok(net), ..
+                } = contents
+                {
+                    file.name = Some(net.name);
+                    file.cni_version = net.declared_cni_version;
+                    file.plugins = net.plugins.into_iter().map(|p| p.plugin_type).collect();
+                }
+                file
+            })
+            .collect();
+        report
+    }
+
+    /// The report but its files, and the order of the files.
+    fn without_files(snap: &Snapshot, mut findings: Vec<Finding>) -> (Report, Vec<usize>) {
         let order = file_order(snap);
         let ranks: std::collections::HashMap<String, usize> = order
             .iter()
@@ -223,13 +257,10 @@ impl Report {
             None => order.len() + 1,
         };
         findings.sort_by_cached_key(|f| (rank(&f.file), std::cmp::Reverse(f.severity)));
-        Report {
+        let report = Report {
             schema: SCHEMA,
             node: NodeReport::of(snap),
-            files: order
-                .iter()
-                .map(|&i| FileReport::of(&snap.files[i]))
-                .collect(),
+            files: Vec::new(),
             plugins: snap
                 .plugins
                 .iter()
@@ -247,7 +278,8 @@ impl Report {
                     reason: u.reason.clone(),
                 })
                 .collect(),
-        }
+        };
+        (report, order)
     }
 
     /// Whether any finding is at least `threshold`.
@@ -357,16 +389,24 @@ impl KubeletReport {
 
 impl FileReport {
     fn of(f: &crate::snapshot::ConfFile) -> FileReport {
-        let net = f.network();
+        let mut file = FileReport::of_unparsed(f);
+        if let Some(net) = f.network() {
+            file.name = Some(net.name.clone());
+            file.cni_version = net.declared_cni_version.clone();
+            file.plugins = net.plugins.iter().map(|p| p.plugin_type.clone()).collect();
+        }
+        file
+    }
+
+    /// The file's entry without its network.
+    fn of_unparsed(f: &crate::snapshot::ConfFile) -> FileReport {
         FileReport {
             path: f.display(),
             path_bytes: crate::node::path_bytes(&f.path),
             status: f.status,
-            name: net.map(|n| n.name.clone()),
-            cni_version: net.and_then(|n| n.declared_cni_version.clone()),
-            plugins: net
-                .map(|n| n.plugins.iter().map(|p| p.plugin_type.clone()).collect())
-                .unwrap_or_default(),
+            name: None,
+            cni_version: None,
+            plugins: Vec::new(),
         }
     }
 }
@@ -426,5 +466,5 @@ pub fn check_from(
 ) -> Result<Report, CheckError> {
     let snap = Snapshot::gather_from(options, node, prober)?;
     let findings = crate::rules::evaluate(&snap);
-    Ok(Report::new(&snap, findings))
+    Ok(Report::from_snapshot(snap, findings))
 }

@@ -47,7 +47,7 @@ use crate::fix::Applicability;
 use crate::fix::{choose_target, TargetError};
 use crate::node::display_path;
 use crate::rules::network_findings;
-use crate::snapshot::{CheckError, CheckOptions, FileStatus, Snapshot};
+use crate::snapshot::{CheckError, CheckOptions, FileStatus, RereadError, Snapshot};
 use crate::spec::SpecVersion;
 
 /// Which files a rewrite considers.
@@ -389,9 +389,9 @@ fn decide(snap: &Snapshot, i: usize, findings: &[Finding], options: &RewriteOpti
             reason: format!("cni-fix could not read it: {reason}"),
         };
     }
-    let (net, bytes, form) = match (file.parsed(), file.bytes(), file.form()) {
-        (Some(Ok(net)), Some(bytes), Some(form)) => (net, bytes, form),
-        (Some(Err(problem)), _, _) => {
+    let (net, form) = match (file.parsed(), file.form()) {
+        (Some(Ok(net)), Some(form)) => (net, form),
+        (Some(Err(problem)), _) => {
             return Outcome::NotFixable {
                 reason: format!("libcni rejects the file: {}", problem.libcni),
             }
@@ -402,6 +402,16 @@ fn decide(snap: &Snapshot, i: usize, findings: &[Finding], options: &RewriteOpti
             }
         }
     };
+    // The snapshot keeps what it learned of the file, not its bytes.
+    let bytes = match snap.conf_bytes(i) {
+        Ok(b) => b,
+        Err(e) => {
+            return Outcome::NotFixable {
+                reason: e.to_string(),
+            }
+        }
+    };
+    let bytes = bytes.as_slice();
     let repaired: Vec<&Finding> = findings
         .iter()
         .filter(|f| f.id.repair() == Repair::CniVersion)
@@ -417,15 +427,26 @@ fn decide(snap: &Snapshot, i: usize, findings: &[Finding], options: &RewriteOpti
         // The findings carry their fix: take it as it is.
         if let Some(fix) = repaired.iter().find_map(|f| f.fix.as_ref()) {
             return match (&fix.applicability, fix.target) {
-                // The edits the finding carries, not worked out again.
-                (Applicability::Safe, Some(target)) => rewrite_with(
-                    bytes,
-                    form,
-                    net.declared_cni_version.clone(),
-                    target,
-                    fix.edits.clone(),
-                    fixes,
-                ),
+                // The edits the finding carries, for the bytes read again only when the
+                // same edits would be worked out from them.
+                (Applicability::Safe, Some(target)) => {
+                    if version_edits(bytes, form, target).as_ref() != Ok(&fix.edits) {
+                        return Outcome::NotFixable {
+                            reason: RereadError::Changed {
+                                path: file.display(),
+                            }
+                            .to_string(),
+                        };
+                    }
+                    rewrite_with(
+                        bytes,
+                        form,
+                        net.declared_cni_version.clone(),
+                        target,
+                        fix.edits.clone(),
+                        fixes,
+                    )
+                }
                 (Applicability::NeedsInput(reason), _) => Outcome::NeedsInput {
                     reason: reason.clone(),
                 },

@@ -162,8 +162,35 @@ pub fn parse_conflist(
     generation: LibcniGeneration,
     plugin_dir: Option<PluginDirReader<'_>>,
 ) -> Result<NetworkList, ConfError> {
+    parse_conflist_at(bytes, generation, plugin_dir).map(|(list, _)| list)
+}
+
+/// The byte offset of the value of the last top-level member whose key `matches` (the one Go
+/// keeps of duplicate keys).
+fn version_offset(doc: &Value, matches: impl Fn(&str) -> bool) -> Option<usize> {
+    let members = doc.as_object()?;
+    let m = members.iter().rev().find(|m| matches(&m.key))?;
+    Some(m.value.span.start)
+}
+
+/// [`parse_conflist`], with the byte offset of the list's own `cniVersion` value.
+pub(crate) fn parse_conflist_at(
+    bytes: &[u8],
+    generation: LibcniGeneration,
+    plugin_dir: Option<PluginDirReader<'_>>,
+) -> Result<(NetworkList, Option<usize>), ConfError> {
     let doc = json::parse(bytes).map_err(|e| syntax("error parsing configuration list: ", e))?;
-    let mut list = conflist_from_value(&doc, generation)?;
+    let version_at = version_offset(&doc, |k| k == "cniVersion");
+    let list = conflist_with_plugin_dir(&doc, generation, plugin_dir)?;
+    Ok((list, version_at))
+}
+
+fn conflist_with_plugin_dir(
+    doc: &Value,
+    generation: LibcniGeneration,
+    plugin_dir: Option<PluginDirReader<'_>>,
+) -> Result<NetworkList, ConfError> {
+    let mut list = conflist_from_value(doc, generation)?;
     if generation >= LibcniGeneration::V1_3 {
         if let Some(reader) = plugin_dir {
             if !list.load_only_inlined_plugins {
@@ -234,6 +261,8 @@ fn conflist_from_value(
     let Some(plugins) = plugin_items(&raw, generation, only_inlined)? else {
         return Ok(list);
     };
+    // Exactly as many as there are: a conf dir of thousands of networks keeps them all.
+    list.plugins.reserve_exact(plugins.len());
     for (i, p) in plugins.iter().enumerate() {
         let plugin = conf_from_value(p, map_order).map_err(|e| {
             err(format!(
@@ -386,25 +415,38 @@ impl SingleConfError {
 
 /// libcni's `ConfFromBytes` followed by `ConfListFromConf`: a `.conf` or `.json` file.
 pub fn parse_single_conf(bytes: &[u8]) -> Result<NetworkList, SingleConfError> {
+    parse_single_conf_at(bytes).map(|(list, _)| list)
+}
+
+/// [`parse_single_conf`], with the byte offset of the value of the key Go reads as
+/// `cniVersion`.
+pub(crate) fn parse_single_conf_at(
+    bytes: &[u8],
+) -> Result<(NetworkList, Option<usize>), SingleConfError> {
     let doc = json::parse(bytes)
         .map_err(|e| SingleConfError::Conf(syntax("error parsing configuration: ", e)))?;
-    let conf = conf_from_value(&doc, document_order)
+    let version_at = version_offset(&doc, |k| go_field_matches("cniVersion", k));
+    single_conf_from_value(&doc).map(|list| (list, version_at))
+}
+
+fn single_conf_from_value(doc: &Value) -> Result<NetworkList, SingleConfError> {
+    let conf = conf_from_value(doc, document_order)
         .map_err(|e| SingleConfError::Conf(err(format!("error parsing configuration: {e}"))))?;
     let declares = doc
         .as_object()
         .map(|ms| ms.iter().any(|m| go_field_matches("cniVersion", &m.key)))
         .unwrap_or(false);
     // ConfListFromConf: decode the bytes into a map, wrap them in a list, and parse that.
-    let raw = decode_raw_map(&doc).map_err(|e| SingleConfError::Convert(err(e)))?;
+    let raw = decode_raw_map(doc).map_err(|e| SingleConfError::Convert(err(e)))?;
     debug_assert!(raw.is_some(), "a decoded NetConf is an object");
     // The wrapper puts the object two levels deeper: a container at depth MAX_DEPTH - 1 of
     // the file exceeds Go's limit when the list is parsed again.
-    if let Some(open) = first_container_at_depth(&doc, json::MAX_DEPTH - 1) {
+    if let Some(open) = first_container_at_depth(doc, json::MAX_DEPTH - 1) {
         return Err(SingleConfError::Convert(err(format!(
             "error parsing configuration list: invalid character '{open}' exceeded max depth"
         ))));
     }
-    let plugin = conf_from_value(&doc, map_order).map_err(|e| {
+    let plugin = conf_from_value(doc, map_order).map_err(|e| {
         SingleConfError::Convert(err(format!(
             "failed to parse plugin config 0: error parsing configuration: {e}"
         )))

@@ -1,7 +1,7 @@
 //! Rules about the conf dir as a whole: what containerd cannot load, what it never reaches, and
 //! what it ignores.
 
-use super::{find_placeholder_at, Ctx, Draft};
+use super::{Ctx, Draft};
 use crate::finding::Location;
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
@@ -322,15 +322,13 @@ pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
             }
             None => {}
         }
-        if let Some(bytes) = f.bytes() {
-            if let Some((offset, placeholder)) = find_placeholder_at(bytes) {
-                ctx.push(UnrenderedTemplate {
-                    path: f.display(),
-                    placeholder,
-                    reached: reached || active[i],
-                    location: Location::at(bytes, offset),
-                });
-            }
+        if let Some((location, placeholder)) = f.text().and_then(|t| t.placeholder.as_ref()) {
+            ctx.push(UnrenderedTemplate {
+                path: f.display(),
+                placeholder: placeholder.clone(),
+                reached: reached || active[i],
+                location: *location,
+            });
         }
     }
     shadowed_configs(ctx, &shadowed);
@@ -391,7 +389,7 @@ fn invalid_config(ctx: &mut Ctx<'_>, i: usize, problem: &FileProblem, reached: b
     ctx.push(InvalidConfig {
         path: f.display(),
         problem,
-        encoding: f.bytes().and_then(encoding_problem),
+        encoding: f.text().and_then(|t| t.encoding),
         effect,
         runtime_error,
     });

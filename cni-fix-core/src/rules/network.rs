@@ -4,12 +4,11 @@
 use super::runtime_text as rt;
 use super::{describe, facts, Ctx, Draft};
 use crate::chain::{executed, Executed};
-use crate::conf::{FileForm, NetworkList, PluginConf};
+use crate::conf::{NetworkList, PluginConf};
 use crate::finding::Location;
 use crate::finding::{FindingId, Repair, Severity};
 use crate::fix::{choose_target, Fix};
 use crate::runtime::{CniHost, Regression};
-use crate::snapshot::ConfFile;
 use crate::snapshot::Effective;
 use crate::spec::{go_quote_list, parse_libcni_version, SpecVersion};
 
@@ -30,11 +29,13 @@ pub(super) fn network_rules(ctx: &mut Ctx<'_>, i: usize) {
     let chosen = choose_target(ctx.snap, net, None);
     let first_new = ctx.out.len();
     network_rules_inner(ctx, i, chosen.as_ref().ok().copied());
-    if let Some(fix) = Fix::for_target(&ctx.snap.files[i], &chosen) {
-        for f in &mut ctx.out[first_new..] {
-            if f.id.repair() == Repair::CniVersion {
-                f.fix = Some(fix.clone());
-            }
+    let repaired = |f: &crate::finding::Finding| f.id.repair() == Repair::CniVersion;
+    if !ctx.out[first_new..].iter().any(repaired) {
+        return;
+    }
+    if let Some(fix) = Fix::for_target(ctx.snap, i, &chosen) {
+        for f in ctx.out[first_new..].iter_mut().filter(|f| repaired(f)) {
+            f.fix = Some(fix.clone());
         }
     }
 }
@@ -77,19 +78,6 @@ impl Net<'_> {
     }
 }
 
-/// Where the value of the network's own `cniVersion` stands in the file (the last of
-/// duplicate keys, which is the one Go keeps).
-fn version_location(file: &ConfFile) -> Option<Location> {
-    let bytes = file.bytes()?;
-    let doc = crate::json::parse(bytes).ok()?;
-    let members = doc.as_object()?;
-    let m = members.iter().rev().find(|m| match file.form() {
-        Some(FileForm::ConfList) => m.key == "cniVersion",
-        _ => crate::json::go_field_matches("cniVersion", &m.key),
-    })?;
-    Some(Location::at(bytes, m.value.span.start))
-}
-
 fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>) {
     let snap = ctx.snap;
     let f = &snap.files[i];
@@ -110,7 +98,7 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
         },
         effective: net.cni_version.as_str(),
         target,
-        version_at: version_location(f),
+        version_at: f.text().and_then(|t| t.version_at),
         rt: snap.runtime.effective(),
         skipped: ctx.skipped(i),
     };

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::conf::LibcniGeneration;
 use crate::conf::{self, FileForm, NetworkList};
+use crate::finding::Location;
 use crate::node::{self, display_path, io_message, EntryKind, ReadError, MAX_CONFIG_BYTES};
+use crate::rules::{encoding_problem, find_placeholder_at};
 use crate::snapshot::own_read_limit;
 use crate::snapshot::Snapshot;
 use crate::snapshot::Unread;
@@ -88,10 +90,53 @@ pub enum Contents {
     Read {
         /// How libcni reads it.
         form: FileForm,
-        /// Its bytes.
-        bytes: Vec<u8>,
+        /// What the rules need of its text. The bytes are not kept:
+        /// [`Snapshot::conf_bytes`] reads them again.
+        text: TextFacts,
         /// The network, or why libcni rejects it.
         parsed: Result<NetworkList, FileProblem>,
+    },
+}
+
+/// What the rules need of a read file's text, learned while it was read, so that a snapshot
+/// holds a few bytes per file however large the files are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TextFacts {
+    /// Its size in bytes.
+    pub len: usize,
+    /// Where the value of the network's own `cniVersion` stands, in a file libcni accepts
+    /// (the last of duplicate keys, the one Go keeps).
+    pub version_at: Option<Location>,
+    /// The first template placeholder an installer left unrendered, and where it stands.
+    pub placeholder: Option<(Location, String)>,
+    /// Why the text is not UTF-8 JSON (a byte-order mark, UTF-16), in a file libcni rejects.
+    pub encoding: Option<&'static str>,
+}
+
+/// Why [`Snapshot::conf_bytes`] has no bytes for a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RereadError {
+    /// cni-fix did not read it when it took the snapshot.
+    #[error("{path} was not read")]
+    NotRead {
+        /// The file's node path.
+        path: String,
+    },
+    /// Reading it again failed.
+    #[error("reading {path} again: {source}")]
+    Read {
+        /// The file's node path.
+        path: String,
+        /// Why.
+        source: ReadError,
+    },
+    /// It no longer holds what was checked.
+    #[error("{path} changed after it was checked; check again")]
+    Changed {
+        /// The file's node path.
+        path: String,
     },
 }
 
@@ -111,10 +156,10 @@ impl ConfFile {
         }
     }
 
-    /// Its bytes, when read.
-    pub fn bytes(&self) -> Option<&[u8]> {
+    /// What the rules need of its text, when it was read.
+    pub fn text(&self) -> Option<&TextFacts> {
         match &self.contents {
-            Contents::Read { bytes, .. } => Some(bytes),
+            Contents::Read { text, .. } => Some(text),
             _ => None,
         }
     }
@@ -281,28 +326,87 @@ fn read_one(
             };
         }
         Ok(bytes) => {
-            let reader = |name: &str| plugin_dir_files(node, conf_dir, name);
-            let parsed = match form {
-                FileForm::ConfList => {
-                    conf::parse_conflist(&bytes, generation, Some(&reader)).map_err(|e| (e, false))
-                }
-                FileForm::SingleConf => conf::parse_single_conf(&bytes).map_err(|e| {
-                    let convert = matches!(e, conf::SingleConfError::Convert(_));
-                    (e.inner().clone(), convert)
-                }),
-            };
-            let parsed = parsed.map_err(|(e, convert)| FileProblem {
-                load_error: go_cni_error(form, &shown, &e.message, convert),
-                line_col: e.offset.map(|o| crate::json::line_col(&bytes, o)),
+            let (parsed, text) = parse_read(node, conf_dir, generation, form, &shown, &bytes);
+            f.contents = Contents::Read { form, text, parsed };
+        }
+    }
+}
+
+/// libcni's verdict on a file's bytes, and what the rules need of its text.
+fn parse_read(
+    node: &dyn NodeSource,
+    conf_dir: &Path,
+    generation: LibcniGeneration,
+    form: FileForm,
+    shown: &str,
+    bytes: &[u8],
+) -> (Result<NetworkList, FileProblem>, TextFacts) {
+    let reader = |name: &str| plugin_dir_files(node, conf_dir, name);
+    let parsed = match form {
+        FileForm::ConfList => {
+            conf::parse_conflist_at(bytes, generation, Some(&reader)).map_err(|e| (e, false))
+        }
+        FileForm::SingleConf => conf::parse_single_conf_at(bytes).map_err(|e| {
+            let convert = matches!(e, conf::SingleConfError::Convert(_));
+            (e.inner().clone(), convert)
+        }),
+    };
+    let mut text = TextFacts {
+        len: bytes.len(),
+        placeholder: find_placeholder_at(bytes).map(|(offset, p)| (Location::at(bytes, offset), p)),
+        ..TextFacts::default()
+    };
+    let parsed = match parsed {
+        Ok((list, version_at)) => {
+            text.version_at = version_at.map(|o| Location::at(bytes, o));
+            Ok(list)
+        }
+        Err((e, convert)) => {
+            text.encoding = encoding_problem(bytes);
+            Err(FileProblem {
+                load_error: go_cni_error(form, shown, &e.message, convert),
+                line_col: e.offset.map(|o| crate::json::line_col(bytes, o)),
                 libcni: e.message,
                 unreadable: false,
-            });
-            f.contents = Contents::Read {
-                form,
-                bytes,
-                parsed,
-            };
+            })
         }
+    };
+    (parsed, text)
+}
+
+impl Snapshot {
+    /// The bytes of `files[index]`, read again from the node: a snapshot keeps only what the
+    /// rules need of each file's text ([`TextFacts`]), so that a conf dir of any size costs
+    /// it a few bytes per file. The file must still hold what was checked: the same length
+    /// and libcni's same verdict.
+    pub fn conf_bytes(&self, index: usize) -> Result<Vec<u8>, RereadError> {
+        let f = &self.files[index];
+        let path = || f.display();
+        let (Contents::Read { form, text, parsed }, Some(_)) = (&f.contents, f.form()) else {
+            return Err(RereadError::NotRead { path: path() });
+        };
+        let bytes = self
+            .node
+            .read_file(&f.path, MAX_CONFIG_BYTES)
+            .map_err(|source| RereadError::Read {
+                path: path(),
+                source,
+            })?;
+        if bytes.len() != text.len {
+            return Err(RereadError::Changed { path: path() });
+        }
+        let (again, _) = parse_read(
+            self.node.as_ref(),
+            &self.conf_dir,
+            self.generation,
+            *form,
+            &path(),
+            &bytes,
+        );
+        if again != *parsed {
+            return Err(RereadError::Changed { path: path() });
+        }
+        Ok(bytes)
     }
 }
 
@@ -355,4 +459,102 @@ fn plugin_dir_files(
                 .map_err(|e| format!("error reading {shown}: {e}"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CheckOptions, ContainerdVersion, ProbeMode};
+
+    const NET: &str = r#"{"cniVersion": "0.3.1", "name": "net", "plugins": [{"type": "bridge"}]}"#;
+
+    fn snapshot(root: &Path) -> Snapshot {
+        let options = CheckOptions::for_root(root)
+            .containerd_version(ContainerdVersion::parse("1.7.20").unwrap())
+            .probe(ProbeMode::None);
+        Snapshot::gather(&options).unwrap()
+    }
+
+    fn node(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("etc/cni/net.d");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        tmp
+    }
+
+    /// What the rules need of the text is learned as it is read, and the bytes come back
+    /// only while the file still holds what was checked.
+    #[test]
+    fn bytes_are_read_again_only_while_unchanged() {
+        let tmp = node(&[
+            ("10-net.conflist", NET),
+            ("20-bad.conflist", "\u{feff}{}"),
+            ("30-tpl.conflist", r#"{"name": "__NAME__"}"#),
+            ("99-dir.conflist", ""),
+        ]);
+        let dir = tmp.path().join("etc/cni/net.d");
+        std::fs::remove_file(dir.join("99-dir.conflist")).unwrap();
+        std::fs::create_dir(dir.join("99-dir.conflist")).unwrap();
+        let snap = snapshot(tmp.path());
+        let text = |i: usize| snap.files[i].text().cloned();
+        let good = text(0).unwrap();
+        assert_eq!(good.len, NET.len());
+        assert_eq!(
+            good.version_at,
+            Some(Location {
+                line: 1,
+                column: 16
+            })
+        );
+        assert_eq!((good.placeholder, good.encoding), (None, None));
+        assert!(text(1)
+            .unwrap()
+            .encoding
+            .unwrap()
+            .contains("byte-order mark"));
+        let tpl = text(2).unwrap();
+        assert_eq!(
+            tpl.placeholder,
+            Some((
+                Location {
+                    line: 1,
+                    column: 11
+                },
+                "__NAME__".to_string()
+            ))
+        );
+        assert_eq!(text(3), None);
+
+        assert_eq!(snap.conf_bytes(0).unwrap(), NET.as_bytes());
+        assert!(matches!(
+            snap.conf_bytes(3),
+            Err(RereadError::NotRead { .. })
+        ));
+        // The same length, another network.
+        let other = NET.replace("\"net\"", "\"new\"");
+        std::fs::write(dir.join("10-net.conflist"), &other).unwrap();
+        assert_eq!(
+            snap.conf_bytes(0),
+            Err(RereadError::Changed {
+                path: "/etc/cni/net.d/10-net.conflist".into()
+            })
+        );
+        // Another length, the same network.
+        std::fs::write(dir.join("10-net.conflist"), format!("{NET}\n")).unwrap();
+        assert!(matches!(
+            snap.conf_bytes(0),
+            Err(RereadError::Changed { .. })
+        ));
+        // The same network in the same length: what the rules learned still holds.
+        std::fs::write(dir.join("10-net.conflist"), NET.replace(": ", ":\t")).unwrap();
+        assert_eq!(
+            snap.conf_bytes(0).unwrap(),
+            NET.replace(": ", ":\t").as_bytes()
+        );
+        std::fs::remove_file(dir.join("10-net.conflist")).unwrap();
+        assert!(matches!(snap.conf_bytes(0), Err(RereadError::Read { .. })));
+    }
 }

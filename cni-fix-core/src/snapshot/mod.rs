@@ -8,7 +8,9 @@ mod options;
 mod plugins;
 mod runtime;
 
-pub use conf_dir::{looks_like_config, ConfFile, Contents, FileProblem, FileStatus};
+pub use conf_dir::{
+    looks_like_config, ConfFile, Contents, FileProblem, FileStatus, RereadError, TextFacts,
+};
 pub use load::LoadOutcome;
 pub(crate) use migration::is_kubelet_command_line;
 pub use migration::{
@@ -453,7 +455,7 @@ impl Snapshot {
             record(self.node.as_ref(), &self.conf_dir, "conf dir", None);
         }
         for f in &self.files {
-            if f.form().is_some() && f.bytes().is_some() {
+            if f.text().is_some() {
                 record(
                     self.node.as_ref(),
                     &f.path,

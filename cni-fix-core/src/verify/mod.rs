@@ -33,7 +33,7 @@ use crate::conf::FileForm;
 use crate::finding::{Finding, FindingId};
 use crate::node::NodeFs;
 use crate::runtime::CniHost;
-use crate::snapshot::{CheckError, CheckOptions, Snapshot};
+use crate::snapshot::{CheckError, CheckOptions, RereadError, Snapshot};
 use call::{CallNetwork, Caller, PluginObject, RuntimeModel};
 use result::CniResult;
 
@@ -390,10 +390,18 @@ pub fn verify(options: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     if options.files.is_empty() {
         for &i in &snap.load.active {
             let file = &snap.files[i];
-            let Some(bytes) = file.bytes() else { continue };
             let display = file.display();
+            let bytes = match snap.conf_bytes(i) {
+                Ok(b) => b,
+                Err(RereadError::NotRead { .. }) => continue,
+                Err(e) => {
+                    let name = file.network().map(|n| n.name.clone()).unwrap_or_default();
+                    planned.push(invalid(display, name, e.to_string(), file_findings));
+                    continue;
+                }
+            };
             planned.push(match file.parsed() {
-                Some(Ok(list)) => match call_network(bytes, file.form(), list) {
+                Some(Ok(list)) => match call_network(&bytes, file.form(), list) {
                     Ok(net) => plan(Some(display), net, file_findings),
                     Err(e) => invalid(display, list.name.clone(), e, file_findings),
                 },
