@@ -15,7 +15,9 @@ pub fn find_placeholder_at(bytes: &[u8]) -> Option<(usize, String)> {
     // The next "}}" and "}" at or after the current position; they only move forward.
     let mut close2 = Cursor::new(b"}}");
     let mut close1 = Cursor::new(b"}");
-    for i in 0..bytes.len() {
+    // Every placeholder starts with one of these bytes: only they are looked at, found a
+    // word at a time.
+    for i in memchr::memchr3_iter(b'_', b'{', b'$', bytes) {
         let rest = &bytes[i..];
         if rest.starts_with(b"__") && (i == 0 || !is_word(bytes[i - 1])) {
             let n = rest[2..]
@@ -123,5 +125,66 @@ mod tests {
             None
         );
         assert_eq!(find_placeholder(br#"{"name": "my__net"}"#), None);
+    }
+
+    /// The definition, byte by byte: what the search must find, at every offset.
+    fn reference(bytes: &[u8]) -> Option<(usize, String)> {
+        let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let find = |needle: &[u8], from: usize| {
+            (from..bytes.len()).find(|&j| bytes[j..].starts_with(needle))
+        };
+        for i in 0..bytes.len() {
+            let rest = &bytes[i..];
+            if rest.starts_with(b"__") && (i == 0 || !is_word(bytes[i - 1])) {
+                let n = rest[2..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || **c == b'_')
+                    .count();
+                let body = &rest[2..2 + n];
+                if n > 2 && body[0].is_ascii_uppercase() && body.ends_with(b"__") {
+                    return Some((i, show(&rest[..2 + n])));
+                }
+            }
+            if rest.starts_with(b"{{") {
+                if let Some(end) = find(b"}}", i + 2) {
+                    if end - i <= PLACEHOLDER_WINDOW {
+                        return Some((i, show(&bytes[i..end + 2])));
+                    }
+                }
+            }
+            if rest.first() == Some(&b'$') {
+                match rest.get(1) {
+                    Some(c) if c.is_ascii_digit() => return Some((i, show(&rest[..2]))),
+                    Some(b'{') => {
+                        if let Some(end) = find(b"}", i + 2) {
+                            let name = &bytes[i + 2..end];
+                            if end - i <= PLACEHOLDER_WINDOW
+                                && !name.is_empty()
+                                && name.iter().all(|&c| is_word(c))
+                            {
+                                return Some((i, show(&bytes[i..end + 1])));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The search looks only at the bytes a placeholder starts with, and finds what the
+        /// byte-by-byte definition finds.
+        #[test]
+        fn search_is_the_definition(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"_{}${}AZ09 a\"_{".to_vec()),
+                0..400,
+            )
+        ) {
+            proptest::prop_assert_eq!(find_placeholder_at(&bytes), reference(&bytes));
+        }
     }
 }
