@@ -20,7 +20,6 @@
 use std::hint::black_box;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use cni_fix_core::fleet::{scan, ScanOptions};
 use cni_fix_core::{check, CheckOptions, ContainerdVersion, PluginsRelease, ProbeMode};
@@ -28,8 +27,8 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 
 const SIZES: [usize; 2] = [1_000, 10_000];
 
-/// Set in the process that measures one `cni-fix scan` run's peak memory.
-const RSS_CHILD: &str = "CNI_FIX_BENCH_RSS_CHILD";
+#[path = "shared/rss.rs"]
+mod rss;
 
 const HEALTHY: &str = r#"{"cniVersion":"1.0.0","name":"net","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/16"}]]}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#;
 const FLANNEL: &str = r#"{"name":"cbr0","plugins":[{"type":"flannel","delegate":{"hairpinMode":true,"isDefaultGateway":true}},{"type":"portmap","capabilities":{"portMappings":true}}]}"#;
@@ -120,8 +119,7 @@ fn time(c: &mut Criterion, trees: &[PathBuf]) {
     g.finish();
 }
 
-/// The peak resident set, in KiB, of `cni-fix scan --from LIST` over `inputs`, run from a
-/// process of its own so that no other run counts.
+/// The peak resident set, in KiB, of `cni-fix scan --from LIST` over `inputs`.
 fn peak_rss(dir: &Path, inputs: &[PathBuf]) -> u64 {
     let list = dir.join(format!("nodes-{}.txt", inputs.len()));
     let mut text = String::new();
@@ -130,48 +128,14 @@ fn peak_rss(dir: &Path, inputs: &[PathBuf]) -> u64 {
         text.push('\n');
     }
     std::fs::write(&list, text).unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .env(RSS_CHILD, "1")
-        .arg(env!("CARGO_BIN_EXE_cni-fix"))
-        .args(SCAN_ARGS)
-        .arg("--from")
-        .arg(&list)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run the measuring process");
-    let said = String::from_utf8_lossy(&out.stdout);
-    said.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("the measuring process said {said:?}"))
-}
-
-/// In the measuring process: run the command in the arguments, throw its output away, and
-/// print the peak resident set of it (the only child).
-fn measure_child() {
-    let mut args = std::env::args_os().skip(1);
-    let program = args.next().expect("a program to measure");
-    let status = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run cni-fix scan");
-    // 1: some node has a problem, as some of the generated ones do.
-    assert!(
-        matches!(status.code(), Some(0 | 1)),
-        "cni-fix scan: {status}"
-    );
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .expect("getrusage");
-    // Linux gives ru_maxrss in KiB.
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{}", usage.max_rss());
-    }
+    let mut args: Vec<std::ffi::OsString> = SCAN_ARGS.iter().map(Into::into).collect();
+    args.extend(["--from".into(), list.into_os_string()]);
+    rss::peak_rss(env!("CARGO_BIN_EXE_cni-fix").as_ref(), args)
 }
 
 fn main() {
-    if std::env::var_os(RSS_CHILD).is_some() {
-        measure_child();
+    if rss::is_child() {
+        rss::measure_child();
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -26,6 +26,9 @@ const DEBIAN_PLUGINS: &str = "/usr/lib/cni";
 #[path = "../cni-fix-core/tests/shared/oracle.rs"]
 mod oracle_build;
 
+#[path = "shared/conf_dir.rs"]
+mod conf_dir;
+
 /// The Go oracle of the tests, built into the bench's temporary directory.
 fn oracle() -> PathBuf {
     oracle_build::build("cni-fix-oracle-bench")
@@ -120,35 +123,10 @@ fn probe(c: &mut Criterion) {
     g.finish();
 }
 
-/// 5,000 conflists of about 4 KB each: real-world networks padded with plugins.
-fn conf_dir(root: &Path, n: usize) -> Vec<PathBuf> {
-    let dir = root.join("etc/cni/net.d");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut files = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut chain = vec![serde_json::json!({
-            "type": "bridge", "bridge": format!("cni{i}"), "isGateway": true, "ipMasq": true,
-            "ipam": {"type": "host-local", "ranges": [[{"subnet": format!("10.{}.{}.0/24", i / 256 % 256, i % 256)}]],
-                     "routes": [{"dst": "0.0.0.0/0"}]}
-        })];
-        for j in 0..24 {
-            chain.push(serde_json::json!({
-                "type": "portmap", "capabilities": {"portMappings": true},
-                "snat": j % 2 == 0, "conditionsV4": ["-s", format!("10.{j}.0.0/16")]
-            }));
-        }
-        let net = serde_json::json!({"cniVersion": "1.0.0", "name": format!("net-{i}"), "plugins": chain});
-        let path = dir.join(format!("{i:05}-net.conflist"));
-        std::fs::write(&path, serde_json::to_vec_pretty(&net).unwrap()).unwrap();
-        files.push(path);
-    }
-    files
-}
-
 fn load(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let files = conf_dir(root, 5_000);
+    let files = conf_dir::conf_dir(root, 5_000, 0);
     let bytes: u64 = files
         .iter()
         .map(|f| std::fs::metadata(f).unwrap().len())

@@ -81,11 +81,12 @@ pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// Print with standard output locked and flushed, keeping `status` whatever a closed pipe does
-/// (see [`keep_status`]).
+/// Print with standard output locked, buffered and flushed, keeping `status` whatever a closed
+/// pipe does (see [`keep_status`]). Standard output is line-buffered on its own: a report of
+/// thousands of lines would be as many writes.
 pub fn print(status: u8, body: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<u8> {
     let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let printed = body(&mut out).and_then(|()| out.flush());
     keep_status(status, printed)
 }
