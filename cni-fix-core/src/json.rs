@@ -522,12 +522,16 @@ impl<'a> Parser<'a> {
         let name = std::str::from_utf8(word).expect("ASCII literal");
         for (i, &expected) in word.iter().enumerate().skip(1) {
             let at = self.pos + i;
-            let context = format!("in literal {name} (expecting {})", quote_char(expected));
-            match self.input.get(at) {
-                None => return Err(self.eof_space(&context)),
-                Some(&c) if c == expected => {}
-                Some(_) => return Err(self.invalid(at, &context)),
+            let got = self.input.get(at);
+            if got == Some(&expected) {
+                continue;
             }
+            // The message only for the error: a literal is read at every true, false and null.
+            let context = format!("in literal {name} (expecting {})", quote_char(expected));
+            return Err(match got {
+                None => self.eof_space(&context),
+                Some(_) => self.invalid(at, &context),
+            });
         }
         self.pos += word.len();
         Ok(())
