@@ -172,8 +172,13 @@ impl Snapshot {
                 continue;
             };
             for e in crate::chain::executed(net) {
-                let files = needed.entry(e.plugin_type.to_string()).or_default();
-                if !files.contains(&i) {
+                // A type is named once however many networks run it.
+                let files = match needed.get_mut(e.plugin_type) {
+                    Some(files) => files,
+                    None => needed.entry(e.plugin_type.to_string()).or_default(),
+                };
+                // The networks come in order: a repeat is the last one.
+                if files.last() != Some(&i) {
                     files.push(i);
                 }
             }
@@ -190,11 +195,11 @@ impl Snapshot {
         let mut types: BTreeSet<String> = needed.keys().cloned().collect();
         for f in &self.files {
             if let Some(net) = f.network() {
-                types.extend(
-                    crate::chain::executed(net)
-                        .into_iter()
-                        .map(|e| e.plugin_type.to_string()),
-                );
+                for e in crate::chain::executed(net) {
+                    if !types.contains(e.plugin_type) {
+                        types.insert(e.plugin_type.to_string());
+                    }
+                }
             }
         }
         let mut plugins: Vec<PluginInfo> = types
