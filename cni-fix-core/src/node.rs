@@ -5,12 +5,14 @@
 //! it is resolved inside that root as the node's kernel would resolve it: absolute symlinks
 //! point into the root, `..` stops at the root, and a loop fails after 40 links.
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The largest config file cni-fix reads. Real network configs are a few kilobytes.
 pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
@@ -23,6 +25,17 @@ const MAX_SYMLINKS: usize = 40;
 pub struct NodeFs {
     root: PathBuf,
     live: bool,
+    /// Directories already resolved (node path → resolved components and the symlinks
+    /// followed on the way): the files of a directory of thousands are resolved by one
+    /// `lstat` each, not one per component.
+    dirs: Arc<Mutex<HashMap<PathBuf, Resolved>>>,
+}
+
+/// A resolved node path: its components under the root, and how many symlinks led there.
+#[derive(Debug, Clone, Default)]
+struct Resolved {
+    parts: Vec<OsString>,
+    links: usize,
 }
 
 /// Why a file could not be read.
@@ -124,7 +137,11 @@ impl NodeFs {
         let live = fs::canonicalize(&root)
             .map(|p| p == Path::new("/"))
             .unwrap_or(false);
-        NodeFs { root, live }
+        NodeFs {
+            root,
+            live,
+            dirs: Arc::default(),
+        }
     }
 
     /// The root directory.
@@ -142,10 +159,43 @@ impl NodeFs {
         if self.live {
             return Ok(node_path.to_path_buf());
         }
-        let mut done: Vec<OsString> = Vec::new();
+        self.resolve_parts(node_path).map(|r| self.join(&r.parts))
+    }
+
+    /// [`NodeFs::resolve`]'s walk: the parent directory from the cache (resolved and kept on
+    /// first use), then the last component.
+    fn resolve_parts(&self, node_path: &Path) -> io::Result<Resolved> {
+        let (start, last) = match (node_path.parent(), node_path.components().next_back()) {
+            (Some(parent), Some(Component::Normal(name))) => {
+                let known = self.dirs.lock().ok().and_then(|d| d.get(parent).cloned());
+                let dir = match known {
+                    Some(r) => r,
+                    None => {
+                        let r = self.walk(Resolved::default(), parent)?;
+                        // Only a directory that exists is kept: a missing one may appear.
+                        if fs::metadata(self.join(&r.parts)).is_ok_and(|m| m.is_dir()) {
+                            if let Ok(mut d) = self.dirs.lock() {
+                                d.insert(parent.to_path_buf(), r.clone());
+                            }
+                        }
+                        r
+                    }
+                };
+                (dir, Path::new(name))
+            }
+            _ => (Resolved::default(), node_path),
+        };
+        self.walk(start, last)
+    }
+
+    /// Resolve `rest` below the resolved `start`, one component at a time.
+    fn walk(&self, start: Resolved, rest: &Path) -> io::Result<Resolved> {
+        let Resolved {
+            parts: mut done,
+            mut links,
+        } = start;
         let mut pending: Vec<OsString> = Vec::new();
-        push_components(&mut pending, node_path);
-        let mut links = 0;
+        push_components(&mut pending, rest);
         while let Some(c) = pending.pop() {
             if c == ".." {
                 done.pop();
@@ -181,7 +231,7 @@ impl NodeFs {
                 Err(e) => return Err(e),
             }
         }
-        Ok(self.join(&done))
+        Ok(Resolved { parts: done, links })
     }
 
     /// The node path that `node_path` resolves to, symlinks followed: where a symlinked
@@ -231,6 +281,11 @@ impl NodeFs {
     /// Open a regular file of at most `cap` bytes for reading. Never blocks on a FIFO or
     /// device.
     pub fn open_file(&self, node_path: &Path, cap: u64) -> Result<File, ReadError> {
+        self.open_file_meta(node_path, cap).map(|(file, _)| file)
+    }
+
+    /// [`NodeFs::open_file`], with what `fstat` said of it.
+    fn open_file_meta(&self, node_path: &Path, cap: u64) -> Result<(File, Metadata), ReadError> {
         let host = self.resolve(node_path).map_err(read_error)?;
         let file: File = OpenOptions::new()
             .read(true)
@@ -247,14 +302,22 @@ impl NodeFs {
                 cap,
             });
         }
-        Ok(file)
+        Ok((file, meta))
     }
 
     /// Read a regular file, at most `cap` bytes. Never blocks on a FIFO or device.
     pub fn read_file(&self, node_path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
-        let file = self.open_file(node_path, cap)?;
-        let len = file.metadata().map_err(read_error)?.len();
-        let mut bytes = Vec::with_capacity(len as usize);
+        self.read_file_meta(node_path, cap).map(|(bytes, _)| bytes)
+    }
+
+    /// [`NodeFs::read_file`], with what `fstat` said of the file when it was opened.
+    pub fn read_file_meta(
+        &self,
+        node_path: &Path,
+        cap: u64,
+    ) -> Result<(Vec<u8>, Metadata), ReadError> {
+        let (file, meta) = self.open_file_meta(node_path, cap)?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
         file.take(cap + 1)
             .read_to_end(&mut bytes)
             .map_err(read_error)?;
@@ -264,7 +327,7 @@ impl NodeFs {
                 cap,
             });
         }
-        Ok(bytes)
+        Ok((bytes, meta))
     }
 }
 
@@ -407,6 +470,54 @@ mod tests {
         assert_eq!(
             read("/etc/cni/net.d"),
             Err(ReadError::NotRegular("directory"))
+        );
+    }
+
+    /// Directories are resolved once and kept; the files in them are resolved each time, and
+    /// a directory that was missing is looked for again.
+    #[test]
+    fn resolved_directories_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("data/net.d")).unwrap();
+        fs::create_dir_all(root.join("etc/cni")).unwrap();
+        // The conf dir is a link to a directory elsewhere in the root, through `..`.
+        symlink("../../data/net.d", root.join("etc/cni/net.d")).unwrap();
+        fs::write(root.join("data/net.d/a.conflist"), b"a").unwrap();
+        let node = NodeFs::new(root);
+        let read = |p: &str| node.read_file(Path::new(p), MAX_CONFIG_BYTES);
+        assert_eq!(read("/etc/cni/net.d/a.conflist").unwrap(), b"a");
+        // A file that appears later, and one that becomes a link out of the directory.
+        fs::write(root.join("data/net.d/b.conflist"), b"b").unwrap();
+        fs::write(root.join("data/other"), b"o").unwrap();
+        symlink("../other", root.join("data/net.d/c.conflist")).unwrap();
+        assert_eq!(read("/etc/cni/net.d/b.conflist").unwrap(), b"b");
+        assert_eq!(read("/etc/cni/net.d/c.conflist").unwrap(), b"o");
+        assert_eq!(
+            node.resolve(Path::new("/etc/cni/net.d/c.conflist"))
+                .unwrap(),
+            root.join("data/other")
+        );
+        // A missing directory is not remembered as missing.
+        assert!(read("/etc/later/x.conf").is_err());
+        fs::create_dir_all(root.join("etc/later")).unwrap();
+        fs::write(root.join("etc/later/x.conf"), b"x").unwrap();
+        assert_eq!(read("/etc/later/x.conf").unwrap(), b"x");
+        // The links followed to the directory count toward the limit for its files: /l38 is
+        // 40 links (39 and the conf dir's), a file in it is read, a link in it is one too many.
+        let mut prev = "/etc/cni/net.d".to_string();
+        for i in 0..MAX_SYMLINKS {
+            let name = format!("/l{i}");
+            symlink(&prev, root.join(&name[1..])).unwrap();
+            prev = name;
+        }
+        assert_eq!(read("/l38/a.conflist").unwrap(), b"a");
+        let eloop = io::Error::from_raw_os_error(libc::ELOOP).kind();
+        assert!(
+            matches!(read("/l38/c.conflist"), Err(ReadError::Io { kind, .. }) if kind == eloop)
+        );
+        assert!(
+            matches!(read("/l39/a.conflist"), Err(ReadError::Io { kind, .. }) if kind == eloop)
         );
     }
 

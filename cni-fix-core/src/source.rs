@@ -62,6 +62,16 @@ pub trait NodeSource: fmt::Debug + Send + Sync {
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<DirEntry>>;
     /// A regular file's bytes, at most `cap` of them; never blocks.
     fn read_file(&self, path: &Path, cap: u64) -> Result<Vec<u8>, ReadError>;
+    /// [`NodeSource::read_file`], and [`NodeSource::metadata`] of the file when it is known.
+    /// By default the two are asked apart; a file system answers both from one open.
+    fn read_file_info(
+        &self,
+        path: &Path,
+        cap: u64,
+    ) -> Result<(Vec<u8>, Option<FileInfo>), ReadError> {
+        let info = self.metadata(path).ok();
+        self.read_file(path, cap).map(|bytes| (bytes, info))
+    }
     /// A regular file of at most `cap` bytes, to read in pieces (a plugin binary, of which
     /// the static probe reads a few parts). By default the whole file, read at once.
     fn open_read_at(
@@ -93,6 +103,13 @@ impl NodeSource for NodeFs {
     }
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<DirEntry>> {
         NodeFs::read_dir(self, dir)
+    }
+    fn read_file_info(
+        &self,
+        path: &Path,
+        cap: u64,
+    ) -> Result<(Vec<u8>, Option<FileInfo>), ReadError> {
+        NodeFs::read_file_meta(self, path, cap).map(|(bytes, m)| (bytes, Some(FileInfo::of(&m))))
     }
     fn read_file(&self, path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
         NodeFs::read_file(self, path, cap)

@@ -66,6 +66,8 @@ pub struct ConfFile {
     pub status: FileStatus,
     /// When it was last modified, when known.
     pub modified: Option<std::time::SystemTime>,
+    /// The permission bits and owner uid of what it leads to, learned as it was read.
+    pub owner: Option<(u32, u32)>,
 }
 
 /// A conf dir entry, by what could be read of it.
@@ -234,6 +236,7 @@ impl Snapshot {
                     },
                     status: FileStatus::Ignored,
                     modified: None,
+                    owner: None,
                 })
             })
             .collect();
@@ -291,9 +294,9 @@ fn read_one(
 ) {
     let Some(form) = f.form() else { return };
     let shown = display_path(&f.path);
-    f.modified = node.metadata(&f.path).ok().and_then(|m| m.modified);
-    match node.read_file(&f.path, MAX_CONFIG_BYTES) {
+    match node.read_file_info(&f.path, MAX_CONFIG_BYTES) {
         Err(e) => {
+            f.modified = node.metadata(&f.path).ok().and_then(|m| m.modified);
             if let Some(reason) = own_read_limit(&e) {
                 incomplete.push(Unread {
                     path: f.path.clone(),
@@ -325,7 +328,9 @@ fn read_one(
                 },
             };
         }
-        Ok(bytes) => {
+        Ok((bytes, info)) => {
+            f.modified = info.as_ref().and_then(|i| i.modified);
+            f.owner = info.map(|i| (i.mode, i.uid));
             let (parsed, text) = parse_read(node, conf_dir, generation, form, &shown, &bytes);
             f.contents = Contents::Read { form, text, parsed };
         }

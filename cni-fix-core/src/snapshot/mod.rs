@@ -439,37 +439,39 @@ impl Snapshot {
 
     fn collect_ownership(&mut self) {
         let mut out = Vec::new();
-        let mut record =
+        let record =
             |node: &dyn NodeSource, path: &Path, what: &'static str, file: Option<String>| {
-                if let Ok(m) = node.metadata(path) {
-                    out.push(Ownership {
-                        path: path.to_path_buf(),
-                        what,
-                        file,
-                        mode: m.mode,
-                        uid: m.uid,
-                    });
-                }
+                node.metadata(path).ok().map(|m| Ownership {
+                    path: path.to_path_buf(),
+                    what,
+                    file,
+                    mode: m.mode,
+                    uid: m.uid,
+                })
             };
+        let node = self.node.as_ref();
         if self.conf_dir_error.is_none() && !self.conf_dir_missing {
-            record(self.node.as_ref(), &self.conf_dir, "conf dir", None);
+            out.extend(record(node, &self.conf_dir, "conf dir", None));
         }
-        for f in &self.files {
-            if f.text().is_some() {
-                record(
-                    self.node.as_ref(),
-                    &f.path,
-                    "config file",
-                    Some(f.display()),
-                );
-            }
+        for f in self.files.iter().filter(|f| f.text().is_some()) {
+            // Learned as the file was read; asked again only of a source that did not say.
+            out.extend(match f.owner {
+                Some((mode, uid)) => Some(Ownership {
+                    path: f.path.clone(),
+                    what: "config file",
+                    file: Some(f.display()),
+                    mode,
+                    uid,
+                }),
+                None => record(node, &f.path, "config file", Some(f.display())),
+            });
         }
         for d in &self.bin_dirs {
-            record(self.node.as_ref(), d, "plugin dir", None);
+            out.extend(record(node, d, "plugin dir", None));
         }
         for p in self.plugins.iter().filter(|p| p.needed) {
             if let Some(path) = &p.path {
-                record(self.node.as_ref(), path, "plugin", None);
+                out.extend(record(node, path, "plugin", None));
             }
         }
         self.ownership = out;
