@@ -5,9 +5,11 @@
 //!   `--probe static` and `--probe exec`; beside it, the 16 plugins launched at once from a
 //!   shell (`CNI_COMMAND=VERSION`, the floor of any exec probe) and libcni's own
 //!   `ValidateNetworkList` of the network (the Go oracle the tests build).
-//! - `conf-dir`: a conf dir of 5,000 conflists (about 20 MB), loaded by `check` (`--probe
-//!   none`, every network loaded), beside `cat` of the same files (the I/O floor), libcni's
-//!   `ConfListFromFile` of each file and go-cni's `Load` of the directory (the Go oracle).
+//! - `conf-dir`: a conf dir of 5,000 conflists (about 20 MB) on a healthy node (its plugins
+//!   present, their versions from the release table), loaded by `check` (`--probe none`,
+//!   every network loaded, under `--root` as a DaemonSet reads `/host`), beside `cat` of the
+//!   same files (the I/O floor), libcni's `ConfListFromFile` of each file and go-cni's `Load`
+//!   of the directory (the Go oracle).
 //!
 //! The Go oracle is built here as the tests build it (Debian's golang-go and the libcni and
 //! go-cni sources). `cargo bench -p cni-fix-core --bench speed -- --save-baseline main`, then
@@ -18,7 +20,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use cni_fix_core::{check, CheckOptions, ContainerdVersion, ProbeMode};
+use cni_fix_core::{check, CheckOptions, ContainerdVersion, PluginsRelease, ProbeMode};
 use criterion::{criterion_main, Criterion, Throughput};
 
 const DEBIAN_PLUGINS: &str = "/usr/lib/cni";
@@ -127,6 +129,14 @@ fn load(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let files = conf_dir::conf_dir(root, 5_000, 0);
+    // A healthy node: the plugins are there and their versions known (from the release
+    // table), so that what is measured is the load, not thousands of findings.
+    let bin = root.join("opt/cni/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for p in ["bridge", "host-local", "portmap", "loopback"] {
+        std::fs::write(bin.join(p), b"").unwrap();
+        std::fs::set_permissions(bin.join(p), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let bytes: u64 = files
         .iter()
         .map(|f| std::fs::metadata(f).unwrap().len())
@@ -135,13 +145,18 @@ fn load(c: &mut Criterion) {
     let options = CheckOptions::for_root(root)
         .containerd_version(ContainerdVersion::parse("1.7.20").unwrap())
         .max_conf_num(0)
+        .assume_plugins_release(PluginsRelease::parse("1.1.1").unwrap())
         .probe(ProbeMode::None);
     let dir = root.join("etc/cni/net.d");
     let mut g = c.benchmark_group("conf-dir");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(bytes));
     g.bench_function("check, every network loaded", |b| {
-        b.iter(|| black_box(check(&options).unwrap()))
+        b.iter(|| {
+            let report = check(&options).unwrap();
+            assert_eq!(report.files.len(), 5_000);
+            black_box(report)
+        })
     });
     g.bench_function("cat (baseline)", |b| {
         b.iter(|| run_quiet(Command::new("cat").args(&files)))
