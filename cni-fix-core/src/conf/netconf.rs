@@ -236,9 +236,20 @@ pub(super) fn document_order(ms: &[json::Member]) -> Vec<(&str, &Value)> {
 /// An object's members as a Go map holds them: the last of duplicate keys wins. Keys stay
 /// in the order they were first seen.
 pub(super) fn go_map(ms: &[json::Member]) -> Vec<(&str, &Value)> {
+    let mut out: Vec<(&str, &Value)> = Vec::with_capacity(ms.len());
+    // A config's objects are small: below this, a search of what is kept beats hashing.
+    const SMALL: usize = 16;
+    if ms.len() <= SMALL {
+        for m in ms {
+            match out.iter_mut().find(|(k, _)| *k == m.key) {
+                Some(kept) => kept.1 = &m.value,
+                None => out.push((&m.key, &m.value)),
+            }
+        }
+        return out;
+    }
     let mut index: std::collections::HashMap<&str, usize> =
         std::collections::HashMap::with_capacity(ms.len());
-    let mut out: Vec<(&str, &Value)> = Vec::with_capacity(ms.len());
     for m in ms {
         match index.get(m.key.as_str()) {
             Some(&i) => out[i].1 = &m.value,
