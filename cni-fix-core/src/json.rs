@@ -696,6 +696,16 @@ fn push_go_utf8(out: &mut String, mut bytes: &[u8]) {
 /// object keys to struct fields: exactly, or case-insensitively, with `ſ` (U+017F) matching
 /// `s` and the Kelvin sign (U+212A) matching `k`.
 pub fn go_field_matches(field: &str, key: &str) -> bool {
+    // Field names are ASCII, and the two non-ASCII letters that fold to one (ſ, K) are longer
+    // in UTF-8: a key of the field's length matches only as ASCII, a shorter one or a longer
+    // ASCII one never does.
+    debug_assert!(field.is_ascii());
+    if key.len() == field.len() {
+        return key.eq_ignore_ascii_case(field);
+    }
+    if key.len() < field.len() || key.is_ascii() {
+        return false;
+    }
     let mut keys = key.chars();
     for f in field.chars() {
         let Some(k) = keys.next() else { return false };
@@ -854,5 +864,39 @@ mod tests {
         assert!(!go_field_matches("type", "types"));
         assert!(!go_field_matches("type", "typ"));
         assert!(!go_field_matches("name", "n\u{e4}me"));
+        assert!(go_field_matches("kind", "\u{212A}IND"));
+    }
+
+    /// Go's folding, letter by letter: what the length checks must agree with.
+    fn folds_letterwise(field: &str, key: &str) -> bool {
+        let mut keys = key.chars();
+        for f in field.chars() {
+            let Some(k) = keys.next() else { return false };
+            let ok = if k.is_ascii() {
+                k.eq_ignore_ascii_case(&f)
+            } else {
+                (f.eq_ignore_ascii_case(&'s') && k == '\u{17F}')
+                    || (f.eq_ignore_ascii_case(&'k') && k == '\u{212A}')
+            };
+            if !ok {
+                return false;
+            }
+        }
+        keys.next().is_none()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        #[test]
+        fn field_folding_is_letterwise(
+            field in proptest::sample::select(vec!["type", "kind", "skip", "cniVersion", "name", "sk"]),
+            key in proptest::collection::vec(
+                proptest::sample::select(vec!['s', 'S', 'k', 'K', 'i', 'p', 'n', 'd', 'ſ', 'K', 'ä', 't', 'y', 'e']),
+                0..6,
+            ),
+        ) {
+            let key: String = key.into_iter().collect();
+            proptest::prop_assert_eq!(go_field_matches(field, &key), folds_letterwise(field, &key));
+        }
     }
 }
