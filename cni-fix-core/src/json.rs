@@ -209,9 +209,9 @@ impl SyntaxError {
 /// 1-based line and column (in bytes) of `offset` in `input`.
 pub fn line_col(input: &[u8], offset: usize) -> (usize, usize) {
     let before = &input[..offset.min(input.len())];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-    (line, col)
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
+    let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+    (line, before.len() - line_start + 1)
 }
 
 /// Go's `quoteChar`: how a byte is shown in an `invalid character` message.
@@ -855,6 +855,19 @@ mod tests {
     fn duplicate_keys_last_wins_for_get() {
         let v = parse(br#"{"name":"a","name":"b"}"#).unwrap();
         assert_eq!(v.get("name").and_then(Value::as_str), Some("b"));
+    }
+
+    #[test]
+    fn lines_and_columns() {
+        let text = b"{\n  \"a\": 1,\n\n  \"b\"}";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 1), (1, 2));
+        assert_eq!(line_col(text, 2), (2, 1));
+        assert_eq!(line_col(text, 4), (2, 3));
+        assert_eq!(line_col(text, 13), (4, 1));
+        assert_eq!(line_col(text, 15), (4, 3));
+        // Past the end: the end.
+        assert_eq!(line_col(text, 99), line_col(text, text.len()));
     }
 
     #[test]
