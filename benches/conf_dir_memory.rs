@@ -1,6 +1,7 @@
 //! The memory of `cni-fix check` over a large conf dir: 1,000, 10,000 and 100,000 conflists
-//! of about 4 KB (the speed bench's networks: a bridge and 24 portmap entries each), and
-//! 1,000 conflists ten times that size that hold the same networks.
+//! of about 4 KB (the speed bench's networks: a bridge and 24 portmap entries each), 1,000
+//! conflists ten times that size that hold the same networks, and 100,000 two-plugin
+//! networks (a bridge and a portmap, as most nodes have).
 //!
 //! Each check (`--probe none`, `--format json`, its output thrown away) runs in a process of
 //! its own, once with containerd's default `max_conf_num` (1: the rest are shadowed) and once
@@ -59,23 +60,24 @@ fn main() {
     }
     // Under `cargo test --benches` the bench only builds its smallest tree and checks once.
     let real = std::env::args().any(|a| a == "--bench");
-    let sizes: &[(usize, usize, &str)] = if real {
+    let sizes: &[(usize, usize, usize, &str)] = if real {
         &[
-            (1_000, 0, "4 KB conflists"),
-            (10_000, 0, "4 KB conflists"),
-            (100_000, 0, "4 KB conflists"),
-            (1_000, 36_000, "40 KB conflists"),
+            (1_000, 24, 0, "4 KB conflists"),
+            (10_000, 24, 0, "4 KB conflists"),
+            (100_000, 24, 0, "4 KB conflists"),
+            (1_000, 24, 36_000, "40 KB conflists"),
+            (100_000, 1, 0, "two-plugin conflists"),
         ]
     } else {
-        &[(100, 0, "4 KB conflists")]
+        &[(100, 24, 0, "4 KB conflists")]
     };
     #[allow(clippy::print_stdout)]
     {
         println!("conf-dir memory: peak resident set of cni-fix check --probe none --format json");
     }
-    for &(n, pad, what) in sizes {
+    for &(n, portmaps, pad, what) in sizes {
         let tmp = tempfile::tempdir().unwrap();
-        let files = conf_dir::conf_dir(tmp.path(), n, pad);
+        let files = conf_dir::conf_dir(tmp.path(), n, portmaps, pad);
         let bytes: u64 = files
             .iter()
             .map(|f| std::fs::metadata(f).unwrap().len())

@@ -128,7 +128,7 @@ fn probe(c: &mut Criterion) {
 fn load(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let files = conf_dir::conf_dir(root, 5_000, 0);
+    let files = conf_dir::conf_dir(root, 5_000, 24, 0);
     // A healthy node: the plugins are there and their versions known (from the release
     // table), so that what is measured is the load, not thousands of findings.
     let bin = root.join("opt/cni/bin");

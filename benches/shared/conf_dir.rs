@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// `n` conflists of about 4 KB each (a bridge network and 24 portmap entries) in
-/// `root/etc/cni/net.d`, each `pad` bytes larger by a string the parser skips; their paths.
-pub fn conf_dir(root: &Path, n: usize, pad: usize) -> Vec<PathBuf> {
+/// `n` conflists in `root/etc/cni/net.d`: a bridge network and `portmaps` portmap entries
+/// (24 make about 4 KB), each `pad` bytes larger by a string the parser skips; their paths.
+pub fn conf_dir(root: &Path, n: usize, portmaps: usize, pad: usize) -> Vec<PathBuf> {
     let dir = root.join("etc/cni/net.d");
     std::fs::create_dir_all(&dir).unwrap();
     let padding = "x".repeat(pad);
@@ -16,7 +16,7 @@ pub fn conf_dir(root: &Path, n: usize, pad: usize) -> Vec<PathBuf> {
                      "routes": [{"dst": "0.0.0.0/0"}]},
             "padding": padding,
         })];
-        for j in 0..24 {
+        for j in 0..portmaps {
             chain.push(serde_json::json!({
                 "type": "portmap", "capabilities": {"portMappings": true},
                 "snat": j % 2 == 0, "conditionsV4": ["-s", format!("10.{j}.0.0/16")]
