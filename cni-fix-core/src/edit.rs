@@ -87,11 +87,10 @@ pub fn version_edits(
         }
     };
 
-    let is_version_key = |m: &Member| match form {
-        FileForm::ConfList => m.key == "cniVersion",
-        FileForm::SingleConf => go_field_matches("cniVersion", &m.key),
-    };
-    let top: Vec<&Member> = members.iter().filter(|m| is_version_key(m)).collect();
+    let top: Vec<&Member> = members
+        .iter()
+        .filter(|m| form.is_version_key(&m.key))
+        .collect();
     if top.is_empty() {
         edits.push(insert_first_member(
             bytes,

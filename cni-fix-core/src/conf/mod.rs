@@ -60,6 +60,16 @@ impl FileForm {
             _ => None,
         }
     }
+
+    /// Whether a top-level key of a file in this form is the one libcni reads as the
+    /// network's `cniVersion`: exactly `cniVersion` in a list (decoded into a map), any key Go
+    /// folds to the field in a `.conf` (decoded into a struct).
+    pub(crate) fn is_version_key(self, key: &str) -> bool {
+        match self {
+            FileForm::ConfList => key == "cniVersion",
+            FileForm::SingleConf => go_field_matches("cniVersion", key),
+        }
+    }
 }
 
 /// Go's `filepath.Ext`: the suffix from the final dot of the final element, or empty.
@@ -165,11 +175,11 @@ pub fn parse_conflist(
     parse_conflist_at(bytes, generation, plugin_dir).map(|(list, _)| list)
 }
 
-/// The byte offset of the value of the last top-level member whose key `matches` (the one Go
-/// keeps of duplicate keys).
-fn version_offset(doc: &Value, matches: impl Fn(&str) -> bool) -> Option<usize> {
+/// The byte offset of the value of the network's `cniVersion` in a file of `form` (the last
+/// of duplicate keys, the one Go keeps).
+fn version_offset(doc: &Value, form: FileForm) -> Option<usize> {
     let members = doc.as_object()?;
-    let m = members.iter().rev().find(|m| matches(&m.key))?;
+    let m = members.iter().rev().find(|m| form.is_version_key(&m.key))?;
     Some(m.value.span.start)
 }
 
@@ -180,7 +190,7 @@ pub(crate) fn parse_conflist_at(
     plugin_dir: Option<PluginDirReader<'_>>,
 ) -> Result<(NetworkList, Option<usize>), ConfError> {
     let doc = json::parse(bytes).map_err(|e| syntax("error parsing configuration list: ", e))?;
-    let version_at = version_offset(&doc, |k| k == "cniVersion");
+    let version_at = version_offset(&doc, FileForm::ConfList);
     let list = conflist_with_plugin_dir(&doc, generation, plugin_dir)?;
     Ok((list, version_at))
 }
@@ -425,7 +435,7 @@ pub(crate) fn parse_single_conf_at(
 ) -> Result<(NetworkList, Option<usize>), SingleConfError> {
     let doc = json::parse(bytes)
         .map_err(|e| SingleConfError::Conf(syntax("error parsing configuration: ", e)))?;
-    let version_at = version_offset(&doc, |k| go_field_matches("cniVersion", k));
+    let version_at = version_offset(&doc, FileForm::SingleConf);
     single_conf_from_value(&doc).map(|list| (list, version_at))
 }
 
@@ -434,7 +444,10 @@ fn single_conf_from_value(doc: &Value) -> Result<NetworkList, SingleConfError> {
         .map_err(|e| SingleConfError::Conf(err(format!("error parsing configuration: {e}"))))?;
     let declares = doc
         .as_object()
-        .map(|ms| ms.iter().any(|m| go_field_matches("cniVersion", &m.key)))
+        .map(|ms| {
+            ms.iter()
+                .any(|m| FileForm::SingleConf.is_version_key(&m.key))
+        })
         .unwrap_or(false);
     // ConfListFromConf: decode the bytes into a map, wrap them in a list, and parse that.
     let raw = decode_raw_map(doc).map_err(|e| SingleConfError::Convert(err(e)))?;
