@@ -346,6 +346,29 @@ fn parse_read(
     shown: &str,
     bytes: &[u8],
 ) -> (Result<NetworkList, FileProblem>, TextFacts) {
+    let verdict = libcni_verdict(node, conf_dir, generation, form, shown, bytes);
+    let text = TextFacts {
+        len: bytes.len(),
+        version_at: verdict
+            .as_ref()
+            .ok()
+            .and_then(|(_, at)| *at)
+            .map(|o| Location::at(bytes, o)),
+        placeholder: find_placeholder_at(bytes).map(|(offset, p)| (Location::at(bytes, offset), p)),
+        encoding: verdict.is_err().then(|| encoding_problem(bytes)).flatten(),
+    };
+    (verdict.map(|(list, _)| list), text)
+}
+
+/// libcni's verdict on a file's bytes, with the offset of the network's `cniVersion` value.
+fn libcni_verdict(
+    node: &dyn NodeSource,
+    conf_dir: &Path,
+    generation: LibcniGeneration,
+    form: FileForm,
+    shown: &str,
+    bytes: &[u8],
+) -> Result<(NetworkList, Option<usize>), FileProblem> {
     let reader = |name: &str| plugin_dir_files(node, conf_dir, name);
     let parsed = match form {
         FileForm::ConfList => {
@@ -356,27 +379,12 @@ fn parse_read(
             (e.inner().clone(), convert)
         }),
     };
-    let mut text = TextFacts {
-        len: bytes.len(),
-        placeholder: find_placeholder_at(bytes).map(|(offset, p)| (Location::at(bytes, offset), p)),
-        ..TextFacts::default()
-    };
-    let parsed = match parsed {
-        Ok((list, version_at)) => {
-            text.version_at = version_at.map(|o| Location::at(bytes, o));
-            Ok(list)
-        }
-        Err((e, convert)) => {
-            text.encoding = encoding_problem(bytes);
-            Err(FileProblem {
-                load_error: go_cni_error(form, shown, &e.message, convert),
-                line_col: e.offset.map(|o| crate::json::line_col(bytes, o)),
-                libcni: e.message,
-                unreadable: false,
-            })
-        }
-    };
-    (parsed, text)
+    parsed.map_err(|(e, convert)| FileProblem {
+        load_error: go_cni_error(form, shown, &e.message, convert),
+        line_col: e.offset.map(|o| crate::json::line_col(bytes, o)),
+        libcni: e.message,
+        unreadable: false,
+    })
 }
 
 impl Snapshot {
@@ -400,14 +408,16 @@ impl Snapshot {
         if bytes.len() != text.len {
             return Err(RereadError::Changed { path: path() });
         }
-        let (again, _) = parse_read(
+        // libcni's verdict again; what the rules learned of the text is not needed.
+        let again = libcni_verdict(
             self.node.as_ref(),
             &self.conf_dir,
             self.generation,
             *form,
             &path(),
             &bytes,
-        );
+        )
+        .map(|(list, _)| list);
         if again != *parsed {
             return Err(RereadError::Changed { path: path() });
         }

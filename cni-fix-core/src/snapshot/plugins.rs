@@ -177,7 +177,7 @@ impl Snapshot {
                     Some(files) => files,
                     None => needed.entry(e.plugin_type.to_string()).or_default(),
                 };
-                // The networks come in order: a repeat is the last one.
+                // A network's types are listed together: a repeat is the last entry.
                 if files.last() != Some(&i) {
                     files.push(i);
                 }
