@@ -43,9 +43,9 @@ pub fn executed(net: &NetworkList) -> Vec<Executed<'_>> {
     let mut out = Vec::new();
     for p in &net.plugins {
         add(&mut out, &p.plugin_type, p, Role::Chain);
-        add(&mut out, &p.ipam_type, p, Role::Ipam);
+        add(&mut out, p.ipam_type(), p, Role::Ipam);
         if p.plugin_type == "flannel" {
-            let delegate = p.delegate_type.as_deref().unwrap_or("bridge");
+            let delegate = p.delegate_type().unwrap_or("bridge");
             add(&mut out, delegate, p, Role::Delegate);
             add(&mut out, "host-local", p, Role::Delegate);
         }

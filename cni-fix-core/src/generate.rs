@@ -221,7 +221,7 @@ mod tests {
         );
         let types: Vec<_> = net.plugins.iter().map(|p| p.plugin_type.as_str()).collect();
         assert_eq!(types, ["bridge", "portmap"]);
-        assert_eq!(net.plugins[0].ipam_type, "host-local");
+        assert_eq!(net.plugins[0].ipam_type(), "host-local");
         insta::assert_snapshot!(text);
     }
 

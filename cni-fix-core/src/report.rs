@@ -169,7 +169,7 @@ pub struct FileReport {
     /// The declared cniVersion, or null when absent or unknown.
     pub cni_version: Option<String>,
     /// The plugin types in chain order (empty when not parsed).
-    pub plugins: Vec<String>,
+    pub plugins: Vec<crate::conf::PluginType>,
 }
 
 /// One plugin.

@@ -82,7 +82,11 @@ fn ours(path: &Path) -> Verdict {
             error: String::new(),
             name: n.name,
             cni_version: n.cni_version,
-            types: n.plugins.into_iter().map(|p| p.plugin_type).collect(),
+            types: n
+                .plugins
+                .into_iter()
+                .map(|p| p.plugin_type.into())
+                .collect(),
         },
         Err(e) => Verdict {
             ok: false,

@@ -263,7 +263,7 @@ mod edits {
             let negotiated = parse_conflist(&out, LibcniGeneration::V1_2, None).unwrap();
             prop_assert_eq!(negotiated.cni_version.as_str(), target.as_str(), "cniVersions agrees");
             for p in &net.plugins {
-                prop_assert!(p.cni_version.is_empty() || p.cni_version == target.as_str());
+                prop_assert!(p.cni_version().is_empty() || p.cni_version() == target.as_str());
             }
 
             // Nothing else changed.

@@ -110,20 +110,168 @@ fn err(message: impl Into<String>) -> ConfError {
 }
 
 /// One plugin object of a network, as libcni decodes it into `types.NetConf`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Compact, because a conf dir holds one per plugin object of every network: the type is
+/// held inline (names up to 24 bytes take no allocation), and the fields most plugin objects
+/// leave empty (`name`, `cniVersion`, `ipam.type`, `delegate.type`) share one optional box.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PluginConf {
     /// `type`: the plugin binary's name.
-    #[serde(rename = "type")]
-    pub plugin_type: String,
-    /// The plugin object's own `name`, shown by libcni in `plugin type="x" name="y" failed`.
-    pub name: String,
-    /// The plugin object's own `cniVersion` (libcni overrides it with the list's).
-    pub cni_version: String,
+    pub plugin_type: PluginType,
+    more: Option<Box<PluginMore>>,
+}
+
+/// A plugin's `type`, the name of its binary: a string held inline up to 24 bytes, so that the
+/// plugin lists of a large conf dir take no allocation per plugin.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PluginType(compact_str::CompactString);
+
+impl PluginType {
+    /// The type as a string slice.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::ops::Deref for PluginType {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl AsRef<str> for PluginType {
+    fn as_ref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for PluginType {
+    fn borrow(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Display for PluginType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+impl From<&str> for PluginType {
+    fn from(s: &str) -> PluginType {
+        PluginType(s.into())
+    }
+}
+
+impl From<String> for PluginType {
+    /// Copies a short type inline rather than keep the string's allocation.
+    fn from(s: String) -> PluginType {
+        PluginType(compact_str::CompactString::new(&s))
+    }
+}
+
+impl From<PluginType> for String {
+    fn from(t: PluginType) -> String {
+        t.0.into_string()
+    }
+}
+
+impl PartialEq<str> for PluginType {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for PluginType {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl Serialize for PluginType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+/// The fields of a plugin object that most leave empty.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct PluginMore {
+    name: String,
+    cni_version: String,
+    ipam_type: String,
+    delegate_type: Option<String>,
+}
+
+impl PluginConf {
+    /// A plugin object with only a `type`.
+    pub fn new(plugin_type: impl Into<PluginType>) -> PluginConf {
+        PluginConf {
+            plugin_type: plugin_type.into(),
+            more: None,
+        }
+    }
+
+    /// The plugin object's own `name`, shown by libcni in `plugin type="x" name="y" failed`;
+    /// empty when it has none.
+    pub fn name(&self) -> &str {
+        self.more.as_ref().map_or("", |m| m.name.as_str())
+    }
+
+    /// The plugin object's own `cniVersion` (libcni overrides it with the list's); empty
+    /// when it has none.
+    pub fn cni_version(&self) -> &str {
+        self.more.as_ref().map_or("", |m| m.cni_version.as_str())
+    }
+
     /// `ipam.type`: the IPAM plugin the plugin will execute, or empty.
-    pub ipam_type: String,
+    pub fn ipam_type(&self) -> &str {
+        self.more.as_ref().map_or("", |m| m.ipam_type.as_str())
+    }
+
     /// `delegate.type`, when the object has a `delegate` object with a string `type` (the
     /// plugin flannel delegates to). Not part of libcni's `NetConf`; read for the chain.
-    pub delegate_type: Option<String>,
+    pub fn delegate_type(&self) -> Option<&str> {
+        self.more.as_ref().and_then(|m| m.delegate_type.as_deref())
+    }
+
+    /// Set `name`.
+    pub fn set_name(&mut self, name: String) {
+        self.more_mut().name = name;
+    }
+
+    /// Set `cniVersion`.
+    pub fn set_cni_version(&mut self, version: String) {
+        self.more_mut().cni_version = version;
+    }
+
+    /// Set `ipam.type`.
+    pub fn set_ipam_type(&mut self, ipam_type: String) {
+        self.more_mut().ipam_type = ipam_type;
+    }
+
+    /// Set `delegate.type`.
+    pub fn set_delegate_type(&mut self, delegate_type: String) {
+        self.more_mut().delegate_type = Some(delegate_type);
+    }
+
+    fn more_mut(&mut self) -> &mut PluginMore {
+        self.more.get_or_insert_with(Box::default)
+    }
+}
+
+impl Serialize for PluginConf {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("PluginConf", 5)?;
+        st.serialize_field("type", self.plugin_type.as_str())?;
+        st.serialize_field("name", self.name())?;
+        st.serialize_field("cni_version", self.cni_version())?;
+        st.serialize_field("ipam_type", self.ipam_type())?;
+        st.serialize_field("delegate_type", &self.delegate_type())?;
+        st.end()
+    }
 }
 
 /// A network as libcni loads it: a list of plugins under one name and version.
@@ -467,10 +615,10 @@ fn single_conf_from_value(doc: &Value) -> Result<NetworkList, SingleConfError> {
     // The converted list never has `cniVersions` or the generation-specific keys, so every
     // libcni generation reads it alike.
     Ok(NetworkList {
-        name: conf.name,
-        cni_version: conf.cni_version.clone(),
+        name: conf.name().to_string(),
+        cni_version: conf.cni_version().to_string(),
         declares_cni_version: declares,
-        declared_cni_version: declares.then(|| conf.cni_version.clone()),
+        declared_cni_version: declares.then(|| conf.cni_version().to_string()),
         cni_versions: None,
         disable_check: false,
         load_only_inlined_plugins: false,
@@ -485,6 +633,37 @@ mod tests {
 
     fn list(s: &str) -> Result<NetworkList, String> {
         parse_conflist(s.as_bytes(), Classic, None).map_err(|e| e.message)
+    }
+
+    /// A conf dir holds one `PluginConf` per plugin object: a type and an optional box, with
+    /// the rarer fields behind the box and read back as they were set.
+    #[test]
+    fn plugin_conf_is_compact_and_keeps_its_fields() {
+        assert!(std::mem::size_of::<PluginConf>() <= 32);
+        let l = list(
+            r#"{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"portmap"},
+            {"type":"flannel","name":"f","cniVersion":"0.3.1","ipam":{"type":"host-local"},
+             "delegate":{"type":"ipvlan"}}]}"#,
+        )
+        .unwrap();
+        let (bare, full) = (&l.plugins[0], &l.plugins[1]);
+        assert_eq!(bare, &PluginConf::new("portmap"));
+        assert_eq!(
+            (bare.name(), bare.cni_version(), bare.ipam_type()),
+            ("", "", "")
+        );
+        assert_eq!(bare.delegate_type(), None);
+        assert_eq!(full.plugin_type, "flannel");
+        assert_eq!((full.name(), full.cni_version()), ("f", "0.3.1"));
+        assert_eq!(
+            (full.ipam_type(), full.delegate_type()),
+            ("host-local", Some("ipvlan"))
+        );
+        assert_eq!(
+            serde_json::to_value(full).unwrap(),
+            serde_json::json!({"type": "flannel", "name": "f", "cni_version": "0.3.1",
+                "ipam_type": "host-local", "delegate_type": "ipvlan"})
+        );
     }
 
     fn conf(s: &str) -> Result<NetworkList, String> {
@@ -553,7 +732,7 @@ mod tests {
         assert_eq!(l.cni_version, "");
         assert!(!l.declares_cni_version);
         assert_eq!(l.plugins[0].plugin_type, "bridge");
-        assert_eq!(l.plugins[0].ipam_type, "host-local");
+        assert_eq!(l.plugins[0].ipam_type(), "host-local");
         // Duplicate keys: the last wins, at the top level and within plugins.
         let l = list(
             r#"{"name":"a","name":"b","cniVersion":"0.3.1","plugins":[{"type":"x","type":"y"}]}"#,

@@ -38,13 +38,7 @@ pub(super) fn lookup<'v>(raw: &[(&str, &'v Value)], key: &str) -> Option<&'v Val
 pub(super) fn decode_netconf<'v>(
     members: impl Iterator<Item = (&'v str, &'v Value)>,
 ) -> Result<PluginConf, String> {
-    let mut out = PluginConf {
-        plugin_type: String::new(),
-        name: String::new(),
-        cni_version: String::new(),
-        ipam_type: String::new(),
-        delegate_type: None,
-    };
+    let mut out = PluginConf::default();
     let mut first_err: Option<String> = None;
     let mut save = |e: String| {
         if first_err.is_none() {
@@ -54,7 +48,7 @@ pub(super) fn decode_netconf<'v>(
     for (key, value) in members {
         if go_field_matches("delegate", key) {
             if let Some(t) = value.get("type").and_then(Value::as_str) {
-                out.delegate_type = Some(t.to_string());
+                out.set_delegate_type(t.to_string());
             }
         }
         let field = [
@@ -72,9 +66,9 @@ pub(super) fn decode_netconf<'v>(
         match field {
             "cniVersion" | "name" | "type" => match decode_string(value, "NetConf", field) {
                 Ok(Some(s)) => match field {
-                    "cniVersion" => out.cni_version = s,
-                    "name" => out.name = s,
-                    _ => out.plugin_type = s,
+                    "cniVersion" => out.set_cni_version(s),
+                    "name" => out.set_name(s),
+                    _ => out.plugin_type = s.into(),
                 },
                 Ok(None) => {}
                 Err(e) => save(e),
@@ -119,7 +113,7 @@ fn decode_ipam(value: &Value, out: &mut PluginConf, save: &mut impl FnMut(String
             for m in ms {
                 if go_field_matches("type", &m.key) {
                     match decode_string(&m.value, "IPAM", "ipam.type") {
-                        Ok(Some(s)) => out.ipam_type = s,
+                        Ok(Some(s)) => out.set_ipam_type(s),
                         Ok(None) => {}
                         Err(e) => save(e),
                     }

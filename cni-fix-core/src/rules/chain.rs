@@ -103,7 +103,7 @@ impl From<IncompatibleVersion<'_>> for Draft {
             runtime_error: match (&n.skipped, e.role) {
                 (Some(_), Role::Ipam | Role::Delegate) => None,
                 _ => Some(n.start_error(
-                    &describe(&runner.plugin_type, &runner.name),
+                    &describe(&runner.plugin_type, runner.name()),
                     &rt::incompatible(v, list),
                 )),
             },
@@ -172,14 +172,14 @@ impl From<ResultVersionRegression<'_>> for Draft {
             id: FindingId::ResultVersionRegression,
             severity,
             file: Some(n.path.clone()),
-            plugin: Some(f.plugin.plugin_type.clone()),
+            plugin: Some(f.plugin.plugin_type.to_string()),
             message: format!(
                 "{} returns results without a cniVersion and {} follows it in the chain: {when}, libcni reads that result as 0.1.0 and the next plugin fails",
                 f.plugin.plugin_type, f.next.plugin_type
             ),
             runtime_error: Some(rt::add_failed(
                 n.rt.line,
-                &describe(&f.next.plugin_type, &f.next.name),
+                &describe(&f.next.plugin_type, f.next.name()),
                 rt::PREV_RESULT_0_1_0,
             )),
             remedy: match facts::upgrade_for(n.rt.line, Regression::ResultWithoutVersion) {

@@ -90,7 +90,7 @@ fn network_rules_inner(ctx: &mut Ctx<'_>, i: usize, target: Option<SpecVersion>)
         types: executed(net),
         first,
         first_desc: first
-            .map(|p| describe(&p.plugin_type, &p.name))
+            .map(|p| describe(&p.plugin_type, p.name()))
             .unwrap_or_default(),
         target_hint: match target {
             Some(v) => format!("set \"cniVersion\": \"{v}\", the highest version every plugin in the chain and the runtime support (`cni-fix rewrite` does this)"),

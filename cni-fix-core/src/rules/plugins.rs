@@ -187,7 +187,7 @@ fn not_found(ctx: &mut Ctx<'_>, info: &PluginInfo, users: &Users) {
                 executed(n)
                     .into_iter()
                     .find(|e| e.plugin_type == t)
-                    .map(|e| describe(&e.runner.plugin_type, &e.runner.name))
+                    .map(|e| describe(&e.runner.plugin_type, e.runner.name()))
             })
             .unwrap_or_else(|| describe(t, ""));
         let error = info

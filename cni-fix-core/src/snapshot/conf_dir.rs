@@ -240,6 +240,8 @@ impl Snapshot {
                 })
             })
             .collect();
+        // Held for the whole check: give back what the filtered collection over-reserved.
+        files.shrink_to_fit();
         files.sort_by(|a, b| node::byte_order(&a.name, &b.name));
         let generation = self.generation;
         let node = self.node.as_ref();
