@@ -77,7 +77,11 @@ impl Draft {
 
 impl Ctx<'_> {
     fn push(&mut self, d: impl Into<Draft>) {
-        let d = d.into();
+        let mut d = d.into();
+        // `format!` reserves ahead; a finding is held until the report is written, so give the
+        // slack back (a shrink in place, no copy).
+        d.message.shrink_to_fit();
+        d.remedy.shrink_to_fit();
         self.out.push(Finding {
             id: d.id,
             severity: d.severity,
