@@ -66,8 +66,9 @@ pub(super) fn decode_netconf<'v>(
         match field {
             "cniVersion" | "name" | "type" => match decode_string(value, "NetConf", field) {
                 Ok(Some(s)) => match field {
-                    "cniVersion" => out.set_cni_version(s),
-                    "name" => out.set_name(s),
+                    "cniVersion" => out.set_cni_version(s.to_string()),
+                    "name" => out.set_name(s.to_string()),
+                    // Copied inline: a type takes no allocation.
                     _ => out.plugin_type = s.into(),
                 },
                 Ok(None) => {}
@@ -113,7 +114,7 @@ fn decode_ipam(value: &Value, out: &mut PluginConf, save: &mut impl FnMut(String
             for m in ms {
                 if go_field_matches("type", &m.key) {
                     match decode_string(&m.value, "IPAM", "ipam.type") {
-                        Ok(Some(s)) => out.set_ipam_type(s),
+                        Ok(Some(s)) => out.set_ipam_type(s.to_string()),
                         Ok(None) => {}
                         Err(e) => save(e),
                     }
@@ -189,13 +190,13 @@ pub(super) fn type_error(value: &Value, strukt: &str, field: &str, ty: &str) -> 
 }
 
 /// A JSON value into a Go `string` field: strings assign, `null` leaves the field alone.
-pub(super) fn decode_string(
-    value: &Value,
+pub(super) fn decode_string<'v>(
+    value: &'v Value,
     strukt: &str,
     field: &str,
-) -> Result<Option<String>, String> {
+) -> Result<Option<&'v str>, String> {
     match &value.kind {
-        Kind::String(s) => Ok(Some(s.clone())),
+        Kind::String(s) => Ok(Some(s)),
         Kind::Null => Ok(None),
         _ => Err(type_error(value, strukt, field, "string")),
     }
