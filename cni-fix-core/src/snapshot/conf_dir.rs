@@ -333,23 +333,22 @@ fn read_one(
         Ok((bytes, info)) => {
             f.modified = info.as_ref().and_then(|i| i.modified);
             f.owner = info.map(|i| (i.mode, i.uid));
-            let (parsed, text) = parse_read(node, conf_dir, generation, form, &shown, &bytes);
-            f.contents = Contents::Read { form, text, parsed };
+            let verdict = libcni_verdict(node, conf_dir, generation, form, &shown, &bytes);
+            f.contents = Contents::Read {
+                form,
+                text: text_facts(&bytes, &verdict),
+                parsed: verdict.map(|(list, _)| list),
+            };
         }
     }
 }
 
-/// libcni's verdict on a file's bytes, and what the rules need of its text.
-fn parse_read(
-    node: &dyn NodeSource,
-    conf_dir: &Path,
-    generation: LibcniGeneration,
-    form: FileForm,
-    shown: &str,
+/// What the rules need of a file's text, given libcni's verdict on it.
+fn text_facts(
     bytes: &[u8],
-) -> (Result<NetworkList, FileProblem>, TextFacts) {
-    let verdict = libcni_verdict(node, conf_dir, generation, form, shown, bytes);
-    let text = TextFacts {
+    verdict: &Result<(NetworkList, Option<usize>), FileProblem>,
+) -> TextFacts {
+    TextFacts {
         len: bytes.len(),
         version_at: verdict
             .as_ref()
@@ -358,8 +357,7 @@ fn parse_read(
             .map(|o| Location::at(bytes, o)),
         placeholder: find_placeholder_at(bytes).map(|(offset, p)| (Location::at(bytes, offset), p)),
         encoding: verdict.is_err().then(|| encoding_problem(bytes)).flatten(),
-    };
-    (verdict.map(|(list, _)| list), text)
+    }
 }
 
 /// libcni's verdict on a file's bytes, with the offset of the network's `cniVersion` value.
