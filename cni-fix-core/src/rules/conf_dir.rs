@@ -6,7 +6,7 @@ use crate::finding::Location;
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
 use crate::runtime::CniHost;
-use crate::snapshot::{FileProblem, FileStatus};
+use crate::snapshot::{ConfFile, FileProblem, FileStatus, Snapshot};
 
 /// `no-config`: nothing the runtime can load.
 enum NoConfig<'a> {
@@ -296,43 +296,89 @@ impl From<ShadowedConfig> for Draft {
     }
 }
 
-pub(super) fn conf_dir(ctx: &mut Ctx<'_>) {
+/// The conf dir rules' running state over its files in the order the runtime reads them.
+pub(super) struct Walk {
+    /// Valid networks read so far.
+    valid_before: i64,
+    /// The shadowed networks so far.
+    shadowed: ShadowWalk,
+}
+
+impl Walk {
+    /// A walk that holds every shadowed network to the end (`eager: false`, the report's
+    /// order), or names each one whose finding is settled as soon as it is read (`eager`).
+    pub(super) fn new(eager: bool) -> Walk {
+        Walk {
+            valid_before: 0,
+            shadowed: ShadowWalk {
+                eager,
+                count: 0,
+                first: None,
+                own: Vec::new(),
+                lone: None,
+                grouped: Vec::new(),
+            },
+        }
+    }
+
+    /// The findings only the whole conf dir settles: its shadowed networks.
+    pub(super) fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        self.shadowed.finish(ctx);
+    }
+}
+
+/// The rules over the snapshot's files; the shadowed networks stay in `walk`.
+pub(super) fn conf_dir(ctx: &mut Ctx<'_>, walk: &mut Walk) {
     let snap = ctx.snap;
-    let loadable: Vec<usize> = (0..snap.files.len())
-        .filter(|&i| snap.files[i].form().is_some() && snap.files[i].status != FileStatus::Unread)
-        .collect();
-    no_config(ctx, loadable.is_empty());
+    let nothing_loadable = !snap.files.iter().any(loadable);
+    no_config(ctx, nothing_loadable);
     let mut active = vec![false; snap.files.len()];
     for &i in &snap.load.active {
         active[i] = true;
     }
-    let max = snap.max_conf_num;
-    let mut valid_before = 0i64;
-    let mut shadowed = Vec::new();
-    for &i in &loadable {
-        let f = &snap.files[i];
-        let reached = max <= 0 || valid_before < max;
-        match f.parsed() {
-            Some(Err(problem)) => invalid_config(ctx, i, problem, reached),
-            Some(Ok(_)) => {
-                if f.status == FileStatus::Shadowed && !active[i] {
-                    shadowed.push(i);
-                }
-                valid_before += 1;
-            }
-            None => {}
-        }
-        if let Some((location, placeholder)) = f.text().and_then(|t| t.placeholder.as_ref()) {
-            ctx.push(UnrenderedTemplate {
-                path: f.display(),
-                placeholder: placeholder.clone(),
-                reached: reached || active[i],
-                location: *location,
-            });
-        }
+    for (i, f) in snap.files.iter().enumerate() {
+        conf_file(ctx, f, active[i], snap.load.aborted_at == Some(i), walk);
     }
-    shadowed_configs(ctx, &shadowed);
-    ignored_files(ctx);
+}
+
+/// Whether the runtime lists the file and cni-fix could read it.
+fn loadable(f: &ConfFile) -> bool {
+    f.form().is_some() && f.status != FileStatus::Unread
+}
+
+/// The rules about one listed file, read in order: whether libcni rejects it, whether its
+/// installer left a placeholder, whether it is shadowed. `active` and `aborted_here` say what
+/// the load made of it.
+pub(super) fn conf_file(
+    ctx: &mut Ctx<'_>,
+    f: &ConfFile,
+    active: bool,
+    aborted_here: bool,
+    walk: &mut Walk,
+) {
+    if !loadable(f) {
+        return;
+    }
+    let max = ctx.snap.max_conf_num;
+    let reached = max <= 0 || walk.valid_before < max;
+    match f.parsed() {
+        Some(Err(problem)) => invalid_config(ctx, f, problem, reached, aborted_here),
+        Some(Ok(net)) => {
+            if f.status == FileStatus::Shadowed && !active {
+                walk.shadowed.push(ctx, f, &net.name);
+            }
+            walk.valid_before += 1;
+        }
+        None => {}
+    }
+    if let Some((location, placeholder)) = f.text().and_then(|t| t.placeholder.as_ref()) {
+        ctx.push(UnrenderedTemplate {
+            path: f.display(),
+            placeholder: placeholder.clone(),
+            reached: reached || active,
+            location: *location,
+        });
+    }
 }
 
 /// Nothing the runtime can load: the conf dir is unreadable, missing or empty.
@@ -351,16 +397,21 @@ fn no_config(ctx: &mut Ctx<'_>, nothing_loadable: bool) {
 }
 
 /// A file libcni rejects, and what that does to the load.
-fn invalid_config(ctx: &mut Ctx<'_>, i: usize, problem: &FileProblem, reached: bool) {
+fn invalid_config(
+    ctx: &mut Ctx<'_>,
+    f: &ConfFile,
+    problem: &FileProblem,
+    reached: bool,
+    aborted_here: bool,
+) {
     let snap = ctx.snap;
-    let f = &snap.files[i];
     let shim = snap.runtime.host != CniHost::Containerd;
     let effect = if shim {
         LoadEffect::Skipped {
             host: snap.runtime.host.name(),
             uses: snap.load.loaded.first().map(|&l| snap.files[l].display()),
         }
-    } else if snap.load.aborted_at == Some(i) {
+    } else if aborted_here {
         LoadEffect::StopsHere {
             lost: snap
                 .load
@@ -396,30 +447,34 @@ fn invalid_config(ctx: &mut Ctx<'_>, i: usize, problem: &FileProblem, reached: b
 }
 
 /// Entries that look like configs but that the runtime never reads.
-fn ignored_files(ctx: &mut Ctx<'_>) {
-    let snap = ctx.snap;
-    for f in &snap.files {
-        if f.form().is_some() {
-            continue;
-        }
-        let name = f.name.to_string_lossy().into_owned();
-        let lower = name.to_lowercase();
-        let why = if f.entry == crate::node::EntryKind::Dir {
-            "it is a directory, which containerd skips"
-        } else if [".conf", ".conflist", ".json"]
-            .iter()
-            .any(|e| lower.ends_with(e))
-        {
-            "extensions are case-sensitive: only .conf, .conflist and .json are read"
-        } else {
-            "only files ending in .conf, .conflist or .json are read"
-        };
-        ctx.push(IgnoredFile {
-            path: f.display(),
-            name,
-            why,
-        });
+pub(super) fn ignored_files(ctx: &mut Ctx<'_>) {
+    for f in &ctx.snap.files {
+        ignored_file(ctx, f);
     }
+}
+
+/// An entry that looks like a config but that the runtime never reads.
+pub(super) fn ignored_file(ctx: &mut Ctx<'_>, f: &ConfFile) {
+    if f.form().is_some() {
+        return;
+    }
+    let name = f.name.to_string_lossy().into_owned();
+    let lower = name.to_lowercase();
+    let why = if f.entry == crate::node::EntryKind::Dir {
+        "it is a directory, which containerd skips"
+    } else if [".conf", ".conflist", ".json"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+    {
+        "extensions are case-sensitive: only .conf, .conflist and .json are read"
+    } else {
+        "only files ending in .conf, .conflist or .json are read"
+    };
+    ctx.push(IgnoredFile {
+        path: f.display(),
+        name,
+        why,
+    });
 }
 
 /// A plain account of a file that is not UTF-8 JSON because of its encoding: a byte-order
@@ -443,13 +498,107 @@ pub fn encoding_problem(bytes: &[u8]) -> Option<&'static str> {
     None
 }
 
-/// Valid configs containerd does not load: one finding each when a single file is shadowed, or
-/// when a file is newer than the network containerd loads (someone likely edited it expecting
-/// it to take effect); the rest in one finding for the conf dir that lists them all.
-fn shadowed_configs(ctx: &mut Ctx<'_>, shadowed: &[usize]) {
-    let snap = ctx.snap;
+/// A shadowed network, until its finding is settled.
+struct Shadowed {
+    path: String,
+    network: String,
+    /// Whether the file is newer than the network the runtime loads (someone likely edited
+    /// it expecting it to take effect).
+    newer: bool,
+}
+
+/// Valid configs the runtime does not load: one finding each when a single file is shadowed,
+/// or when a file is newer than the network it loads; the rest in one finding for the conf
+/// dir that lists them all (a single file left over is named on its own).
+struct ShadowWalk {
+    /// Name each newer file as soon as it is read, rather than at the end.
+    eager: bool,
+    /// Shadowed networks so far.
+    count: usize,
+    /// The first one, until a second decides how it is named.
+    first: Option<Shadowed>,
+    /// The ones named on their own, when not eager.
+    own: Vec<Shadowed>,
+    /// The first one of the group, named on its own if it stays alone.
+    lone: Option<Shadowed>,
+    /// The group's paths.
+    grouped: Vec<String>,
+}
+
+impl ShadowWalk {
+    fn push(&mut self, ctx: &mut Ctx<'_>, f: &ConfFile, network: &str) {
+        let snap = ctx.snap;
+        let loaded_at = snap
+            .load
+            .active
+            .first()
+            .and_then(|&a| snap.files[a].modified);
+        let s = Shadowed {
+            path: f.display(),
+            network: network.to_string(),
+            newer: matches!((f.modified, loaded_at), (Some(m), Some(l)) if m > l),
+        };
+        self.count += 1;
+        match self.count {
+            1 => self.first = Some(s),
+            2 => {
+                if let Some(first) = self.first.take() {
+                    self.place(ctx, first);
+                }
+                self.place(ctx, s);
+            }
+            _ => self.place(ctx, s),
+        }
+    }
+
+    /// Name a newer file on its own, or add an older one to the group.
+    fn place(&mut self, ctx: &mut Ctx<'_>, s: Shadowed) {
+        if !s.newer {
+            self.grouped.push(s.path.clone());
+            if self.lone.is_none() {
+                self.lone = Some(s);
+            }
+        } else if self.eager {
+            ctx.push(shadowed_one(ctx.snap, s));
+        } else {
+            self.own.push(s);
+        }
+    }
+
+    fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        let snap = ctx.snap;
+        // A single shadowed file is named on its own, however old.
+        self.own.extend(self.first.take());
+        if self.grouped.len() == 1 {
+            self.own.extend(self.lone.take());
+        }
+        for s in std::mem::take(&mut self.own) {
+            ctx.push(shadowed_one(snap, s));
+        }
+        if self.grouped.len() > 1 {
+            ctx.push(ShadowedConfig::Many {
+                dir: display_path(&snap.conf_dir),
+                files: std::mem::take(&mut self.grouped),
+                why: shadowed_why(snap),
+                host: snap.runtime.host,
+            });
+        }
+    }
+}
+
+fn shadowed_one(snap: &Snapshot, s: Shadowed) -> ShadowedConfig {
+    ShadowedConfig::One {
+        path: s.path,
+        network: s.network,
+        why: shadowed_why(snap),
+        host: snap.runtime.host,
+    }
+}
+
+/// Why the runtime loads none of the shadowed networks.
+fn shadowed_why(snap: &Snapshot) -> String {
     let max = snap.max_conf_num;
-    let why = match snap.runtime.host {
+    match snap.runtime.host {
         CniHost::Containerd => format!(
             "max_conf_num is {max} and {} sorts first",
             snap.load
@@ -467,36 +616,5 @@ fn shadowed_configs(ctx: &mut Ctx<'_>, shadowed: &[usize]) {
                 .map(|&a| snap.files[a].display())
                 .unwrap_or_default()
         ),
-    };
-    let modified = |i: usize| snap.files[i].modified;
-    let loaded_at = snap.load.active.first().and_then(|&a| modified(a));
-    let (mut own, grouped): (Vec<usize>, Vec<usize>) = if shadowed.len() <= 1 {
-        (shadowed.to_vec(), Vec::new())
-    } else {
-        shadowed
-            .iter()
-            .partition(|&&i| matches!((modified(i), loaded_at), (Some(m), Some(l)) if m > l))
-    };
-    if let [one] = grouped.as_slice() {
-        // A single file left over is named as one.
-        own.push(*one);
-    }
-    for i in own {
-        let f = &snap.files[i];
-        let Some(net) = f.network() else { continue };
-        ctx.push(ShadowedConfig::One {
-            path: f.display(),
-            network: net.name.clone(),
-            why: why.clone(),
-            host: snap.runtime.host,
-        });
-    }
-    if grouped.len() > 1 {
-        ctx.push(ShadowedConfig::Many {
-            dir: display_path(&snap.conf_dir),
-            files: grouped.iter().map(|&i| snap.files[i].display()).collect(),
-            why,
-            host: snap.runtime.host,
-        });
     }
 }

@@ -20,12 +20,12 @@ pub use placeholders::{find_placeholder, find_placeholder_at};
 use runtime_text::describe;
 pub use runtime_text::SANDBOX;
 
-use conf_dir::conf_dir;
+use conf_dir::{conf_dir, conf_file, ignored_file, ignored_files};
 use containerd_config::{conf_template, containerd_config, runtime};
 use loopback::loopback;
 use migration::migration;
 use network::network_rules;
-use permissions::permissions;
+use permissions::{permission, permissions};
 use plugins::plugins;
 
 struct Ctx<'a> {
@@ -138,24 +138,100 @@ pub fn evaluate(snap: &Snapshot) -> Vec<Finding> {
         snap,
         out: Vec::new(),
     };
-    if snap.cni_not_checked().is_none() {
-        if snap.runtime.host == crate::runtime::CniHost::Containerd {
-            containerd_config(&mut ctx);
-            conf_template(&mut ctx);
-        }
-        runtime(&mut ctx);
-        conf_dir(&mut ctx);
-        for &i in &snap.load.active {
-            network_rules(&mut ctx, i);
-        }
-        plugins(&mut ctx);
-        loopback(&mut ctx);
-        permissions(&mut ctx);
-    }
-    migration(&mut ctx);
+    let mut walk = conf_dir::Walk::new(false);
+    evaluate_in(&mut ctx, &mut walk, |ctx, walk| walk.finish(ctx));
     // A large conf dir gives a finding per file, held until the report is written.
     ctx.out.shrink_to_fit();
     ctx.out
+}
+
+/// Every rule over `ctx.snap`, in the report's order; `shadowed` settles the conf dir's
+/// shadowed networks where the report names them (or leaves them to the end of a stream).
+fn evaluate_in(
+    ctx: &mut Ctx<'_>,
+    walk: &mut conf_dir::Walk,
+    shadowed: impl FnOnce(&mut Ctx<'_>, &mut conf_dir::Walk),
+) {
+    let snap = ctx.snap;
+    if snap.cni_not_checked().is_none() {
+        if snap.runtime.host == crate::runtime::CniHost::Containerd {
+            containerd_config(ctx);
+            conf_template(ctx);
+        }
+        runtime(ctx);
+        conf_dir(ctx, walk);
+        shadowed(ctx, walk);
+        ignored_files(ctx);
+        for &i in &snap.load.active {
+            network_rules(ctx, i);
+        }
+        plugins(ctx);
+        loopback(ctx);
+        permissions(ctx);
+    }
+    migration(ctx);
+}
+
+/// The rules over a conf dir read a part at a time: the snapshot holds the files up to the
+/// point where the runtime's load is settled (every network it loads, and every one the
+/// network rules check), and the files after it are given one at a time. The findings are the
+/// ones [`evaluate`] gives over the whole conf dir.
+pub(crate) struct Stream<'a> {
+    snap: &'a Snapshot,
+    walk: conf_dir::Walk,
+    /// Whether the CNI rules apply (see [`Snapshot::cni_not_checked`]).
+    cni: bool,
+}
+
+impl<'a> Stream<'a> {
+    /// Start with every rule over the snapshot's files and the node.
+    pub(crate) fn start(snap: &'a Snapshot) -> (Stream<'a>, Vec<Finding>) {
+        let mut ctx = Ctx {
+            snap,
+            out: Vec::new(),
+        };
+        let mut walk = conf_dir::Walk::new(true);
+        evaluate_in(&mut ctx, &mut walk, |_, _| {});
+        let stream = Stream {
+            snap,
+            walk,
+            cni: snap.cni_not_checked().is_none(),
+        };
+        (stream, ctx.out)
+    }
+
+    /// The rules about a file after the snapshot's, which the runtime neither loads nor checks;
+    /// `ownership` is its owner and mode. A finding about an earlier file may come with it.
+    pub(crate) fn file(
+        &mut self,
+        f: &crate::snapshot::ConfFile,
+        ownership: Option<&crate::snapshot::Ownership>,
+    ) -> Vec<Finding> {
+        let mut ctx = Ctx {
+            snap: self.snap,
+            out: Vec::new(),
+        };
+        if self.cni {
+            conf_file(&mut ctx, f, false, false, &mut self.walk);
+            ignored_file(&mut ctx, f);
+            if let Some(o) = ownership {
+                permission(&mut ctx, o);
+            }
+        }
+        ctx.out
+    }
+
+    /// The findings only the whole conf dir settles.
+    pub(crate) fn finish(mut self) -> Vec<Finding> {
+        let mut ctx = Ctx {
+            snap: self.snap,
+            out: Vec::new(),
+        };
+        if self.cni {
+            self.walk.finish(&mut ctx);
+        }
+        ctx.out
+    }
 }
 
 /// The rules about one network's version, name and chain, for the file at `snap.files[index]`

@@ -3,6 +3,7 @@
 use super::{Ctx, Draft};
 use crate::finding::{FindingId, Severity};
 use crate::node::display_path;
+use crate::snapshot::Ownership;
 
 /// `insecure-permissions`: a file or directory the runtime trusts that others can change.
 struct InsecurePermissions<'a> {
@@ -58,18 +59,23 @@ impl From<InsecurePermissions<'_>> for Draft {
 }
 
 pub(super) fn permissions(ctx: &mut Ctx<'_>) {
-    let live = ctx.snap.node.is_live();
     for o in &ctx.snap.ownership {
-        let foreign_owner = (live && o.uid != 0).then_some(o.uid);
-        if o.mode & 0o022 == 0 && foreign_owner.is_none() {
-            continue;
-        }
-        ctx.push(InsecurePermissions {
-            what: o.what,
-            path: display_path(&o.path),
-            file: o.file.clone(),
-            mode: o.mode,
-            foreign_owner,
-        });
+        permission(ctx, o);
     }
+}
+
+/// Whether others can change one file or directory the runtime trusts.
+pub(super) fn permission(ctx: &mut Ctx<'_>, o: &Ownership) {
+    let live = ctx.snap.node.is_live();
+    let foreign_owner = (live && o.uid != 0).then_some(o.uid);
+    if o.mode & 0o022 == 0 && foreign_owner.is_none() {
+        return;
+    }
+    ctx.push(InsecurePermissions {
+        what: o.what,
+        path: display_path(&o.path),
+        file: o.file.clone(),
+        mode: o.mode,
+        foreign_owner,
+    });
 }
