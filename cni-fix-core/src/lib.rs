@@ -97,6 +97,7 @@ pub mod snapshot;
 pub mod source;
 pub mod spec;
 pub mod static_probe;
+pub mod stream;
 pub mod systemd;
 pub mod verify;
 pub mod workloads;

@@ -226,20 +226,7 @@ impl Report {
         let (mut report, order) = Report::without_files(&snap, findings);
         report.files = order
             .iter()
-            .map(|&i| {
-                let f = &mut snap.files[i];
-                let mut file = FileReport::of_unparsed(f);
-                let contents = std::mem::replace(&mut f.contents, Contents::NotListed);
-                if let Contents::Read {
-                    parsed: Ok(net), ..
-                } = contents
-                {
-                    file.name = Some(net.name);
-                    file.cni_version = net.declared_cni_version;
-                    file.plugins = net.plugins.into_iter().map(|p| p.plugin_type).collect();
-                }
-                file
-            })
+            .map(|&i| FileReport::take(&mut snap.files[i]))
             .collect();
         report
     }
@@ -261,23 +248,10 @@ impl Report {
             schema: SCHEMA,
             node: NodeReport::of(snap),
             files: Vec::new(),
-            plugins: snap
-                .plugins
-                .iter()
-                .filter(|p| p.needed)
-                .map(PluginReport::of)
-                .collect(),
+            plugins: PluginReport::needed(snap),
             summary: Summary::of(&findings),
             findings,
-            incomplete: snap
-                .incomplete
-                .iter()
-                .map(|u| UnreadReport {
-                    path: display_path(&u.path),
-                    what: u.what,
-                    reason: u.reason.clone(),
-                })
-                .collect(),
+            incomplete: snap.incomplete.iter().map(UnreadReport::of).collect(),
         };
         (report, order)
     }
@@ -302,7 +276,7 @@ impl Report {
 
 /// Files in report order: the loaded networks first (the pod network at their head), then the
 /// rest in the byte order containerd reads them.
-fn file_order(snap: &Snapshot) -> Vec<usize> {
+pub(crate) fn file_order(snap: &Snapshot) -> Vec<usize> {
     let mut loaded = vec![false; snap.files.len()];
     for &i in &snap.load.loaded {
         loaded[i] = true;
@@ -312,8 +286,18 @@ fn file_order(snap: &Snapshot) -> Vec<usize> {
     order
 }
 
+impl UnreadReport {
+    pub(crate) fn of(u: &crate::snapshot::Unread) -> UnreadReport {
+        UnreadReport {
+            path: display_path(&u.path),
+            what: u.what,
+            reason: u.reason.clone(),
+        }
+    }
+}
+
 impl NodeReport {
-    fn of(snap: &Snapshot) -> NodeReport {
+    pub(crate) fn of(snap: &Snapshot) -> NodeReport {
         let line = snap.runtime.line;
         NodeReport {
             root: display_path(snap.node.root()),
@@ -388,12 +372,27 @@ impl KubeletReport {
 }
 
 impl FileReport {
-    fn of(f: &crate::snapshot::ConfFile) -> FileReport {
+    pub(crate) fn of(f: &crate::snapshot::ConfFile) -> FileReport {
         let mut file = FileReport::of_unparsed(f);
         if let Some(net) = f.network() {
             file.name = Some(net.name.clone());
             file.cni_version = net.declared_cni_version.clone();
             file.plugins = net.plugins.iter().map(|p| p.plugin_type.clone()).collect();
+        }
+        file
+    }
+
+    /// The file's entry, its network moved out of it.
+    pub(crate) fn take(f: &mut crate::snapshot::ConfFile) -> FileReport {
+        let mut file = FileReport::of_unparsed(f);
+        let contents = std::mem::replace(&mut f.contents, Contents::NotListed);
+        if let Contents::Read {
+            parsed: Ok(net), ..
+        } = contents
+        {
+            file.name = Some(net.name);
+            file.cni_version = net.declared_cni_version;
+            file.plugins = net.plugins.into_iter().map(|p| p.plugin_type).collect();
         }
         file
     }
@@ -412,6 +411,15 @@ impl FileReport {
 }
 
 impl PluginReport {
+    /// The plugins the loaded networks and loopback need.
+    pub(crate) fn needed(snap: &Snapshot) -> Vec<PluginReport> {
+        snap.plugins
+            .iter()
+            .filter(|p| p.needed)
+            .map(PluginReport::of)
+            .collect()
+    }
+
     fn of(p: &crate::snapshot::PluginInfo) -> PluginReport {
         let (confidence, evidence, release) = match &p.versions {
             Versions::Static {
@@ -439,13 +447,27 @@ impl Summary {
     fn of(findings: &[Finding]) -> Summary {
         let mut summary = Summary::default();
         for f in findings {
-            match f.severity {
-                Severity::Error => summary.errors += 1,
-                Severity::Warning => summary.warnings += 1,
-                Severity::Info => summary.infos += 1,
-            }
+            summary.count(f);
         }
         summary
+    }
+
+    /// Count one more finding.
+    pub fn count(&mut self, f: &Finding) {
+        match f.severity {
+            Severity::Error => self.errors += 1,
+            Severity::Warning => self.warnings += 1,
+            Severity::Info => self.infos += 1,
+        }
+    }
+
+    /// Whether any finding counted is at least `threshold`.
+    pub fn fails(&self, threshold: Severity) -> bool {
+        match threshold {
+            Severity::Error => self.errors > 0,
+            Severity::Warning => self.errors + self.warnings > 0,
+            Severity::Info => self.errors + self.warnings + self.infos > 0,
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! must be the same: a snapshot built from any `NodeSource` reads the node as the real one.
 //! A third time, the disk node is collected into a tar.gz (`cni-fix collect`) and checked back
 //! from the archive, with the options recorded in it: the report must be the same again.
+//! It is checked again streamed (`stream::check_each_from`) a file at a time, two at a time
+//! and in one window: the events must hold the same files, plugins and findings.
 //! Each case is a test of its own.
 
 use std::collections::BTreeMap;
@@ -12,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cni_fix_core::collect;
 use cni_fix_core::node::NodeFs;
 use cni_fix_core::probe::ProbeError;
 use cni_fix_core::snapshot::Snapshot;
 use cni_fix_core::source::{MemNode, NodeSource, Prober, SystemProber};
+use cni_fix_core::{collect, stream};
 use cni_fix_core::{CheckOptions, ContainerdVersion, PluginsRelease, ProbeMode, Report};
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -171,6 +173,72 @@ fn report_json(r: &Report) -> serde_json::Value {
     v
 }
 
+/// A report's JSON with its findings in one order whatever order they were found in.
+fn canonical(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(findings) = v["findings"].as_array_mut() {
+        findings.sort_by_cached_key(|f| f.to_string());
+    }
+    v
+}
+
+/// A streamed check's events gathered into a report's JSON, its findings in canonical order.
+fn streamed(
+    options: &CheckOptions,
+    node: Arc<MemNode>,
+    prober: &dyn Prober,
+    window: usize,
+) -> Result<serde_json::Value, Failed> {
+    let mut start = None;
+    let mut files = Vec::new();
+    let mut findings = Vec::new();
+    let mut end = None;
+    let mut files_after_end = false;
+    stream::check_each_from(options, node, prober, window, |e| {
+        match e {
+            stream::Event::Start { node, plugins, .. } => start = Some((node, plugins)),
+            stream::Event::File {
+                file,
+                findings: found,
+            } => {
+                files_after_end |= end.is_some();
+                for f in &found {
+                    assert_eq!(f.file.as_deref(), Some(file.path.as_str()), "{f:?}");
+                }
+                files.push(file);
+                findings.extend(found);
+            }
+            stream::Event::End {
+                findings: found,
+                summary,
+                incomplete,
+            } => {
+                findings.extend(found);
+                end = Some((summary, incomplete));
+            }
+            other => panic!("an event no test knows: {other:?}"),
+        }
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    let (Some((node, plugins)), Some((summary, incomplete))) = (start, end) else {
+        return Err("the stream has no start or no end".into());
+    };
+    if files_after_end {
+        return Err("a file came after the end".into());
+    }
+    let mut v = serde_json::json!({
+        "schema": cni_fix_core::SCHEMA,
+        "node": node,
+        "files": files,
+        "plugins": plugins,
+        "findings": findings,
+        "summary": summary,
+        "incomplete": incomplete,
+    });
+    v["node"]["root"] = serde_json::Value::Null;
+    Ok(canonical(v))
+}
+
 fn run_case(dir: &Path, args: &[String]) -> Result<(), Failed> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let options = options(&args)?;
@@ -187,6 +255,16 @@ fn run_case(dir: &Path, args: &[String]) -> Result<(), Failed> {
         Snapshot::gather_from(&options, Arc::new(mem), &replay).map_err(|e| e.to_string())?;
     let (a, b) = (report(&on_disk), report(&in_memory));
     differ("in memory", &a, &b)?;
+    // Streamed, a file at a time and in one window: the same files, plugins and findings.
+    let mem = Arc::new(MemNode::load(tmp.path()).map_err(|e| e.to_string())?);
+    for window in [1, 2, stream::DEFAULT_WINDOW] {
+        let streamed = streamed(&options, mem.clone(), &replay, window)?;
+        differ(
+            &format!("streamed {window} at a time"),
+            &canonical(a.clone()),
+            &streamed,
+        )?;
+    }
     // Collected into an archive and checked back from it.
     let collection = collect::collect_from(
         &collect::CollectOptions::new(options.clone(), std::time::SystemTime::UNIX_EPOCH),

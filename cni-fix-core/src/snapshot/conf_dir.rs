@@ -9,7 +9,9 @@ use serde::Serialize;
 use crate::conf::LibcniGeneration;
 use crate::conf::{self, FileForm, NetworkList};
 use crate::finding::Location;
-use crate::node::{self, display_path, io_message, EntryKind, ReadError, MAX_CONFIG_BYTES};
+use crate::node::{
+    self, display_path, io_message, DirEntry, EntryKind, ReadError, MAX_CONFIG_BYTES,
+};
 use crate::rules::{encoding_problem, find_placeholder_at};
 use crate::snapshot::own_read_limit;
 use crate::snapshot::Snapshot;
@@ -192,11 +194,31 @@ pub fn looks_like_config(name: &[u8]) -> bool {
 
 impl Snapshot {
     pub(super) fn read_conf_dir(&mut self) {
+        let Some(listing) = self.list_conf_dir() else {
+            return;
+        };
+        let mut files: Vec<ConfFile> = listing
+            .into_iter()
+            .map(|e| ConfFile::listed(&self.conf_dir, e))
+            .collect();
+        let unread = read_files(
+            self.node.as_ref(),
+            &self.conf_dir,
+            self.generation,
+            &mut files,
+        );
+        self.incomplete.extend(unread);
+        self.files = files;
+    }
+
+    /// The conf dir's config-like entries in byte order of their names, or `None` when it
+    /// cannot be listed (which the snapshot records).
+    pub(super) fn list_conf_dir(&mut self) -> Option<Vec<DirEntry>> {
         let entries = match self.node.read_dir(&self.conf_dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.conf_dir_missing = true;
-                return;
+                return None;
             }
             Err(e) if node::own_limit(&e) => {
                 self.incomplete.push(Unread {
@@ -204,7 +226,7 @@ impl Snapshot {
                     what: "conf dir",
                     reason: "permission denied; run cni-fix as root, as the runtime runs".into(),
                 });
-                return;
+                return None;
             }
             Err(e) => {
                 self.conf_dir_error = Some(format!(
@@ -212,73 +234,114 @@ impl Snapshot {
                     display_path(&self.conf_dir),
                     io_message(&e)
                 ));
-                return;
+                return None;
             }
         };
-        let mut files: Vec<ConfFile> = entries
+        let mut listing: Vec<DirEntry> = entries
             .into_iter()
-            .filter_map(|e| {
-                let form = FileForm::of_name(e.name.as_bytes());
-                let keep = form.is_some()
-                    || (e.kind != EntryKind::Dir && looks_like_config(e.name.as_bytes()));
-                if !keep {
-                    return None;
-                }
-                let form = if e.kind == EntryKind::Dir { None } else { form };
-                Some(ConfFile {
-                    path: node::node_join(&self.conf_dir, &e.name),
-                    name: e.name,
-                    entry: e.kind,
-                    // Listed files are read below.
-                    contents: match form {
-                        Some(form) => Contents::Unread { form },
-                        None => Contents::NotListed,
-                    },
-                    status: FileStatus::Ignored,
-                    modified: None,
-                    owner: None,
-                })
+            .filter(|e| {
+                FileForm::of_name(e.name.as_bytes()).is_some()
+                    || (e.kind != EntryKind::Dir && looks_like_config(e.name.as_bytes()))
             })
             .collect();
         // Held for the whole check: give back what the filtered collection over-reserved.
-        files.shrink_to_fit();
-        files.sort_by(|a, b| node::byte_order(&a.name, &b.name));
-        let generation = self.generation;
-        let node = self.node.as_ref();
-        let conf_dir = &self.conf_dir;
-        // Read and parse in parallel when there are enough files to pay for the threads: a
-        // slice of the files per core, each slice's unread files kept in order, so that the
-        // result is the one a single pass gives.
-        if files.len() <= PARALLEL_FROM {
-            for f in files.iter_mut() {
-                read_one(node, conf_dir, generation, f, &mut self.incomplete);
-            }
-            self.files = files;
-            return;
-        }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let per_thread = files.len().div_ceil(cores).max(PARALLEL_FROM);
-        let unread: Vec<Vec<Unread>> = std::thread::scope(|s| {
-            let slices: Vec<_> = files
-                .chunks_mut(per_thread)
-                .map(|slice| {
-                    s.spawn(move || {
-                        let mut unread = Vec::new();
-                        for f in slice {
-                            read_one(node, conf_dir, generation, f, &mut unread);
-                        }
-                        unread
-                    })
-                })
-                .collect();
-            slices
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        self.incomplete.extend(unread.into_iter().flatten());
-        self.files = files;
+        listing.shrink_to_fit();
+        listing.sort_by(|a, b| node::byte_order(&a.name, &b.name));
+        Some(listing)
     }
+}
+
+impl Snapshot {
+    /// Entries of the conf dir that come after the snapshot's files, read as its files were and
+    /// given the status the runtime's load gives them: the load is settled before them
+    /// ([`Snapshot::gather_settled`]), so none is loaded. Returns them and what cni-fix could
+    /// not read.
+    pub(crate) fn read_later(
+        &self,
+        entries: impl Iterator<Item = DirEntry>,
+    ) -> (Vec<ConfFile>, Vec<Unread>) {
+        let mut files: Vec<ConfFile> = entries
+            .map(|e| ConfFile::listed(&self.conf_dir, e))
+            .collect();
+        let unread = read_files(
+            self.node.as_ref(),
+            &self.conf_dir,
+            self.generation,
+            &mut files,
+        );
+        for f in &mut files {
+            if f.status == FileStatus::Unread {
+                continue;
+            }
+            f.status = match f.parsed() {
+                Some(Ok(_)) => FileStatus::Shadowed,
+                Some(Err(_)) => FileStatus::Invalid,
+                None => FileStatus::Ignored,
+            };
+        }
+        (files, unread)
+    }
+}
+
+impl ConfFile {
+    /// A listed entry of the conf dir `conf_dir`, not read yet.
+    pub(super) fn listed(conf_dir: &Path, e: DirEntry) -> ConfFile {
+        let form = match e.kind {
+            EntryKind::Dir => None,
+            _ => FileForm::of_name(e.name.as_bytes()),
+        };
+        ConfFile {
+            path: node::node_join(conf_dir, &e.name),
+            name: e.name,
+            entry: e.kind,
+            contents: match form {
+                Some(form) => Contents::Unread { form },
+                None => Contents::NotListed,
+            },
+            status: FileStatus::Ignored,
+            modified: None,
+            owner: None,
+        }
+    }
+}
+
+/// Read and parse listed files as libcni does, in parallel when there are enough of them to
+/// pay for the threads: a slice of the files per core, each slice's unread files kept in
+/// order, so that the result is the one a single pass gives. Returns what cni-fix could not
+/// read.
+pub(super) fn read_files(
+    node: &dyn NodeSource,
+    conf_dir: &Path,
+    generation: LibcniGeneration,
+    files: &mut [ConfFile],
+) -> Vec<Unread> {
+    let mut unread = Vec::new();
+    if files.len() <= PARALLEL_FROM {
+        for f in files.iter_mut() {
+            read_one(node, conf_dir, generation, f, &mut unread);
+        }
+        return unread;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = files.len().div_ceil(cores).max(PARALLEL_FROM);
+    std::thread::scope(|s| {
+        let slices: Vec<_> = files
+            .chunks_mut(per_thread)
+            .map(|slice| {
+                s.spawn(move || {
+                    let mut unread = Vec::new();
+                    for f in slice {
+                        read_one(node, conf_dir, generation, f, &mut unread);
+                    }
+                    unread
+                })
+            })
+            .collect();
+        for h in slices {
+            unread.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+    });
+    unread
 }
 
 /// The fewest files a thread of the conf dir's reading is given: below this, one thread

@@ -313,10 +313,8 @@ impl Snapshot {
         Snapshot::gather_from(options, open_root(options)?, &SystemProber)
     }
 
-    /// Read the node `node` as `options` describe it (their `root` is not used), learning
-    /// versions through `prober`. A node agent that holds the files, or a test, passes a
-    /// [`crate::source::MemNode`] and a prober of its own.
-    pub fn gather_from(
+    /// Everything but the conf dir: the kubelet, the runtime, containerd's config and template.
+    fn gather_node(
         options: &CheckOptions,
         node: Arc<dyn NodeSource>,
         prober: &dyn Prober,
@@ -427,14 +425,88 @@ impl Snapshot {
             .as_deref()
             .filter(|_| snap.runtime.host == CniHost::Containerd)
             .map(|t| read_template(snap.node.as_ref(), t));
-        snap.read_conf_dir();
-        snap.simulate_load();
-        snap.find_plugins(options, prober);
-        if effective.loads_first_valid() {
-            snap.settle_first_valid();
-        }
-        snap.collect_ownership();
         Ok(snap)
+    }
+
+    /// Read the node `node` as `options` describe it (their `root` is not used), learning
+    /// versions through `prober`. A node agent that holds the files, or a test, passes a
+    /// [`crate::source::MemNode`] and a prober of its own.
+    pub fn gather_from(
+        options: &CheckOptions,
+        node: Arc<dyn NodeSource>,
+        prober: &dyn Prober,
+    ) -> Result<Snapshot, CheckError> {
+        let mut snap = Snapshot::gather_node(options, node, prober)?;
+        snap.read_conf_dir();
+        snap.settle_load(options, prober);
+        Ok(snap)
+    }
+
+    /// [`Snapshot::gather_from`] as far as the runtime's load of the conf dir needs: the files
+    /// up to the point where it is settled, read `window` at a time (then twice as many each
+    /// round), and the conf dir's later entries, not read. The snapshot's files are a prefix
+    /// of the whole conf dir's, and all it says of them is what a whole snapshot says.
+    pub(crate) fn gather_settled(
+        options: &CheckOptions,
+        node: Arc<dyn NodeSource>,
+        prober: &dyn Prober,
+        window: usize,
+    ) -> Result<(Snapshot, std::vec::IntoIter<crate::node::DirEntry>), CheckError> {
+        let mut snap = Snapshot::gather_node(options, node, prober)?;
+        let mut rest = snap.list_conf_dir().unwrap_or_default().into_iter();
+        let first_valid = snap.runtime.effective().line.loads_first_valid();
+        let mut batch = window.max(1);
+        let mut networks = 0i64;
+        // Whether the load was settled over the files read so far.
+        let mut current = false;
+        while rest.len() > 0 {
+            let mut part: Vec<ConfFile> = rest
+                .by_ref()
+                .take(batch)
+                .map(|e| ConfFile::listed(&snap.conf_dir, e))
+                .collect();
+            let unread = conf_dir::read_files(
+                snap.node.as_ref(),
+                &snap.conf_dir,
+                snap.generation,
+                &mut part,
+            );
+            snap.incomplete.extend(unread);
+            networks += part.iter().filter(|f| f.network().is_some()).count() as i64;
+            snap.files.extend(part);
+            batch = batch.saturating_mul(2);
+            current = false;
+            let settled = if first_valid {
+                // dockershim's load is settled at the first network whose plugins pass,
+                // which takes the plugins' versions.
+                networks > 0 && {
+                    snap.settle_load(options, prober);
+                    current = true;
+                    !snap.load.loaded.is_empty()
+                }
+            } else {
+                // go-cni loads (and the network rules check) the first `max_conf_num` networks.
+                snap.max_conf_num > 0 && networks >= snap.max_conf_num
+            };
+            if settled {
+                break;
+            }
+        }
+        if !current {
+            snap.settle_load(options, prober);
+        }
+        Ok((snap, rest))
+    }
+
+    /// The runtime's load of the files read, the plugins it needs, and who owns what it
+    /// trusts.
+    fn settle_load(&mut self, options: &CheckOptions, prober: &dyn Prober) {
+        self.simulate_load();
+        self.find_plugins(options, prober);
+        if self.runtime.effective().line.loads_first_valid() {
+            self.settle_first_valid();
+        }
+        self.collect_ownership();
     }
 
     fn collect_ownership(&mut self) {
@@ -453,18 +525,8 @@ impl Snapshot {
         if self.conf_dir_error.is_none() && !self.conf_dir_missing {
             out.extend(record(node, &self.conf_dir, "conf dir", None));
         }
-        for f in self.files.iter().filter(|f| f.text().is_some()) {
-            // Learned as the file was read; asked again only of a source that did not say.
-            out.extend(match f.owner {
-                Some((mode, uid)) => Some(Ownership {
-                    path: f.path.clone(),
-                    what: "config file",
-                    file: Some(f.display()),
-                    mode,
-                    uid,
-                }),
-                None => record(node, &f.path, "config file", Some(f.display())),
-            });
+        for f in &self.files {
+            out.extend(file_ownership(node, f));
         }
         for d in &self.bin_dirs {
             out.extend(record(node, d, "plugin dir", None));
@@ -490,6 +552,23 @@ pub(crate) fn open_root(options: &CheckOptions) -> Result<Arc<dyn NodeSource>, C
             source: e,
         }),
     }
+}
+
+/// A read config file's owner and mode: learned as it was read, asked again only of a source
+/// that did not say.
+pub(crate) fn file_ownership(node: &dyn NodeSource, f: &ConfFile) -> Option<Ownership> {
+    f.text()?;
+    let (mode, uid) = match f.owner {
+        Some(o) => o,
+        None => node.metadata(&f.path).ok().map(|m| (m.mode, m.uid))?,
+    };
+    Some(Ownership {
+        path: f.path.clone(),
+        what: "config file",
+        file: Some(f.display()),
+        mode,
+        uid,
+    })
 }
 
 #[cfg(test)]

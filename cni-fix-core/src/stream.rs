@@ -1,0 +1,172 @@
+//! A check handed over a part at a time, so that its memory does not grow with the conf dir.
+//!
+//! [`check_each`] gives the findings [`crate::check`] gives, as a series of [`Event`]s: the
+//! node, then each conf dir file with the findings about it, then the findings about the node
+//! and the counts. It reads the conf dir in the runtime's order and holds the files only up to
+//! the point where the runtime's load is settled (for containerd, its first `max_conf_num`
+//! networks; for a Docker Engine shim, the network it uses); every later file is read, checked
+//! and handed over a window at a time, then dropped. What it keeps of a conf dir of any size
+//! is its sorted listing of names, which the runtime's own libcni keeps too.
+//!
+//! The load is settled only once the conf dir is read whole when containerd loads every
+//! network (`max_conf_num` 0) or when no network is valid; then the files are held as
+//! [`crate::check`] holds them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::finding::Finding;
+use crate::report::{self, FileReport, NodeReport, PluginReport, Summary, UnreadReport};
+use crate::snapshot::{CheckError, CheckOptions, Snapshot};
+use crate::source::{NodeSource, Prober};
+
+/// The schema identifier of a streamed check's events in JSON, one object per line.
+pub const STREAM_SCHEMA: &str = "cni-fix.check-stream/v1";
+
+/// How many conf dir files [`check_each`] reads at a time, by default.
+pub const DEFAULT_WINDOW: usize = 512;
+
+/// One part of a streamed check, in the order they come.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Event {
+    /// First: the node's settings and the plugins the loaded networks and loopback need.
+    Start {
+        /// Always [`STREAM_SCHEMA`].
+        schema: &'static str,
+        /// The node's settings as cni-fix found them.
+        node: Box<NodeReport>,
+        /// The plugins the loaded networks and loopback need.
+        plugins: Vec<PluginReport>,
+    },
+    /// A conf dir file, in the report's order (the loaded networks first, then the rest in the
+    /// order the runtime reads them), with the findings about it, most severe first.
+    File {
+        /// The file.
+        file: FileReport,
+        /// The findings about it.
+        findings: Vec<Finding>,
+    },
+    /// Last: the findings about the node rather than one conf dir file, and those only the
+    /// whole conf dir settles (shadowed networks named together, or a file named on its own
+    /// once no other is shadowed); the counts of every finding; what cni-fix could not read.
+    End {
+        /// The findings not handed over with a file, most severe first within files and then
+        /// within the node.
+        findings: Vec<Finding>,
+        /// Counts by severity of every finding of the check.
+        summary: Summary,
+        /// What the runtime reads but cni-fix could not: when not empty, the check is
+        /// incomplete and its verdict unknown.
+        incomplete: Vec<UnreadReport>,
+    },
+}
+
+/// Why a streamed check stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The check could not start.
+    #[error(transparent)]
+    Check(#[from] CheckError),
+    /// The receiver of the events failed (for example, its output closed).
+    #[error("handing over the check's events: {0}")]
+    Sink(std::io::Error),
+}
+
+/// Check a node as [`crate::check`] does, handing each [`Event`] to `sink` as it is ready;
+/// an error from `sink` stops the check.
+pub fn check_each(
+    options: &CheckOptions,
+    sink: impl FnMut(Event) -> std::io::Result<()>,
+) -> Result<(), StreamError> {
+    check_each_from(
+        options,
+        crate::snapshot::open_root(options)?,
+        &crate::source::SystemProber,
+        DEFAULT_WINDOW,
+        sink,
+    )
+}
+
+/// [`check_each`] over any node source, asking `prober`, reading `window` conf dir files at a
+/// time (at least one): a larger window reads on more cores at once and holds more files.
+pub fn check_each_from(
+    options: &CheckOptions,
+    node: Arc<dyn NodeSource>,
+    prober: &dyn Prober,
+    window: usize,
+    mut sink: impl FnMut(Event) -> std::io::Result<()>,
+) -> Result<(), StreamError> {
+    let window = window.max(1);
+    let (snap, mut rest) = Snapshot::gather_settled(options, node, prober, window)?;
+    let (mut rules, found) = crate::rules::Stream::start(&snap);
+    // The findings about the files read so far go with them; the rest wait for the end.
+    let index: HashMap<String, usize> = snap
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.display(), i))
+        .collect();
+    let mut per_file: Vec<Vec<Finding>> = vec![Vec::new(); snap.files.len()];
+    let mut end = Vec::new();
+    for f in found {
+        match f.file.as_ref().and_then(|p| index.get(p)) {
+            Some(&i) => per_file[i].push(f),
+            None => end.push(f),
+        }
+    }
+    drop(index);
+    sink(Event::Start {
+        schema: STREAM_SCHEMA,
+        node: Box::new(NodeReport::of(&snap)),
+        plugins: PluginReport::needed(&snap),
+    })
+    .map_err(StreamError::Sink)?;
+    let mut summary = Summary::default();
+    let mut send = |file: FileReport, mut findings: Vec<Finding>| {
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        for f in &findings {
+            summary.count(f);
+        }
+        sink(Event::File { file, findings }).map_err(StreamError::Sink)
+    };
+    for i in report::file_order(&snap) {
+        send(
+            FileReport::of(&snap.files[i]),
+            std::mem::take(&mut per_file[i]),
+        )?;
+    }
+    drop(per_file);
+    let mut incomplete: Vec<UnreadReport> = snap.incomplete.iter().map(UnreadReport::of).collect();
+    while rest.len() > 0 {
+        let (files, unread) = snap.read_later(rest.by_ref().take(window));
+        incomplete.extend(unread.iter().map(UnreadReport::of));
+        for mut f in files {
+            let ownership = crate::snapshot::file_ownership(snap.node.as_ref(), &f);
+            let path = f.display();
+            let (own, earlier): (Vec<Finding>, Vec<Finding>) = rules
+                .file(&f, ownership.as_ref())
+                .into_iter()
+                .partition(|found| found.file.as_deref() == Some(path.as_str()));
+            end.extend(earlier);
+            send(FileReport::take(&mut f), own)?;
+        }
+    }
+    end.extend(rules.finish());
+    // As the report orders them: findings about a file, then about the node; the most severe
+    // first within each.
+    end.sort_by_key(|f| (f.file.is_none(), std::cmp::Reverse(f.severity)));
+    for f in &end {
+        summary.count(f);
+    }
+    sink(Event::End {
+        findings: end,
+        summary,
+        incomplete,
+    })
+    .map_err(StreamError::Sink)
+}

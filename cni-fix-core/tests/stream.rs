@@ -1,0 +1,255 @@
+//! A streamed check (`stream::check_each_from`) gives what `check` gives, for any conf dir and
+//! any window: the same files in the same order, the same plugins and the same findings (in
+//! any order), each file's findings handed over with it, and nothing after the end.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use cni_fix_core::report::check_from;
+use cni_fix_core::source::{MemNode, SystemProber};
+use cni_fix_core::stream::{self, Event};
+use cni_fix_core::{CheckOptions, ContainerdVersion, PluginsRelease, ProbeMode};
+use proptest::prelude::*;
+
+/// One entry of a generated conf dir.
+#[derive(Debug, Clone)]
+enum Entry {
+    /// A conflist: its cniVersion (none when `None`), network name and plugin types.
+    List(Option<&'static str>, u8, Vec<&'static str>),
+    /// A single-plugin .conf.
+    Single(&'static str),
+    /// A conflist libcni rejects.
+    Broken(&'static str),
+    /// A conflist with a placeholder its installer never rendered.
+    Placeholder,
+    /// A name the runtime does not read.
+    Ignored(&'static str),
+    /// A directory with a config's name.
+    Dir,
+    /// A link to nothing.
+    Dangling,
+}
+
+fn entry() -> impl Strategy<Value = Entry> {
+    let version = prop::sample::select(vec![
+        None,
+        Some("0.3.1"),
+        Some("0.4.0"),
+        Some("1.0.0"),
+        Some("1.1.0"),
+    ]);
+    let types = prop::collection::vec(
+        prop::sample::select(vec!["bridge", "portmap", "loopback", "nosuch"]),
+        1..3,
+    );
+    prop_oneof![
+        6 => (version, 0u8..3, types).prop_map(|(v, n, t)| Entry::List(v, n, t)),
+        1 => prop::sample::select(vec!["0.3.1", "1.0.0"]).prop_map(Entry::Single),
+        2 => prop::sample::select(vec!["{", "", "{\"name\":\"x\"}", "[]"]).prop_map(Entry::Broken),
+        1 => Just(Entry::Placeholder),
+        1 => prop::sample::select(vec!["bak", "CONF", "conf.orig"]).prop_map(Entry::Ignored),
+        1 => Just(Entry::Dir),
+        1 => Just(Entry::Dangling),
+    ]
+}
+
+const DIR: &str = "/etc/cni/net.d";
+
+/// A node whose conf dir holds `entries` (mode and age of each beside it), and containerd's
+/// config with `max_conf_num`.
+fn node(entries: &[(Entry, bool, u8)], max_conf_num: i64) -> MemNode {
+    let mut node = MemNode::new();
+    let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    node.modified_at(epoch);
+    node.file(
+        "/etc/containerd/config.toml",
+        format!(
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".cni]\nmax_conf_num = {max_conf_num}\n"
+        ),
+        0o644,
+    );
+    node.dir(DIR, 0o755);
+    for b in ["bridge", "portmap", "loopback"] {
+        node.file(format!("/opt/cni/bin/{b}"), "#!/bin/sh\n", 0o755);
+    }
+    for (i, (e, writable, age)) in entries.iter().enumerate() {
+        let mode = if *writable { 0o666 } else { 0o644 };
+        let list = |version: Option<&str>, name: String, types: &[&str]| {
+            let plugins: Vec<String> = types
+                .iter()
+                .map(|t| format!("{{\"type\":\"{t}\"}}"))
+                .collect();
+            let version = version
+                .map(|v| format!("\"cniVersion\":\"{v}\","))
+                .unwrap_or_default();
+            format!(
+                "{{{version}\"name\":\"{name}\",\"plugins\":[{}]}}",
+                plugins.join(",")
+            )
+        };
+        let path = match e {
+            Entry::List(version, name, types) => {
+                let path = format!("{DIR}/{i:02}-net.conflist");
+                node.file(&path, list(*version, format!("net{name}"), types), mode);
+                path
+            }
+            Entry::Single(version) => {
+                let path = format!("{DIR}/{i:02}-single.conf");
+                let text = format!(
+                    "{{\"cniVersion\":\"{version}\",\"name\":\"one\",\"type\":\"bridge\"}}"
+                );
+                node.file(&path, text, mode);
+                path
+            }
+            Entry::Broken(text) => {
+                let path = format!("{DIR}/{i:02}-broken.conflist");
+                node.file(&path, *text, mode);
+                path
+            }
+            Entry::Placeholder => {
+                let path = format!("{DIR}/{i:02}-template.conflist");
+                let text = list(Some("0.4.0"), "__CNI_NETWORK__".into(), &["bridge"]);
+                node.file(&path, text, mode);
+                path
+            }
+            Entry::Ignored(ext) => {
+                let path = format!("{DIR}/{i:02}-old.{ext}");
+                node.file(&path, "{}", mode);
+                path
+            }
+            Entry::Dir => {
+                let path = format!("{DIR}/{i:02}-dir.conf");
+                node.dir(&path, 0o755);
+                path
+            }
+            Entry::Dangling => {
+                let path = format!("{DIR}/{i:02}-link.conflist");
+                node.symlink(&path, "/nowhere.conflist");
+                path
+            }
+        };
+        node.modified(
+            Path::new(&path),
+            epoch + Duration::from_secs(u64::from(*age)),
+        );
+    }
+    node
+}
+
+/// A report's JSON with its findings in one order whatever order they were found in.
+fn canonical(mut v: serde_json::Value) -> serde_json::Value {
+    v["node"]["root"] = serde_json::Value::Null;
+    if let Some(findings) = v["findings"].as_array_mut() {
+        findings.sort_by_cached_key(|f| f.to_string());
+    }
+    v
+}
+
+/// The events of a streamed check gathered into a report's JSON.
+fn streamed(options: &CheckOptions, node: Arc<MemNode>, window: usize) -> serde_json::Value {
+    let mut start = None;
+    let mut files = Vec::new();
+    let mut findings = Vec::new();
+    let mut end = None;
+    stream::check_each_from(options, node, &SystemProber, window, |e| {
+        assert!(end.is_none(), "an event after the end: {e:?}");
+        match e {
+            Event::Start { node, plugins, .. } => {
+                assert!(start.is_none() && files.is_empty(), "a second start");
+                start = Some((node, plugins));
+            }
+            Event::File {
+                file,
+                findings: found,
+            } => {
+                assert!(start.is_some(), "a file before the start");
+                for f in &found {
+                    assert_eq!(f.file.as_deref(), Some(file.path.as_str()), "{f:?}");
+                }
+                assert!(
+                    found.windows(2).all(|w| w[0].severity >= w[1].severity),
+                    "most severe first: {found:?}"
+                );
+                files.push(file);
+                findings.extend(found);
+            }
+            Event::End {
+                findings: found,
+                summary,
+                incomplete,
+            } => {
+                findings.extend(found);
+                end = Some((summary, incomplete));
+            }
+            other => panic!("an event this test does not know: {other:?}"),
+        }
+        Ok(())
+    })
+    .unwrap();
+    let (node, plugins) = start.expect("a start");
+    let (summary, incomplete) = end.expect("an end");
+    canonical(serde_json::json!({
+        "schema": cni_fix_core::SCHEMA,
+        "node": node,
+        "files": files,
+        "plugins": plugins,
+        "findings": findings,
+        "summary": summary,
+        "incomplete": incomplete,
+    }))
+}
+
+fn options(containerd: &str, release: bool) -> CheckOptions {
+    let mut o = CheckOptions::default();
+    o.containerd_version = Some(ContainerdVersion::parse(containerd).unwrap());
+    o.probe = Some(ProbeMode::None);
+    if release {
+        o.assume_plugins_release = Some(PluginsRelease::parse("v0.9.1").unwrap());
+    }
+    o
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn streamed_is_the_report(
+        entries in prop::collection::vec((entry(), any::<bool>(), 0u8..3), 0..14),
+        max_conf_num in prop::sample::select(vec![1i64, 2, 3, 0]),
+        containerd in prop::sample::select(vec!["1.6.4", "1.7.20", "1.5.11"]),
+        release in any::<bool>(),
+        window in 1usize..5,
+    ) {
+        let node = Arc::new(node(&entries, max_conf_num));
+        let options = options(containerd, release);
+        let report = check_from(&options, node.clone(), &SystemProber).unwrap();
+        let whole = canonical(serde_json::to_value(&report).unwrap());
+        let parts = streamed(&options, node, window);
+        prop_assert_eq!(&whole, &parts, "{:#?}", entries);
+    }
+}
+
+/// The stream stops at the first error its receiver gives, and says so.
+#[test]
+fn a_failing_receiver_stops_the_stream() {
+    let entries: Vec<(Entry, bool, u8)> = (0..20)
+        .map(|_| (Entry::List(Some("1.0.0"), 1, vec!["bridge"]), false, 1))
+        .collect();
+    let node = Arc::new(node(&entries, 1));
+    let mut seen = 0;
+    let e = stream::check_each_from(&options("1.7.20", false), node, &SystemProber, 2, |_| {
+        seen += 1;
+        if seen == 3 {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "closed",
+            ))
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert_eq!(seen, 3);
+    assert!(matches!(e, stream::StreamError::Sink(_)), "{e}");
+}
