@@ -283,6 +283,10 @@ pub enum CheckFormat {
     Human,
     /// One JSON object (schema cni-fix.check/v1), for programs.
     Json,
+    /// JSON Lines (schema cni-fix.check-stream/v1): the node, then each file with its findings
+    /// as it is checked, then the node's findings and the counts. Its memory does not grow
+    /// with the conf dir.
+    Ndjson,
     /// Prometheus metrics, for node_exporter's textfile collector.
     Prometheus,
     /// SARIF 2.1.0, for code scanning of conflists in a repository (--root .).

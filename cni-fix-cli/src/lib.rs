@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 pub mod args;
 pub mod commands;
@@ -134,7 +134,69 @@ fn summary_line(report: &cni_fix_core::Report, status: u8) -> String {
     line
 }
 
+/// `--format ndjson`: each event of a streamed check as a line of JSON, written as it comes.
+/// A reader that closes the pipe early does not stop the check, which goes on to its verdict
+/// (see [`keep_status`]).
+fn check_ndjson(run: &CheckRun, out: &mut dyn Write) -> Result<u8> {
+    use cni_fix_core::stream::{check_each, Event};
+    let (mut failed, mut incomplete, mut closed) = (false, false, false);
+    let streamed = check_each(&run.options, |event| {
+        if let Event::End {
+            summary,
+            incomplete: unread,
+            ..
+        } = &event
+        {
+            failed = run.fail_on.is_some_and(|t| summary.fails(t));
+            incomplete = !unread.is_empty();
+        }
+        if closed {
+            return Ok(());
+        }
+        let written = serde_json::to_writer(&mut *out, &event)
+            .map_err(io::Error::from)
+            .and_then(|()| out.write_all(b"\n"));
+        match written {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    });
+    streamed?;
+    Ok(verdict(incomplete, failed))
+}
+
 fn check_once(run: &CheckRun) -> Result<u8> {
+    if run.format == CheckFormat::Ndjson {
+        return match &run.output {
+            Some(path) if path.as_os_str() != "-" => {
+                let mut status = Ok(OK);
+                cni_fix_core::write::write_new_or_replace_with(path, |out| {
+                    status = check_ndjson(run, out);
+                    // A check that could not run leaves the file as it was.
+                    match &status {
+                        Ok(_) => Ok(()),
+                        Err(_) => Err(io::Error::other("the check stopped")),
+                    }
+                })
+                .or_else(|e| match status {
+                    Ok(_) => Err(anyhow::Error::from(e)),
+                    // The check's own error says more than the write's.
+                    Err(_) => Ok(()),
+                })
+                .with_context(|| format!("--output {}", path.display()))?;
+                status
+            }
+            _ => {
+                let stdout = io::stdout();
+                let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+                let status = check_ndjson(run, &mut out)?;
+                keep_status(status, out.flush())
+            }
+        };
+    }
     let report = cni_fix_core::check(&run.options)?;
     let failed = run.fail_on.is_some_and(|t| report.fails(t));
     let status = verdict(!report.incomplete.is_empty(), failed);
@@ -142,6 +204,7 @@ fn check_once(run: &CheckRun) -> Result<u8> {
         match run.format {
             CheckFormat::Json => write_json(out, &report),
             CheckFormat::Human => human::render(out, &report, color),
+            CheckFormat::Ndjson => unreachable!("streamed above"),
             CheckFormat::Summary => out.write_all(summary_line(&report, status).as_bytes()),
             CheckFormat::Sarif => write_json(out, &cni_fix_core::export::sarif::check_log(&report)),
             CheckFormat::Prometheus => {

@@ -305,16 +305,12 @@ pub(super) struct Walk {
 }
 
 impl Walk {
-    /// A walk that holds every shadowed network to the end (`eager: false`, the report's
-    /// order), or names each one whose finding is settled as soon as it is read (`eager`).
-    pub(super) fn new(eager: bool) -> Walk {
+    pub(super) fn new() -> Walk {
         Walk {
             valid_before: 0,
             shadowed: ShadowWalk {
-                eager,
                 count: 0,
                 first: None,
-                own: Vec::new(),
                 lone: None,
                 grouped: Vec::new(),
             },
@@ -361,15 +357,9 @@ pub(super) fn conf_file(
     }
     let max = ctx.snap.max_conf_num;
     let reached = max <= 0 || walk.valid_before < max;
-    match f.parsed() {
-        Some(Err(problem)) => invalid_config(ctx, f, problem, reached, aborted_here),
-        Some(Ok(net)) => {
-            if f.status == FileStatus::Shadowed && !active {
-                walk.shadowed.push(ctx, f, &net.name);
-            }
-            walk.valid_before += 1;
-        }
-        None => {}
+    let parsed = f.parsed();
+    if let Some(Err(problem)) = parsed {
+        invalid_config(ctx, f, problem, reached, aborted_here);
     }
     if let Some((location, placeholder)) = f.text().and_then(|t| t.placeholder.as_ref()) {
         ctx.push(UnrenderedTemplate {
@@ -378,6 +368,12 @@ pub(super) fn conf_file(
             reached: reached || active,
             location: *location,
         });
+    }
+    if let Some(Ok(net)) = parsed {
+        if f.status == FileStatus::Shadowed && !active {
+            walk.shadowed.push(ctx, f, &net.name);
+        }
+        walk.valid_before += 1;
     }
 }
 
@@ -508,17 +504,14 @@ struct Shadowed {
 }
 
 /// Valid configs the runtime does not load: one finding each when a single file is shadowed,
-/// or when a file is newer than the network it loads; the rest in one finding for the conf
-/// dir that lists them all (a single file left over is named on its own).
+/// or when a file is newer than the network it loads (named as soon as a second shadowed file
+/// shows it is not the only one); the rest in one finding for the conf dir that lists them all
+/// (a single file left over is named on its own).
 struct ShadowWalk {
-    /// Name each newer file as soon as it is read, rather than at the end.
-    eager: bool,
     /// Shadowed networks so far.
     count: usize,
     /// The first one, until a second decides how it is named.
     first: Option<Shadowed>,
-    /// The ones named on their own, when not eager.
-    own: Vec<Shadowed>,
     /// The first one of the group, named on its own if it stays alone.
     lone: Option<Shadowed>,
     /// The group's paths.
@@ -558,22 +551,22 @@ impl ShadowWalk {
             if self.lone.is_none() {
                 self.lone = Some(s);
             }
-        } else if self.eager {
-            ctx.push(shadowed_one(ctx.snap, s));
         } else {
-            self.own.push(s);
+            ctx.push(shadowed_one(ctx.snap, s));
         }
     }
 
     fn finish(&mut self, ctx: &mut Ctx<'_>) {
         let snap = ctx.snap;
-        // A single shadowed file is named on its own, however old.
-        self.own.extend(self.first.take());
-        if self.grouped.len() == 1 {
-            self.own.extend(self.lone.take());
+        // A single shadowed file is named on its own, however old, and so is a single file
+        // left over from the group.
+        if let Some(first) = self.first.take() {
+            ctx.push(shadowed_one(snap, first));
         }
-        for s in std::mem::take(&mut self.own) {
-            ctx.push(shadowed_one(snap, s));
+        if self.grouped.len() == 1 {
+            if let Some(lone) = self.lone.take() {
+                ctx.push(shadowed_one(snap, lone));
+            }
         }
         if self.grouped.len() > 1 {
             ctx.push(ShadowedConfig::Many {

@@ -138,7 +138,7 @@ pub fn evaluate(snap: &Snapshot) -> Vec<Finding> {
         snap,
         out: Vec::new(),
     };
-    let mut walk = conf_dir::Walk::new(false);
+    let mut walk = conf_dir::Walk::new();
     evaluate_in(&mut ctx, &mut walk, |ctx, walk| walk.finish(ctx));
     // A large conf dir gives a finding per file, held until the report is written.
     ctx.out.shrink_to_fit();
@@ -190,7 +190,7 @@ impl<'a> Stream<'a> {
             snap,
             out: Vec::new(),
         };
-        let mut walk = conf_dir::Walk::new(true);
+        let mut walk = conf_dir::Walk::new();
         evaluate_in(&mut ctx, &mut walk, |_, _| {});
         let stream = Stream {
             snap,

@@ -210,6 +210,17 @@ pub fn replace_file_from(
     expected: Option<&[u8]>,
     meta_from: Option<&Path>,
 ) -> Result<(), ReplaceError> {
+    replace_file_with(path, |f| f.write_all(bytes), expected, meta_from)
+}
+
+/// [`replace_file_from`], the new contents written by `fill` into the temporary file (so that
+/// output of any length is never held whole); an error from `fill` leaves `path` as it was.
+pub fn replace_file_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    expected: Option<&[u8]>,
+    meta_from: Option<&Path>,
+) -> Result<(), ReplaceError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -246,7 +257,11 @@ pub fn replace_file_from(
         .mode(0o600)
         .open(&tmp)?;
     let guard = TempGuard(Some(tmp.clone()));
-    file.write_all(bytes)?;
+    {
+        let mut out = io::BufWriter::with_capacity(64 * 1024, &mut file);
+        fill(&mut out)?;
+        out.flush()?;
+    }
     match (&existing, meta_from) {
         (_, Some(from)) => copy_metadata(from, &file)?,
         (Some(m), None) => {

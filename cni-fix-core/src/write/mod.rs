@@ -322,7 +322,16 @@ pub(super) fn naming(path: &Path, backup_dir: &Path, reason: &str) -> String {
 /// half of one. An existing file keeps its mode and owner; a new one gets mode 0644. For
 /// cni-fix's own outputs (a metrics file, an archive), which need no backup.
 pub fn write_new_or_replace(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    atomic::replace_file(path, bytes, None).map_err(|e| WriteError::Io {
+    write_new_or_replace_with(path, |out| out.write_all(bytes))
+}
+
+/// [`write_new_or_replace`], the contents written by `fill` as they are made, so that output of
+/// any length is never held whole; when `fill` fails, `path` is left as it was.
+pub fn write_new_or_replace_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), WriteError> {
+    atomic::replace_file_with(path, fill, None, None).map_err(|e| WriteError::Io {
         path: path.display().to_string(),
         reason: match e {
             atomic::ReplaceError::Io(e) => crate::node::io_message(&e),
