@@ -415,7 +415,7 @@ fn a_closed_pipe_keeps_the_verdict() {
     ];
     let unpiped = cni_fix(&args).code;
     assert_eq!(unpiped, 1, "the scenario fails");
-    for format in ["human", "json"] {
+    for format in ["human", "json", "ndjson"] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cni-fix"))
             .args(args)
             .args(["--format", format])
@@ -1029,4 +1029,71 @@ fn a_required_environment_file_that_is_missing_stops_the_unit() {
     assert_eq!(bad[0]["file"], "/lib/systemd/system/kubelet.service");
     assert_eq!(bad[0]["location"]["line"], 2);
     assert!(bad[0]["message"].as_str().unwrap().contains("/etc/nope"));
+}
+
+#[test]
+fn ndjson_streams_the_report_a_line_per_event() {
+    let (_t, root) = scenario("many-shadowed");
+    let root_s = root.to_str().unwrap();
+    let args = ["--containerd-version", "1.7.20", "--probe", "exec"];
+    let json = run_check(&root, &args, "json");
+    let ndjson = run_check(&root, &args, "ndjson");
+    assert_eq!(ndjson.code, json.code, "{}", ndjson.stderr);
+    assert!(ndjson.stderr.is_empty(), "{}", ndjson.stderr);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        common::gather_ndjson(&ndjson.stdout).unwrap(),
+        common::canonical_report(report)
+    );
+    // The shape, pinned: one event per line.
+    insta::assert_snapshot!(ndjson.stdout);
+
+    // --output writes the same lines, atomically.
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("check.jsonl");
+    std::fs::write(&out, "old\n").unwrap();
+    let mut a = vec!["check", "--root", root_s, "--format", "ndjson", "--output"];
+    a.push(out.to_str().unwrap());
+    a.extend(args);
+    let written = cni_fix(&a);
+    assert_eq!(written.code, json.code, "{}", written.stderr);
+    assert!(written.stdout.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .replace(root_s, "<root>"),
+        ndjson.stdout
+    );
+    // A check that cannot run leaves the file as it was, and says why.
+    std::fs::write(&out, "old\n").unwrap();
+    let failed = cni_fix(&[
+        "check",
+        "--root",
+        root_s,
+        "--format",
+        "ndjson",
+        "--output",
+        out.to_str().unwrap(),
+        "--containerd-config",
+        "/etc/containerd/absent.toml",
+    ]);
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    assert!(failed.stderr.contains("absent.toml"), "{}", failed.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old\n");
+    let leftovers: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no temporary file is left: {leftovers:?}"
+    );
+
+    // One node at a time.
+    let two = cni_fix(&[
+        "check", "--root", root_s, "--root", root_s, "--format", "ndjson",
+    ]);
+    assert_eq!(two.code, 2);
+    assert!(two.stderr.contains("--format ndjson"), "{}", two.stderr);
 }

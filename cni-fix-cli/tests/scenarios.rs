@@ -3,7 +3,8 @@
 //! own (`cargo test --test scenarios -- shadowed-config/containerd-1.7` runs one), so a failing
 //! case hides none of the others.
 //!
-//! Each case is also run through `cni-fix rewrite --dry-run`, whose diff is snapshotted.
+//! Each case is also run with `--format ndjson`, whose events must hold the JSON report, and
+//! through `cni-fix rewrite --dry-run`, whose diff is snapshotted.
 //!
 //! A scenario is a directory with `node/` (the node tree), `cases` (one `name: arguments`
 //! line per run of `cni-fix check`; the test adds `--root`), a README, and optionally `modes`
@@ -86,6 +87,20 @@ fn run_case(case: &Case) -> Result<(), Failed> {
     }
     let report: serde_json::Value = serde_json::from_str(&json.stdout)
         .map_err(|e| format!("{name}/{id}: JSON output: {e}\n{}", json.stdout))?;
+    // The streamed check holds the same report, a line per event.
+    let ndjson = run_check(tmp.path(), &args, "ndjson");
+    if ndjson.code != json.code {
+        return Err(format!("{name}/{id}: ndjson and json disagree on the exit status").into());
+    }
+    let gathered = common::gather_ndjson(&ndjson.stdout)
+        .map_err(|e| format!("{name}/{id}: ndjson output: {e}\n{}", ndjson.stdout))?;
+    if gathered != common::canonical_report(report.clone()) {
+        return Err(format!(
+            "{name}/{id}: the ndjson events do not hold the JSON report\n{}",
+            ndjson.stdout
+        )
+        .into());
+    }
     let snap = format!("{name}__{id}");
     insta::assert_snapshot!(
         format!("{snap}__human"),

@@ -149,3 +149,67 @@ pub fn plugin_node(
     }
     (tmp, root)
 }
+
+/// A `check --format json` report with its findings in one order, whatever order they were
+/// found in.
+pub fn canonical_report(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(findings) = v["findings"].as_array_mut() {
+        findings.sort_by_cached_key(|f| f.to_string());
+    }
+    v
+}
+
+/// The lines of `check --format ndjson` gathered into the JSON report they hold (see
+/// [`canonical_report`]), after checking their order: one start, the files, one end.
+pub fn gather_ndjson(text: &str) -> Result<serde_json::Value, String> {
+    let mut start: Option<serde_json::Value> = None;
+    let mut end: Option<serde_json::Value> = None;
+    let mut files = Vec::new();
+    let mut findings = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let e: serde_json::Value =
+            serde_json::from_str(line).map_err(|err| format!("line {}: {err}", n + 1))?;
+        if end.is_some() {
+            return Err(format!("line {}: after the end", n + 1));
+        }
+        match (e["event"].as_str(), start.is_some()) {
+            (Some("start"), false) => {
+                if e["schema"] != "cni-fix.check-stream/v1" {
+                    return Err(format!("schema {}", e["schema"]));
+                }
+                start = Some(e);
+            }
+            (Some("file"), true) => {
+                for f in e["findings"].as_array().ok_or("file without findings")? {
+                    if f["file"] != e["file"]["path"] {
+                        return Err(format!("line {}: a finding about another file", n + 1));
+                    }
+                    findings.push(f.clone());
+                }
+                files.push(e["file"].clone());
+            }
+            (Some("end"), true) => {
+                findings.extend(
+                    e["findings"]
+                        .as_array()
+                        .ok_or("end without findings")?
+                        .clone(),
+                );
+                end = Some(e);
+            }
+            (other, _) => return Err(format!("line {}: event {other:?} out of place", n + 1)),
+        }
+    }
+    let (Some(start), Some(end)) = (start, end) else {
+        return Err("no start or no end".into());
+    };
+    Ok(canonical_report(serde_json::json!({
+        "schema": "cni-fix.check/v1",
+        "node": start["node"],
+        "files": files,
+        "plugins": start["plugins"],
+        "findings": findings,
+        "summary": end["summary"],
+        "incomplete": end["incomplete"],
+    })))
+}
