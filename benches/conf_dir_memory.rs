@@ -3,12 +3,16 @@
 //! conflists ten times that size that hold the same networks, and 100,000 two-plugin
 //! networks (a bridge and a portmap, as most nodes have).
 //!
-//! Each check (`--probe none`, `--format json`, its output thrown away) runs in a process of
-//! its own, once with containerd's default `max_conf_num` (1: the rest are shadowed) and once
-//! with every network loaded (`--max-conf-num 0`), and its peak resident set is printed with
-//! the peak per file. The claim is the last line: the file's size does not count, only the
-//! entries the report keeps for it (its status, network name, version and plugin types, and
-//! its findings).
+//! Each check (`--probe none`, its output thrown away) runs in a process of its own and its
+//! peak resident set is printed with the peak per file:
+//! - `--format ndjson`, the streamed check, with containerd's default `max_conf_num` (1: the
+//!   rest are shadowed). The claim: its peak does not grow with the number of files, nor with
+//!   their size; what it keeps of each file is its name in the sorted listing.
+//! - `--format json`, the whole report held until it is written: it grows with the number of
+//!   files (the entries the report keeps for each: status, network name, version, plugin
+//!   types and findings), not with their size.
+//! - both with every network loaded (`--max-conf-num 0`): every file is then a network the
+//!   runtime loads and the rules check, so both hold them all.
 //!
 //! `cargo bench -p cni-fix-cli --bench conf_dir_memory`; the 100,000-file tree takes about
 //! 400 MB of the temporary directory while it runs.
@@ -21,8 +25,8 @@ mod conf_dir;
 #[path = "shared/rss.rs"]
 mod rss;
 
-/// Peak resident set, in KiB, of a check of the node at `root`.
-fn check_peak(root: &Path, max_conf_num: u32) -> u64 {
+/// Peak resident set, in KiB, of a check of the node at `root` in `format`.
+fn check_peak(root: &Path, format: &str, max_conf_num: u32) -> u64 {
     let args: Vec<OsString> = vec![
         "check".into(),
         "--root".into(),
@@ -32,24 +36,26 @@ fn check_peak(root: &Path, max_conf_num: u32) -> u64 {
         "--probe".into(),
         "none".into(),
         "--format".into(),
-        "json".into(),
+        format.into(),
         "--max-conf-num".into(),
         max_conf_num.to_string().into(),
     ];
     rss::peak_rss(env!("CARGO_BIN_EXE_cni-fix").as_ref(), args)
 }
 
-/// One line of the table.
+/// One line of the table: the peaks of ndjson and json, then of both with every network
+/// loaded.
 #[allow(clippy::print_stdout)]
-fn row(what: &str, files: usize, bytes: u64, peaks: [u64; 2]) {
+fn row(what: &str, files: usize, bytes: u64, peaks: [u64; 4]) {
     let mib = |k: u64| k as f64 / 1024.0;
     println!(
-        "  {what:<22} {files:>7} files  {:>7.1} MiB of files  peak {:>7.1} MiB ({:>4.1} KiB/file)  all loaded {:>7.1} MiB ({:>4.1} KiB/file)",
+        "  {what:<22} {files:>7} files {:>6.1} MiB of files  ndjson {:>6.1} MiB  json {:>6.1} MiB ({:>4.1} KiB/file)  all loaded: ndjson {:>6.1} MiB, json {:>6.1} MiB",
         bytes as f64 / 1048576.0,
         mib(peaks[0]),
-        peaks[0] as f64 / files as f64,
         mib(peaks[1]),
         peaks[1] as f64 / files as f64,
+        mib(peaks[2]),
+        mib(peaks[3]),
     );
 }
 
@@ -73,7 +79,7 @@ fn main() {
     };
     #[allow(clippy::print_stdout)]
     {
-        println!("conf-dir memory: peak resident set of cni-fix check --probe none --format json");
+        println!("conf-dir memory: peak resident set of cni-fix check --probe none");
     }
     for &(n, portmaps, pad, what) in sizes {
         let tmp = tempfile::tempdir().unwrap();
@@ -82,7 +88,12 @@ fn main() {
             .iter()
             .map(|f| std::fs::metadata(f).unwrap().len())
             .sum();
-        let peaks = [check_peak(tmp.path(), 1), check_peak(tmp.path(), 0)];
+        let peaks = [
+            check_peak(tmp.path(), "ndjson", 1),
+            check_peak(tmp.path(), "json", 1),
+            check_peak(tmp.path(), "ndjson", 0),
+            check_peak(tmp.path(), "json", 0),
+        ];
         row(what, n, bytes, peaks);
     }
 }
