@@ -9,7 +9,8 @@
 //!   present, their versions from the release table), loaded by `check` (`--probe none`,
 //!   every network loaded, under `--root` as a DaemonSet reads `/host`), beside `cat` of the
 //!   same files (the I/O floor), libcni's `ConfListFromFile` of each file and go-cni's `Load`
-//!   of the directory (the Go oracle).
+//!   of the directory (the Go oracle). Beside them, the default load (`max_conf_num` 1, the
+//!   rest shadowed) checked whole (`check`) and streamed (`stream::check_each`).
 //!
 //! The Go oracle is built here as the tests build it (Debian's golang-go and the libcni and
 //! go-cni sources). `cargo bench -p cni-fix-core --bench speed -- --save-baseline main`, then
@@ -156,6 +157,23 @@ fn load(c: &mut Criterion) {
             let report = check(&options).unwrap();
             assert_eq!(report.files.len(), 5_000);
             black_box(report)
+        })
+    });
+    // The default load (one network; the rest shadowed), whole and streamed.
+    let one = options.clone().max_conf_num(1);
+    g.bench_function("check, max_conf_num 1", |b| {
+        b.iter(|| black_box(check(&one).unwrap()))
+    });
+    g.bench_function("check_each (streamed), max_conf_num 1", |b| {
+        b.iter(|| {
+            let mut files = 0;
+            cni_fix_core::stream::check_each(&one, |e| {
+                files += usize::from(matches!(e, cni_fix_core::stream::Event::File { .. }));
+                black_box(e);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(files, 5_000);
         })
     });
     g.bench_function("cat (baseline)", |b| {

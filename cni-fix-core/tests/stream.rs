@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use cni_fix_core::kubelet::KubeletVersion;
 use cni_fix_core::report::check_from;
+use cni_fix_core::runtime::RuntimeVersion;
 use cni_fix_core::source::{MemNode, SystemProber};
 use cni_fix_core::stream::{self, Event};
 use cni_fix_core::{CheckOptions, ContainerdVersion, PluginsRelease, ProbeMode};
@@ -59,7 +61,22 @@ const DIR: &str = "/etc/cni/net.d";
 /// A node whose conf dir holds `entries` (mode and age of each beside it), and containerd's
 /// config with `max_conf_num`.
 fn node(entries: &[(Entry, bool, u8)], max_conf_num: i64) -> MemNode {
-    let mut node = MemNode::new();
+    fill(MemNode::new(), DIR, entries, max_conf_num)
+}
+
+/// The cri-dockerd node of the scenarios (its kubelet, units and plugins), with `entries` in
+/// its conf dir instead.
+fn cri_dockerd_node(entries: &[(Entry, bool, u8)]) -> MemNode {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/scenarios/cri-dockerd-skips-networks/node");
+    let node = MemNode::load(&scenario).expect("the cri-dockerd scenario's node");
+    fill(node, OTHER_DIR, entries, 1)
+}
+
+/// The conf dir the cri-dockerd node is checked with (`--conf-dir`).
+const OTHER_DIR: &str = "/etc/cni/generated";
+
+fn fill(mut node: MemNode, dir: &str, entries: &[(Entry, bool, u8)], max_conf_num: i64) -> MemNode {
     let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     node.modified_at(epoch);
     node.file(
@@ -69,7 +86,7 @@ fn node(entries: &[(Entry, bool, u8)], max_conf_num: i64) -> MemNode {
         ),
         0o644,
     );
-    node.dir(DIR, 0o755);
+    node.dir(dir, 0o755);
     for b in ["bridge", "portmap", "loopback"] {
         node.file(format!("/opt/cni/bin/{b}"), "#!/bin/sh\n", 0o755);
     }
@@ -90,12 +107,12 @@ fn node(entries: &[(Entry, bool, u8)], max_conf_num: i64) -> MemNode {
         };
         let path = match e {
             Entry::List(version, name, types) => {
-                let path = format!("{DIR}/{i:02}-net.conflist");
+                let path = format!("{dir}/{i:02}-net.conflist");
                 node.file(&path, list(*version, format!("net{name}"), types), mode);
                 path
             }
             Entry::Single(version) => {
-                let path = format!("{DIR}/{i:02}-single.conf");
+                let path = format!("{dir}/{i:02}-single.conf");
                 let text = format!(
                     "{{\"cniVersion\":\"{version}\",\"name\":\"one\",\"type\":\"bridge\"}}"
                 );
@@ -103,28 +120,28 @@ fn node(entries: &[(Entry, bool, u8)], max_conf_num: i64) -> MemNode {
                 path
             }
             Entry::Broken(text) => {
-                let path = format!("{DIR}/{i:02}-broken.conflist");
+                let path = format!("{dir}/{i:02}-broken.conflist");
                 node.file(&path, *text, mode);
                 path
             }
             Entry::Placeholder => {
-                let path = format!("{DIR}/{i:02}-template.conflist");
+                let path = format!("{dir}/{i:02}-template.conflist");
                 let text = list(Some("0.4.0"), "__CNI_NETWORK__".into(), &["bridge"]);
                 node.file(&path, text, mode);
                 path
             }
             Entry::Ignored(ext) => {
-                let path = format!("{DIR}/{i:02}-old.{ext}");
+                let path = format!("{dir}/{i:02}-old.{ext}");
                 node.file(&path, "{}", mode);
                 path
             }
             Entry::Dir => {
-                let path = format!("{DIR}/{i:02}-dir.conf");
+                let path = format!("{dir}/{i:02}-dir.conf");
                 node.dir(&path, 0o755);
                 path
             }
             Entry::Dangling => {
-                let path = format!("{DIR}/{i:02}-link.conflist");
+                let path = format!("{dir}/{i:02}-link.conflist");
                 node.symlink(&path, "/nowhere.conflist");
                 path
             }
@@ -224,6 +241,27 @@ proptest! {
         let node = Arc::new(node(&entries, max_conf_num));
         let options = options(containerd, release);
         let report = check_from(&options, node.clone(), &SystemProber).unwrap();
+        let whole = canonical(serde_json::to_value(&report).unwrap());
+        let parts = streamed(&options, node, window);
+        prop_assert_eq!(&whole, &parts, "{:#?}", entries);
+    }
+
+    /// The same under cri-dockerd, which uses the first network whose plugins pass: the conf
+    /// dir is read until one does, the plugins probed after each window that holds a network.
+    #[test]
+    fn streamed_is_the_report_under_cri_dockerd(
+        entries in prop::collection::vec((entry(), any::<bool>(), 0u8..3), 0..14),
+        release in any::<bool>(),
+        window in 1usize..5,
+    ) {
+        let node = Arc::new(cri_dockerd_node(&entries));
+        let mut options = options("1.7.20", release);
+        options.containerd_version = None;
+        options.cri_dockerd_version = Some(RuntimeVersion::parse("0.3.1").unwrap());
+        options.kubelet_version = Some(KubeletVersion::parse("1.27.3").unwrap());
+        options.conf_dir = Some(OTHER_DIR.into());
+        let report = check_from(&options, node.clone(), &SystemProber).unwrap();
+        prop_assert_eq!(report.node.runtime.name, "cri-dockerd");
         let whole = canonical(serde_json::to_value(&report).unwrap());
         let parts = streamed(&options, node, window);
         prop_assert_eq!(&whole, &parts, "{:#?}", entries);
