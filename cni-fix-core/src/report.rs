@@ -372,7 +372,7 @@ impl KubeletReport {
 }
 
 impl FileReport {
-    pub(crate) fn of(f: &crate::snapshot::ConfFile) -> FileReport {
+    fn of(f: &crate::snapshot::ConfFile) -> FileReport {
         let mut file = FileReport::of_unparsed(f);
         if let Some(net) = f.network() {
             file.name = Some(net.name.clone());

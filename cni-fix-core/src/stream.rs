@@ -102,24 +102,22 @@ pub fn check_each_from(
     mut sink: impl FnMut(Event) -> std::io::Result<()>,
 ) -> Result<(), StreamError> {
     let window = window.max(1);
-    let (snap, mut rest) = Snapshot::gather_settled(options, node, prober, window)?;
-    let (mut rules, found) = crate::rules::Stream::start(&snap);
-    // The findings about the files read so far go with them; the rest wait for the end.
-    let index: HashMap<String, usize> = snap
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.display(), i))
-        .collect();
-    let mut per_file: Vec<Vec<Finding>> = vec![Vec::new(); snap.files.len()];
-    let mut end = Vec::new();
-    for f in found {
-        match f.file.as_ref().and_then(|p| index.get(p)) {
-            Some(&i) => per_file[i].push(f),
-            None => end.push(f),
-        }
+    let (mut snap, mut rest) = Snapshot::gather_settled(options, node, prober, window)?;
+    let (mut rules, mut found) = crate::rules::Stream::start(&snap);
+    // The findings about the files read so far go with them, in the report's order; the rest
+    // wait for the end.
+    let order = report::file_order(&snap);
+    {
+        let ranks: HashMap<String, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(rank, &i)| (snap.files[i].display(), rank))
+            .collect();
+        let rank = |f: &Finding| f.file.as_ref().and_then(|p| ranks.get(p).copied());
+        found
+            .sort_by_cached_key(|f| (rank(f).unwrap_or(usize::MAX), std::cmp::Reverse(f.severity)));
     }
-    drop(index);
+    let mut found = found.into_iter().peekable();
     sink(Event::Start {
         schema: STREAM_SCHEMA,
         node: Box::new(NodeReport::of(&snap)),
@@ -134,13 +132,17 @@ pub fn check_each_from(
         }
         sink(Event::File { file, findings }).map_err(StreamError::Sink)
     };
-    for i in report::file_order(&snap) {
-        send(
-            FileReport::of(&snap.files[i]),
-            std::mem::take(&mut per_file[i]),
-        )?;
+    // The rules need no more of these files than their paths and times: each network is
+    // moved into its event.
+    for i in order {
+        let file = FileReport::take(&mut snap.files[i]);
+        let mut findings = Vec::new();
+        while let Some(f) = found.next_if(|f| f.file.as_ref() == Some(&file.path)) {
+            findings.push(f);
+        }
+        send(file, findings)?;
     }
-    drop(per_file);
+    let mut end: Vec<Finding> = found.collect();
     let mut incomplete: Vec<UnreadReport> = snap.incomplete.iter().map(UnreadReport::of).collect();
     while rest.len() > 0 {
         let (files, unread) = snap.read_later(rest.by_ref().take(window));
@@ -149,14 +151,14 @@ pub fn check_each_from(
             let ownership = crate::snapshot::file_ownership(snap.node.as_ref(), &f);
             let path = f.display();
             let (own, earlier): (Vec<Finding>, Vec<Finding>) = rules
-                .file(&f, ownership.as_ref())
+                .file(&snap, &f, ownership.as_ref())
                 .into_iter()
                 .partition(|found| found.file.as_deref() == Some(path.as_str()));
             end.extend(earlier);
             send(FileReport::take(&mut f), own)?;
         }
     }
-    end.extend(rules.finish());
+    end.extend(rules.finish(&snap));
     // As the report orders them: findings about a file, then about the node; the most severe
     // first within each.
     end.sort_by_key(|f| (f.file.is_none(), std::cmp::Reverse(f.severity)));

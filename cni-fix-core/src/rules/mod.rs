@@ -175,17 +175,17 @@ fn evaluate_in(
 /// The rules over a conf dir read a part at a time: the snapshot holds the files up to the
 /// point where the runtime's load is settled (every network it loads, and every one the
 /// network rules check), and the files after it are given one at a time. The findings are the
-/// ones [`evaluate`] gives over the whole conf dir.
-pub(crate) struct Stream<'a> {
-    snap: &'a Snapshot,
+/// ones [`evaluate`] gives over the whole conf dir. Once started, the rules need of the
+/// snapshot's files only their paths and times: their networks may be moved out.
+pub(crate) struct Stream {
     walk: conf_dir::Walk,
     /// Whether the CNI rules apply (see [`Snapshot::cni_not_checked`]).
     cni: bool,
 }
 
-impl<'a> Stream<'a> {
+impl Stream {
     /// Start with every rule over the snapshot's files and the node.
-    pub(crate) fn start(snap: &'a Snapshot) -> (Stream<'a>, Vec<Finding>) {
+    pub(crate) fn start(snap: &Snapshot) -> (Stream, Vec<Finding>) {
         let mut ctx = Ctx {
             snap,
             out: Vec::new(),
@@ -193,22 +193,23 @@ impl<'a> Stream<'a> {
         let mut walk = conf_dir::Walk::new();
         evaluate_in(&mut ctx, &mut walk, |_, _| {});
         let stream = Stream {
-            snap,
             walk,
             cni: snap.cni_not_checked().is_none(),
         };
         (stream, ctx.out)
     }
 
-    /// The rules about a file after the snapshot's, which the runtime neither loads nor checks;
-    /// `ownership` is its owner and mode. A finding about an earlier file may come with it.
+    /// The rules about a file after the snapshot's `snap`, which the runtime neither loads nor
+    /// checks; `ownership` is its owner and mode. A finding about an earlier file may come
+    /// with it.
     pub(crate) fn file(
         &mut self,
+        snap: &Snapshot,
         f: &crate::snapshot::ConfFile,
         ownership: Option<&crate::snapshot::Ownership>,
     ) -> Vec<Finding> {
         let mut ctx = Ctx {
-            snap: self.snap,
+            snap,
             out: Vec::new(),
         };
         if self.cni {
@@ -222,9 +223,9 @@ impl<'a> Stream<'a> {
     }
 
     /// The findings only the whole conf dir settles.
-    pub(crate) fn finish(mut self) -> Vec<Finding> {
+    pub(crate) fn finish(mut self, snap: &Snapshot) -> Vec<Finding> {
         let mut ctx = Ctx {
-            snap: self.snap,
+            snap,
             out: Vec::new(),
         };
         if self.cni {
