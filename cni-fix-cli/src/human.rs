@@ -6,7 +6,8 @@ use std::io::{self, Write};
 use std::collections::HashMap;
 
 use cni_fix_core::quote::{escape_text, quote_path};
-use cni_fix_core::report::{FileReport, Report};
+use cni_fix_core::report::{FileReport, NodeReport, PluginReport, Report, Summary, UnreadReport};
+use cni_fix_core::stream::Event;
 use cni_fix_core::{Finding, Severity};
 
 /// The styles of the report (anstyle), used only when colour is on.
@@ -123,7 +124,7 @@ fn shown_path(path: &str, bytes: Option<&str>) -> String {
 }
 
 /// How a plugin's versions were learnt, for the plugins table.
-fn versions_line(p: &cni_fix_core::report::PluginReport) -> String {
+fn versions_line(p: &PluginReport) -> String {
     let source = serde_plain(&p.source);
     match &p.supported_versions {
         Some(v) => {
@@ -156,16 +157,70 @@ fn versions_line(p: &cni_fix_core::report::PluginReport) -> String {
 /// Write `report` for people. `color` turns on ANSI colours.
 pub fn render(out: &mut dyn Write, report: &Report, color: bool) -> io::Result<()> {
     let style = Style { color };
-    node_header(out, &style, report)?;
+    node_header(out, &style, &report.node)?;
     files_and_findings(out, &style, report)?;
-    plugins_table(out, &style, report)?;
+    plugins_table(out, &style, &report.plugins)?;
     writeln!(out)?;
-    incomplete_and_verdict(out, &style, report)
+    incomplete_and_verdict(
+        out,
+        &style,
+        &report.summary,
+        &report.incomplete,
+        !report.findings.is_empty(),
+    )
+}
+
+/// The human format written as a streamed check goes: each event as it comes, the same text
+/// [`render`] writes of the whole report.
+pub struct Streamed {
+    style: Style,
+    /// The plugins, from the start, written after the files.
+    plugins: Vec<PluginReport>,
+    /// Whether any file had a finding.
+    any: bool,
+}
+
+impl Streamed {
+    /// Start writing; `color` turns on ANSI colours.
+    pub fn new(color: bool) -> Streamed {
+        Streamed {
+            style: Style { color },
+            plugins: Vec::new(),
+            any: false,
+        }
+    }
+
+    /// Write one event.
+    pub fn event(&mut self, out: &mut dyn Write, event: Event) -> io::Result<()> {
+        let style = &self.style;
+        match event {
+            Event::Start { node, plugins, .. } => {
+                self.plugins = plugins;
+                node_header(out, style, &node)
+            }
+            Event::File { file, findings } => {
+                self.any |= !findings.is_empty();
+                file_block(out, style, &file, findings.iter())
+            }
+            Event::End {
+                findings,
+                summary,
+                incomplete,
+            } => {
+                node_findings(out, style, &findings)?;
+                plugins_table(out, style, &self.plugins)?;
+                writeln!(out)?;
+                let any = self.any || !findings.is_empty();
+                incomplete_and_verdict(out, style, &summary, &incomplete, any)
+            }
+            // A kind of event this version does not write.
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The node as cni-fix saw it: root, runtime, config, directories, load error.
-fn node_header(out: &mut dyn Write, style: &Style, report: &Report) -> io::Result<()> {
-    let n = &report.node;
+fn node_header(out: &mut dyn Write, style: &Style, n: &NodeReport) -> io::Result<()> {
     let rt = &n.runtime;
     let flag = match rt.name {
         "cri-dockerd" => "--cri-dockerd-version",
@@ -228,7 +283,7 @@ fn node_header(out: &mut dyn Write, style: &Style, report: &Report) -> io::Resul
     }
     let dirs: Vec<String> = n.bin_dirs.iter().map(|d| shown_path(d, None)).collect();
     writeln!(out, "  plugin dirs   {}", dirs.join(", "))?;
-    kubelet_block(out, report)?;
+    kubelet_block(out, n)?;
     if let Some(why) = &n.cni_not_checked {
         writeln!(out, "  cni rules     not checked: {}", escape_text(why))?;
     }
@@ -245,8 +300,7 @@ fn node_header(out: &mut dyn Write, style: &Style, report: &Report) -> io::Resul
 }
 
 /// The kubelet, Docker and the Node object: the runtime migration's side of the node.
-fn kubelet_block(out: &mut dyn Write, report: &Report) -> io::Result<()> {
-    let n = &report.node;
+fn kubelet_block(out: &mut dyn Write, n: &NodeReport) -> io::Result<()> {
     let k = &n.kubelet;
     let version = match &k.version {
         Some(v) => {
@@ -351,21 +405,44 @@ fn files_and_findings(out: &mut dyn Write, style: &Style, report: &Report) -> io
         }
     }
     for f in &report.files {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "{}  {}",
-            style.paint(look::BOLD, &shown_path(&f.path, f.path_bytes.as_deref())),
-            file_line(f)
-        )?;
         // Each path's list is printed once, under its first entry.
-        if let Some(list) = by_file.get_mut(f.path.as_str()) {
-            for finding_ in std::mem::take(list) {
-                finding(out, style, finding_)?;
-            }
-        }
+        let list = by_file
+            .get_mut(f.path.as_str())
+            .map(std::mem::take)
+            .unwrap_or_default();
+        file_block(out, style, f, list.into_iter())?;
     }
-    if !rest.is_empty() {
+    node_findings(out, style, rest)
+}
+
+/// A file with its findings.
+fn file_block<'a>(
+    out: &mut dyn Write,
+    style: &Style,
+    f: &FileReport,
+    findings: impl Iterator<Item = &'a Finding>,
+) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}  {}",
+        style.paint(look::BOLD, &shown_path(&f.path, f.path_bytes.as_deref())),
+        file_line(f)
+    )?;
+    for finding_ in findings {
+        finding(out, style, finding_)?;
+    }
+    Ok(())
+}
+
+/// The findings about the node rather than a conf dir file, each under the file it names.
+fn node_findings<'a>(
+    out: &mut dyn Write,
+    style: &Style,
+    rest: impl IntoIterator<Item = &'a Finding>,
+) -> io::Result<()> {
+    let mut rest = rest.into_iter().peekable();
+    if rest.peek().is_some() {
         writeln!(out)?;
         writeln!(out, "{}", style.paint(look::BOLD, "node"))?;
         for f in rest {
@@ -375,22 +452,20 @@ fn files_and_findings(out: &mut dyn Write, style: &Style, report: &Report) -> io
             finding(out, style, f)?;
         }
     }
-
     Ok(())
 }
 
 /// The plugins the networks need, where they are, and their versions with their source.
-fn plugins_table(out: &mut dyn Write, style: &Style, report: &Report) -> io::Result<()> {
-    if !report.plugins.is_empty() {
+fn plugins_table(out: &mut dyn Write, style: &Style, plugins: &[PluginReport]) -> io::Result<()> {
+    if !plugins.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", style.paint(look::BOLD, "plugins"))?;
-        let width = report
-            .plugins
+        let width = plugins
             .iter()
             .map(|p| p.plugin_type.len())
             .max()
             .unwrap_or(0);
-        for p in &report.plugins {
+        for p in plugins {
             writeln!(
                 out,
                 "  {:<width$}  {}  {}",
@@ -408,8 +483,13 @@ fn plugins_table(out: &mut dyn Write, style: &Style, report: &Report) -> io::Res
 }
 
 /// What cni-fix could not read, and the one-line verdict.
-fn incomplete_and_verdict(out: &mut dyn Write, style: &Style, report: &Report) -> io::Result<()> {
-    let s = &report.summary;
+fn incomplete_and_verdict(
+    out: &mut dyn Write,
+    style: &Style,
+    s: &Summary,
+    incomplete: &[UnreadReport],
+    any_findings: bool,
+) -> io::Result<()> {
     let counts = format!(
         "{} error{}, {} warning{}, {} info",
         s.errors,
@@ -418,13 +498,13 @@ fn incomplete_and_verdict(out: &mut dyn Write, style: &Style, report: &Report) -
         if s.warnings == 1 { "" } else { "s" },
         s.infos
     );
-    if !report.incomplete.is_empty() {
+    if !incomplete.is_empty() {
         writeln!(
             out,
             "{}",
             style.paint(look::UNKNOWN, "cni-fix could not read")
         )?;
-        for u in &report.incomplete {
+        for u in incomplete {
             writeln!(
                 out,
                 "  {} {}: {}",
@@ -435,7 +515,7 @@ fn incomplete_and_verdict(out: &mut dyn Write, style: &Style, report: &Report) -
         }
         writeln!(out)?;
     }
-    let verdict = if !report.incomplete.is_empty() {
+    let verdict = if !incomplete.is_empty() {
         style.paint(
             look::UNKNOWN,
             &format!(
@@ -459,7 +539,7 @@ fn incomplete_and_verdict(out: &mut dyn Write, style: &Style, report: &Report) -
         )
     };
     writeln!(out, "{verdict}")?;
-    if !report.findings.is_empty() {
+    if any_findings {
         writeln!(out, "`cni-fix explain ID` explains a finding.")?;
     }
     Ok(())

@@ -134,13 +134,32 @@ fn summary_line(report: &cni_fix_core::Report, status: u8) -> String {
     line
 }
 
-/// `--format ndjson`: each event of a streamed check as a line of JSON, written as it comes.
-/// A reader that closes the pipe early does not stop the check, which goes on to its verdict
-/// (see [`keep_status`]).
-fn check_ndjson(run: &CheckRun, out: &mut dyn Write) -> Result<u8> {
+/// Formats written as the check goes: each event of a streamed check as it comes.
+enum Streamed {
+    /// A line of JSON per event.
+    Ndjson,
+    /// The human report.
+    Human(human::Streamed),
+}
+
+impl Streamed {
+    fn event(&mut self, out: &mut dyn Write, event: cni_fix_core::stream::Event) -> io::Result<()> {
+        match self {
+            Streamed::Ndjson => {
+                serde_json::to_writer(&mut *out, &event).map_err(io::Error::from)?;
+                out.write_all(b"\n")
+            }
+            Streamed::Human(h) => h.event(out, event),
+        }
+    }
+}
+
+/// Run a streamed check, writing it in `format` as it goes. A reader that closes the pipe early
+/// does not stop the check, which goes on to its verdict (see [`keep_status`]).
+fn check_streamed(run: &CheckRun, mut format: Streamed, out: &mut dyn Write) -> Result<u8> {
     use cni_fix_core::stream::{check_each, Event};
     let (mut failed, mut incomplete, mut closed) = (false, false, false);
-    let streamed = check_each(&run.options, |event| {
+    check_each(&run.options, |event| {
         if let Event::End {
             summary,
             incomplete: unread,
@@ -153,61 +172,83 @@ fn check_ndjson(run: &CheckRun, out: &mut dyn Write) -> Result<u8> {
         if closed {
             return Ok(());
         }
-        let written = serde_json::to_writer(&mut *out, &event)
-            .map_err(io::Error::from)
-            .and_then(|()| out.write_all(b"\n"));
-        match written {
+        match format.event(out, event) {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                 closed = true;
                 Ok(())
             }
             other => other,
         }
-    });
-    streamed?;
+    })?;
     Ok(verdict(incomplete, failed))
 }
 
+/// The formats written from the whole report.
+enum Whole {
+    Json,
+    Sarif,
+    Prometheus,
+    Summary,
+}
+
 fn check_once(run: &CheckRun) -> Result<u8> {
-    if run.format == CheckFormat::Ndjson {
-        return match &run.output {
-            Some(path) if path.as_os_str() != "-" => {
-                let mut status = Ok(OK);
-                cni_fix_core::write::write_new_or_replace_with(path, |out| {
-                    status = check_ndjson(run, out);
-                    // A check that could not run leaves the file as it was.
-                    match &status {
-                        Ok(_) => Ok(()),
-                        Err(_) => Err(io::Error::other("the check stopped")),
-                    }
-                })
-                .or_else(|e| match status {
-                    Ok(_) => Err(anyhow::Error::from(e)),
-                    // The check's own error says more than the write's.
-                    Err(_) => Ok(()),
-                })
-                .with_context(|| format!("--output {}", path.display()))?;
-                status
-            }
-            _ => {
-                let stdout = io::stdout();
-                let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-                let status = check_ndjson(run, &mut out)?;
-                keep_status(status, out.flush())
-            }
-        };
+    let whole = match run.format {
+        CheckFormat::Json => Whole::Json,
+        CheckFormat::Sarif => Whole::Sarif,
+        CheckFormat::Prometheus => Whole::Prometheus,
+        CheckFormat::Summary => Whole::Summary,
+        CheckFormat::Ndjson => return check_streamed_to(run, |_| Streamed::Ndjson),
+        CheckFormat::Human => {
+            return check_streamed_to(run, |color| Streamed::Human(human::Streamed::new(color)))
+        }
+    };
+    check_whole(run, whole)
+}
+
+/// A streamed check written to `--output` (into the file that is renamed into place, so that
+/// it is never held whole) or to standard output; `format` is made for the colour in effect.
+fn check_streamed_to(run: &CheckRun, format: impl FnOnce(bool) -> Streamed) -> Result<u8> {
+    match &run.output {
+        Some(path) if path.as_os_str() != "-" => {
+            let format = format(run.color == ColorChoice::Always);
+            let mut status = Ok(OK);
+            cni_fix_core::write::write_new_or_replace_with(path, |out| {
+                status = check_streamed(run, format, out);
+                // A check that could not run leaves the file as it was.
+                match &status {
+                    Ok(_) => Ok(()),
+                    Err(_) => Err(io::Error::other("the check stopped")),
+                }
+            })
+            .or_else(|e| match status {
+                Ok(_) => Err(anyhow::Error::from(e)),
+                // The check's own error says more than the write's.
+                Err(_) => Ok(()),
+            })
+            .with_context(|| format!("--output {}", path.display()))?;
+            status
+        }
+        _ => {
+            let stdout = io::stdout();
+            let format = format(use_color(run.color, &stdout));
+            let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+            let status = check_streamed(run, format, &mut out)?;
+            keep_status(status, out.flush())
+        }
     }
+}
+
+/// A check whose report is written whole, once it is complete.
+fn check_whole(run: &CheckRun, whole: Whole) -> Result<u8> {
     let report = cni_fix_core::check(&run.options)?;
     let failed = run.fail_on.is_some_and(|t| report.fails(t));
     let status = verdict(!report.incomplete.is_empty(), failed);
-    let render = |out: &mut dyn Write, color: bool| -> io::Result<()> {
-        match run.format {
-            CheckFormat::Json => write_json(out, &report),
-            CheckFormat::Human => human::render(out, &report, color),
-            CheckFormat::Ndjson => unreachable!("streamed above"),
-            CheckFormat::Summary => out.write_all(summary_line(&report, status).as_bytes()),
-            CheckFormat::Sarif => write_json(out, &cni_fix_core::export::sarif::check_log(&report)),
-            CheckFormat::Prometheus => {
+    let render = |out: &mut dyn Write| -> io::Result<()> {
+        match whole {
+            Whole::Json => write_json(out, &report),
+            Whole::Summary => out.write_all(summary_line(&report, status).as_bytes()),
+            Whole::Sarif => write_json(out, &cni_fix_core::export::sarif::check_log(&report)),
+            Whole::Prometheus => {
                 let options = cni_fix_core::export::prometheus::MetricsOptions::new(
                     std::time::SystemTime::now(),
                     run.fail_on,
@@ -221,15 +262,11 @@ fn check_once(run: &CheckRun) -> Result<u8> {
     match &run.output {
         Some(path) => {
             let mut bytes = Vec::new();
-            let color = run.color == ColorChoice::Always;
-            render(&mut bytes, color)?;
+            render(&mut bytes)?;
             fleet::write_output(path, &bytes)?;
             Ok(status)
         }
-        None => print(status, |out| {
-            let color = use_color(run.color, &io::stdout());
-            render(out, color)
-        }),
+        None => print(status, render),
     }
 }
 

@@ -26,7 +26,8 @@ pub struct Report {
     pub files: Vec<FileReport>,
     /// The plugins the loaded networks and loopback need.
     pub plugins: Vec<PluginReport>,
-    /// What is wrong, most important file first.
+    /// What is wrong: the findings about each file in the order of `files`, then those about
+    /// the node; most severe first within each (see [`within_file`]).
     pub findings: Vec<Finding>,
     /// Counts by severity.
     pub summary: Summary,
@@ -243,7 +244,7 @@ impl Report {
             Some(f) => ranks.get(f).copied().unwrap_or(order.len()),
             None => order.len() + 1,
         };
-        findings.sort_by_cached_key(|f| (rank(&f.file), std::cmp::Reverse(f.severity)));
+        findings.sort_by_cached_key(|f| (rank(&f.file), within_file(f)));
         let report = Report {
             schema: SCHEMA,
             node: NodeReport::of(snap),
@@ -272,6 +273,18 @@ impl Report {
         ids.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
         ids.into_iter().map(|(_, i)| i).collect()
     }
+}
+
+/// The order of the findings about one file (or about the node): most severe first, and among
+/// equals in the order the rules found them, except that a shadowed network comes last: what
+/// is wrong in a file before the news that the runtime does not load it. (The latter is only
+/// settled once the files after it are read, so the rule is the same however the conf dir is
+/// read.) A stable sort's key.
+pub(crate) fn within_file(f: &Finding) -> (std::cmp::Reverse<Severity>, bool) {
+    (
+        std::cmp::Reverse(f.severity),
+        f.id == crate::finding::FindingId::ShadowedConfig,
+    )
 }
 
 /// Files in report order: the loaded networks first (the pod network at their head), then the

@@ -12,7 +12,7 @@
 //! network (`max_conf_num` 0) or when no network is valid; then the files are held as
 //! [`crate::check`] holds them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -24,6 +24,9 @@ use crate::source::{NodeSource, Prober};
 
 /// The schema identifier of a streamed check's events in JSON, one object per line.
 pub const STREAM_SCHEMA: &str = "cni-fix.check-stream/v1";
+
+/// The fewest file events held back while a finding about the oldest may still come.
+const HELD_AT_LEAST: usize = 64;
 
 /// How many conf dir files [`check_each`] reads at a time, by default.
 pub const DEFAULT_WINDOW: usize = 512;
@@ -114,8 +117,7 @@ pub fn check_each_from(
             .map(|(rank, &i)| (snap.files[i].display(), rank))
             .collect();
         let rank = |f: &Finding| f.file.as_ref().and_then(|p| ranks.get(p).copied());
-        found
-            .sort_by_cached_key(|f| (rank(f).unwrap_or(usize::MAX), std::cmp::Reverse(f.severity)));
+        found.sort_by_cached_key(|f| (rank(f).unwrap_or(usize::MAX), report::within_file(f)));
     }
     let mut found = found.into_iter().peekable();
     sink(Event::Start {
@@ -124,13 +126,12 @@ pub fn check_each_from(
         plugins: PluginReport::needed(&snap),
     })
     .map_err(StreamError::Sink)?;
-    let mut summary = Summary::default();
-    let mut send = |file: FileReport, mut findings: Vec<Finding>| {
-        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        for f in &findings {
-            summary.count(f);
-        }
-        sink(Event::File { file, findings }).map_err(StreamError::Sink)
+    let mut out = Outbox {
+        sink,
+        summary: Summary::default(),
+        held: VecDeque::new(),
+        end: Vec::new(),
+        limit: window.max(HELD_AT_LEAST),
     };
     // The rules need no more of these files than their paths and times: each network is
     // moved into its event.
@@ -140,9 +141,10 @@ pub fn check_each_from(
         while let Some(f) = found.next_if(|f| f.file.as_ref() == Some(&file.path)) {
             findings.push(f);
         }
-        send(file, findings)?;
+        out.hold(file, findings);
+        out.release(|p| rules.pending(p))?;
     }
-    let mut end: Vec<Finding> = found.collect();
+    out.end.extend(found);
     let mut incomplete: Vec<UnreadReport> = snap.incomplete.iter().map(UnreadReport::of).collect();
     while rest.len() > 0 {
         let (files, unread) = snap.read_later(rest.by_ref().take(window));
@@ -154,21 +156,82 @@ pub fn check_each_from(
                 .file(&snap, &f, ownership.as_ref())
                 .into_iter()
                 .partition(|found| found.file.as_deref() == Some(path.as_str()));
-            end.extend(earlier);
-            send(FileReport::take(&mut f), own)?;
+            for e in earlier {
+                out.attach(e);
+            }
+            out.hold(FileReport::take(&mut f), own);
+            out.release(|p| rules.pending(p))?;
         }
     }
-    end.extend(rules.finish(&snap));
-    // As the report orders them: findings about a file, then about the node; the most severe
-    // first within each.
-    end.sort_by_key(|f| (f.file.is_none(), std::cmp::Reverse(f.severity)));
-    for f in &end {
-        summary.count(f);
+    for f in rules.finish(&snap) {
+        out.attach(f);
     }
-    sink(Event::End {
-        findings: end,
-        summary,
-        incomplete,
-    })
-    .map_err(StreamError::Sink)
+    out.release(|_| false)?;
+    out.finish(incomplete)
+}
+
+/// The events on their way out: a file's event waits while a finding about it may still come
+/// (a shadowed network named on its own once the files after it are read), and the ones after
+/// it wait behind it, up to `limit` of them; past that, the oldest goes out, and a finding
+/// about it that comes later goes to the end.
+struct Outbox<S> {
+    sink: S,
+    summary: Summary,
+    held: VecDeque<(FileReport, Vec<Finding>)>,
+    end: Vec<Finding>,
+    limit: usize,
+}
+
+impl<S: FnMut(Event) -> std::io::Result<()>> Outbox<S> {
+    fn hold(&mut self, file: FileReport, findings: Vec<Finding>) {
+        self.held.push_back((file, findings));
+    }
+
+    /// A finding about a file already read: with its event if it is still held, else at the
+    /// end.
+    fn attach(&mut self, f: Finding) {
+        let held = self
+            .held
+            .iter_mut()
+            .rev()
+            .find(|(file, _)| f.file.as_ref() == Some(&file.path));
+        match held {
+            Some((_, findings)) => findings.push(f),
+            None => self.end.push(f),
+        }
+    }
+
+    /// Send the held events from the oldest on, up to the first one `pending` says may still
+    /// get a finding (unless more than `limit` are held).
+    fn release(&mut self, pending: impl Fn(&str) -> bool) -> Result<(), StreamError> {
+        while let Some((file, _)) = self.held.front() {
+            if self.held.len() <= self.limit && pending(&file.path) {
+                break;
+            }
+            if let Some((file, mut findings)) = self.held.pop_front() {
+                findings.sort_by_key(report::within_file);
+                for f in &findings {
+                    self.summary.count(f);
+                }
+                (self.sink)(Event::File { file, findings }).map_err(StreamError::Sink)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, incomplete: Vec<UnreadReport>) -> Result<(), StreamError> {
+        // As the report orders them: findings about a file, then about the node; the most
+        // severe first within each.
+        self.end
+            .sort_by_key(|f| (f.file.is_none(), report::within_file(f)));
+        for f in &self.end {
+            self.summary.count(f);
+        }
+        (self.sink)(Event::End {
+            findings: self.end,
+            summary: self.summary,
+            incomplete,
+        })
+        .map_err(StreamError::Sink)
+    }
 }

@@ -1,6 +1,6 @@
 //! A streamed check (`stream::check_each_from`) gives what `check` gives, for any conf dir and
-//! any window: the same files in the same order, the same plugins and the same findings (in
-//! any order), each file's findings handed over with it, and nothing after the end.
+//! any window: the same files, plugins and findings in the same order, each file's findings
+//! handed over with it, and nothing after the end.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -154,9 +154,14 @@ fn fill(mut node: MemNode, dir: &str, entries: &[(Entry, bool, u8)], max_conf_nu
     node
 }
 
-/// A report's JSON with its findings in one order whatever order they were found in.
+/// A report's JSON without its root.
 fn canonical(mut v: serde_json::Value) -> serde_json::Value {
     v["node"]["root"] = serde_json::Value::Null;
+    v
+}
+
+/// The same, its findings in one order whatever order they came in.
+fn unordered(mut v: serde_json::Value) -> serde_json::Value {
     if let Some(findings) = v["findings"].as_array_mut() {
         findings.sort_by_cached_key(|f| f.to_string());
     }
@@ -290,4 +295,50 @@ fn a_failing_receiver_stops_the_stream() {
     .unwrap_err();
     assert_eq!(seen, 3);
     assert!(matches!(e, stream::StreamError::Sink(_)), "{e}");
+}
+
+/// A shadowed file whose finding waits on a later one is held back with the files after it,
+/// up to a limit; past it, the file goes out and its finding comes at the end.
+#[test]
+fn a_finding_that_waits_too_long_comes_at_the_end() {
+    for (invalid, at_end) in [(10, false), (200, true)] {
+        let mut entries = vec![
+            (Entry::List(Some("1.0.0"), 0, vec!["bridge"]), false, 1),
+            // Older than the loaded network: grouped, unless it stays alone.
+            (Entry::List(Some("1.0.0"), 1, vec!["bridge"]), false, 0),
+        ];
+        entries.extend((0..invalid).map(|_| (Entry::Broken("{"), false, 1)));
+        let node = Arc::new(node(&entries, 1));
+        let options = options("1.7.20", false);
+        let report = check_from(&options, node.clone(), &SystemProber).unwrap();
+        let whole = canonical(serde_json::to_value(&report).unwrap());
+        let mut in_end = Vec::new();
+        let mut parts = Vec::new();
+        stream::check_each_from(&options, node.clone(), &SystemProber, 1, |e| {
+            match e {
+                Event::End { findings, .. } => in_end = findings,
+                Event::File { findings, .. } => parts.extend(findings),
+                _ => {}
+            }
+            Ok(())
+        })
+        .unwrap();
+        let shadowed = |f: &cni_fix_core::Finding| f.id == cni_fix_core::FindingId::ShadowedConfig;
+        assert_eq!(
+            in_end.iter().any(shadowed),
+            at_end,
+            "{invalid} invalid files"
+        );
+        assert_eq!(
+            parts.iter().any(shadowed),
+            !at_end,
+            "{invalid} invalid files"
+        );
+        let streamed = streamed(&options, node, 1);
+        if at_end {
+            assert_eq!(unordered(whole), unordered(streamed));
+        } else {
+            assert_eq!(whole, streamed);
+        }
+    }
 }

@@ -150,17 +150,8 @@ pub fn plugin_node(
     (tmp, root)
 }
 
-/// A `check --format json` report with its findings in one order, whatever order they were
-/// found in.
-pub fn canonical_report(mut v: serde_json::Value) -> serde_json::Value {
-    if let Some(findings) = v["findings"].as_array_mut() {
-        findings.sort_by_cached_key(|f| f.to_string());
-    }
-    v
-}
-
-/// The lines of `check --format ndjson` gathered into the JSON report they hold (see
-/// [`canonical_report`]), after checking their order: one start, the files, one end.
+/// The lines of `check --format ndjson` gathered into the JSON report they hold, after
+/// checking their order: one start, the files, one end.
 pub fn gather_ndjson(text: &str) -> Result<serde_json::Value, String> {
     let mut start: Option<serde_json::Value> = None;
     let mut end: Option<serde_json::Value> = None;
@@ -203,7 +194,7 @@ pub fn gather_ndjson(text: &str) -> Result<serde_json::Value, String> {
     let (Some(start), Some(end)) = (start, end) else {
         return Err("no start or no end".into());
     };
-    Ok(canonical_report(serde_json::json!({
+    Ok(serde_json::json!({
         "schema": "cni-fix.check/v1",
         "node": start["node"],
         "files": files,
@@ -211,5 +202,5 @@ pub fn gather_ndjson(text: &str) -> Result<serde_json::Value, String> {
         "findings": findings,
         "summary": end["summary"],
         "incomplete": end["incomplete"],
-    })))
+    }))
 }

@@ -317,6 +317,11 @@ impl Walk {
         }
     }
 
+    /// Whether a finding about the file at `path` may still come, once more files are read.
+    pub(super) fn pending(&self, path: &str) -> bool {
+        self.shadowed.pending(path)
+    }
+
     /// The findings only the whole conf dir settles: its shadowed networks.
     pub(super) fn finish(&mut self, ctx: &mut Ctx<'_>) {
         self.shadowed.finish(ctx);
@@ -519,6 +524,13 @@ struct ShadowWalk {
 }
 
 impl ShadowWalk {
+    /// Whether the finding about the file at `path` waits on files not read yet: the first
+    /// shadowed network until a second one, and the first of the group while it is alone.
+    fn pending(&self, path: &str) -> bool {
+        self.first.as_ref().is_some_and(|s| s.path == path)
+            || (self.grouped.len() == 1 && self.lone.as_ref().is_some_and(|s| s.path == path))
+    }
+
     fn push(&mut self, ctx: &mut Ctx<'_>, f: &ConfFile, network: &str) {
         let snap = ctx.snap;
         let loaded_at = snap

@@ -222,6 +222,12 @@ impl Stream {
         ctx.out
     }
 
+    /// Whether a finding about the file at `path`, already given, may still come from a later
+    /// file or from [`Stream::finish`].
+    pub(crate) fn pending(&self, path: &str) -> bool {
+        self.cni && self.walk.pending(path)
+    }
+
     /// The findings only the whole conf dir settles.
     pub(crate) fn finish(mut self, snap: &Snapshot) -> Vec<Finding> {
         let mut ctx = Ctx {
