@@ -14,7 +14,9 @@ pub mod verify;
 pub mod workloads;
 
 use args::{CheckFormat, CheckRun, Cli, Cmd, ColorChoice};
-use cni_fix_core::FindingId;
+use cni_fix_core::report::Summary;
+use cni_fix_core::stream::Event;
+use cni_fix_core::{FindingId, Severity};
 
 /// Exit status: nothing reached --fail-on.
 pub const OK: u8 = 0;
@@ -111,15 +113,15 @@ fn check(run: CheckRun) -> Result<u8> {
     }
 }
 
-/// `--format summary`: the verdict, the counts, and the finding ids, most severe first.
-fn summary_line(report: &cni_fix_core::Report, status: u8) -> String {
-    let s = &report.summary;
+/// `--format summary`: the verdict, the counts, and the finding ids, most severe first (in
+/// report order within a severity, as [`cni_fix_core::Report::finding_ids`] gives them).
+fn summary_line(s: &Summary, ids: &[FindingId], unread: usize, status: u8) -> String {
     let verdict = match status {
         OK => "OK",
         PROBLEM => "FAIL",
         _ => "UNKNOWN",
     };
-    let ids: Vec<&str> = report.finding_ids().iter().map(|i| i.as_str()).collect();
+    let ids: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
     let mut line = format!(
         "{verdict}: {} error(s), {} warning(s)",
         s.errors, s.warnings
@@ -127,11 +129,31 @@ fn summary_line(report: &cni_fix_core::Report, status: u8) -> String {
     if !ids.is_empty() {
         line.push_str(&format!(": {}", ids.join(", ")));
     }
-    if !report.incomplete.is_empty() {
-        line.push_str(&format!("; {} path(s) unread", report.incomplete.len()));
+    if unread > 0 {
+        line.push_str(&format!("; {unread} path(s) unread"));
     }
     line.push('\n');
     line
+}
+
+/// The finding ids of a streamed check as they come, each once with the severity it first came
+/// with; then most severe first.
+#[derive(Default)]
+struct SeenIds(Vec<(Severity, FindingId)>);
+
+impl SeenIds {
+    fn add(&mut self, findings: &[cni_fix_core::Finding]) {
+        for f in findings {
+            if !self.0.iter().any(|(_, i)| *i == f.id) {
+                self.0.push((f.severity, f.id));
+            }
+        }
+    }
+
+    fn most_severe_first(mut self) -> Vec<FindingId> {
+        self.0.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
+        self.0.into_iter().map(|(_, i)| i).collect()
+    }
 }
 
 /// Formats written as the check goes: each event of a streamed check as it comes.
@@ -140,16 +162,37 @@ enum Streamed {
     Ndjson,
     /// The human report.
     Human(human::Streamed),
+    /// One line at the end, with the fail-on threshold.
+    Summary(SeenIds, Option<Severity>),
 }
 
 impl Streamed {
-    fn event(&mut self, out: &mut dyn Write, event: cni_fix_core::stream::Event) -> io::Result<()> {
+    fn event(&mut self, out: &mut dyn Write, event: Event) -> io::Result<()> {
         match self {
             Streamed::Ndjson => {
                 serde_json::to_writer(&mut *out, &event).map_err(io::Error::from)?;
                 out.write_all(b"\n")
             }
             Streamed::Human(h) => h.event(out, event),
+            Streamed::Summary(seen, fail_on) => match event {
+                Event::File { findings, .. } => {
+                    seen.add(&findings);
+                    Ok(())
+                }
+                Event::End {
+                    findings,
+                    summary,
+                    incomplete,
+                } => {
+                    seen.add(&findings);
+                    let failed = fail_on.is_some_and(|t| summary.fails(t));
+                    let status = verdict(!incomplete.is_empty(), failed);
+                    let ids = std::mem::take(seen).most_severe_first();
+                    let line = summary_line(&summary, &ids, incomplete.len(), status);
+                    out.write_all(line.as_bytes())
+                }
+                _ => Ok(()),
+            },
         }
     }
 }
@@ -157,7 +200,7 @@ impl Streamed {
 /// Run a streamed check, writing it in `format` as it goes. A reader that closes the pipe early
 /// does not stop the check, which goes on to its verdict (see [`keep_status`]).
 fn check_streamed(run: &CheckRun, mut format: Streamed, out: &mut dyn Write) -> Result<u8> {
-    use cni_fix_core::stream::{check_each, Event};
+    use cni_fix_core::stream::check_each;
     let (mut failed, mut incomplete, mut closed) = (false, false, false);
     check_each(&run.options, |event| {
         if let Event::End {
@@ -188,7 +231,6 @@ enum Whole {
     Json,
     Sarif,
     Prometheus,
-    Summary,
 }
 
 fn check_once(run: &CheckRun) -> Result<u8> {
@@ -196,7 +238,9 @@ fn check_once(run: &CheckRun) -> Result<u8> {
         CheckFormat::Json => Whole::Json,
         CheckFormat::Sarif => Whole::Sarif,
         CheckFormat::Prometheus => Whole::Prometheus,
-        CheckFormat::Summary => Whole::Summary,
+        CheckFormat::Summary => {
+            return check_streamed_to(run, |_| Streamed::Summary(SeenIds::default(), run.fail_on))
+        }
         CheckFormat::Ndjson => return check_streamed_to(run, |_| Streamed::Ndjson),
         CheckFormat::Human => {
             return check_streamed_to(run, |color| Streamed::Human(human::Streamed::new(color)))
@@ -246,7 +290,6 @@ fn check_whole(run: &CheckRun, whole: Whole) -> Result<u8> {
     let render = |out: &mut dyn Write| -> io::Result<()> {
         match whole {
             Whole::Json => write_json(out, &report),
-            Whole::Summary => out.write_all(summary_line(&report, status).as_bytes()),
             Whole::Sarif => write_json(out, &cni_fix_core::export::sarif::check_log(&report)),
             Whole::Prometheus => {
                 let options = cni_fix_core::export::prometheus::MetricsOptions::new(

@@ -1159,6 +1159,8 @@ fn a_large_conf_dir_streams_as_the_report_reads() {
         .unwrap()
         .replace(tmp.path().to_str().unwrap(), "<root>");
     assert_eq!(human.stdout, whole);
+    let summary = run_check(tmp.path(), &args, "summary");
+    assert_eq!(summary.stdout, common::summary_of(&value, json.code));
     let named = |path: &str| {
         value["findings"]
             .as_array()

@@ -3,7 +3,8 @@
 //! own (`cargo test --test scenarios -- shadowed-config/containerd-1.7` runs one), so a failing
 //! case hides none of the others.
 //!
-//! Each case is also run with `--format ndjson`, whose events must hold the JSON report, and
+//! Each case is also run with `--format ndjson`, whose events must hold the JSON report, with
+//! `--format summary`, whose line must say what the report says, and
 //! through `cni-fix rewrite --dry-run`, whose diff is snapshotted.
 //!
 //! A scenario is a directory with `node/` (the node tree), `cases` (one `name: arguments`
@@ -98,6 +99,15 @@ fn run_case(case: &Case) -> Result<(), Failed> {
         return Err(format!(
             "{name}/{id}: the ndjson events do not hold the JSON report\n{}",
             ndjson.stdout
+        )
+        .into());
+    }
+    // The summary line says what the report says.
+    let summary = run_check(tmp.path(), &args, "summary");
+    if summary.code != json.code || summary.stdout != common::summary_of(&report, json.code) {
+        return Err(format!(
+            "{name}/{id}: the summary line disagrees with the report: {}",
+            summary.stdout
         )
         .into());
     }

@@ -204,3 +204,40 @@ pub fn gather_ndjson(text: &str) -> Result<serde_json::Value, String> {
         "incomplete": end["incomplete"],
     }))
 }
+
+/// The line `check --format summary` writes for a JSON report and exit status: the verdict,
+/// the counts, each finding id once (most severe first, in report order within a severity)
+/// and the paths not read.
+pub fn summary_of(report: &serde_json::Value, code: i32) -> String {
+    let rank = |s: &str| match s {
+        "error" => 0,
+        "warning" => 1,
+        _ => 2,
+    };
+    let mut ids: Vec<(i32, String)> = Vec::new();
+    for f in report["findings"].as_array().unwrap() {
+        let id = f["id"].as_str().unwrap().to_string();
+        if !ids.iter().any(|(_, i)| *i == id) {
+            ids.push((rank(f["severity"].as_str().unwrap()), id));
+        }
+    }
+    ids.sort_by_key(|(r, _)| *r);
+    let verdict = match code {
+        0 => "OK",
+        1 => "FAIL",
+        _ => "UNKNOWN",
+    };
+    let mut line = format!(
+        "{verdict}: {} error(s), {} warning(s)",
+        report["summary"]["errors"], report["summary"]["warnings"]
+    );
+    if !ids.is_empty() {
+        let ids: Vec<String> = ids.into_iter().map(|(_, i)| i).collect();
+        line.push_str(&format!(": {}", ids.join(", ")));
+    }
+    let unread = report["incomplete"].as_array().unwrap().len();
+    if unread > 0 {
+        line.push_str(&format!("; {unread} path(s) unread"));
+    }
+    line + "\n"
+}
