@@ -5,9 +5,10 @@
 //!
 //! Each check (`--probe none`, its output thrown away) runs in a process of its own and its
 //! peak resident set is printed with the peak per file:
-//! - `--format ndjson`, the streamed check, with containerd's default `max_conf_num` (1: the
-//!   rest are shadowed). The claim: its peak does not grow with the number of files, nor with
-//!   their size; what it keeps of each file is its name in the sorted listing.
+//! - `--format human` (the default) and `--format ndjson`, written as the check goes, with
+//!   containerd's default `max_conf_num` (1: the rest are shadowed). The claim: their peak
+//!   does not grow with the number of files, nor with their size; what they keep of each file
+//!   is its name in the sorted listing.
 //! - `--format json`, the whole report held until it is written: it grows with the number of
 //!   files (the entries the report keeps for each: status, network name, version, plugin
 //!   types and findings), not with their size.
@@ -43,19 +44,20 @@ fn check_peak(root: &Path, format: &str, max_conf_num: u32) -> u64 {
     rss::peak_rss(env!("CARGO_BIN_EXE_cni-fix").as_ref(), args)
 }
 
-/// One line of the table: the peaks of ndjson and json, then of both with every network
-/// loaded.
+/// One line of the table: the peaks of human, ndjson and json, then of ndjson and json with
+/// every network loaded.
 #[allow(clippy::print_stdout)]
-fn row(what: &str, files: usize, bytes: u64, peaks: [u64; 4]) {
+fn row(what: &str, files: usize, bytes: u64, peaks: [u64; 5]) {
     let mib = |k: u64| k as f64 / 1024.0;
     println!(
-        "  {what:<22} {files:>7} files {:>6.1} MiB of files  ndjson {:>6.1} MiB  json {:>6.1} MiB ({:>4.1} KiB/file)  all loaded: ndjson {:>6.1} MiB, json {:>6.1} MiB",
+        "  {what:<22} {files:>7} files {:>6.1} MiB of files  human {:>6.1} MiB  ndjson {:>6.1} MiB  json {:>6.1} MiB ({:>4.1} KiB/file)  all loaded: ndjson {:>6.1} MiB, json {:>6.1} MiB",
         bytes as f64 / 1048576.0,
         mib(peaks[0]),
         mib(peaks[1]),
-        peaks[1] as f64 / files as f64,
         mib(peaks[2]),
+        peaks[2] as f64 / files as f64,
         mib(peaks[3]),
+        mib(peaks[4]),
     );
 }
 
@@ -89,6 +91,7 @@ fn main() {
             .map(|f| std::fs::metadata(f).unwrap().len())
             .sum();
         let peaks = [
+            check_peak(tmp.path(), "human", 1),
             check_peak(tmp.path(), "ndjson", 1),
             check_peak(tmp.path(), "json", 1),
             check_peak(tmp.path(), "ndjson", 0),

@@ -27,7 +27,8 @@ pub struct Report {
     /// The plugins the loaded networks and loopback need.
     pub plugins: Vec<PluginReport>,
     /// What is wrong: the findings about each file in the order of `files`, then those about
-    /// the node; most severe first within each (see [`within_file`]).
+    /// the node; most severe first within each, and among equals in the order the rules found
+    /// them, except that a shadowed network comes last.
     pub findings: Vec<Finding>,
     /// Counts by severity.
     pub summary: Summary,

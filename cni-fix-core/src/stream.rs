@@ -1,8 +1,8 @@
 //! A check handed over a part at a time, so that its memory does not grow with the conf dir.
 //!
-//! [`check_each`] gives the findings [`crate::check`] gives, as a series of [`Event`]s: the
-//! node, then each conf dir file with the findings about it, then the findings about the node
-//! and the counts. It reads the conf dir in the runtime's order and holds the files only up to
+//! [`check_each`] gives the findings [`crate::check`] gives, in the same order, as a series of
+//! [`Event`]s: the node, then each conf dir file with the findings about it, then the findings
+//! about the node and the counts. It reads the conf dir in the runtime's order and holds the files only up to
 //! the point where the runtime's load is settled (for containerd, its first `max_conf_num`
 //! networks; for a Docker Engine shim, the network it uses); every later file is read, checked
 //! and handed over a window at a time, then dropped. What it keeps of a conf dir of any size
@@ -28,7 +28,9 @@ pub const STREAM_SCHEMA: &str = "cni-fix.check-stream/v1";
 /// The fewest file events held back while a finding about the oldest may still come.
 const HELD_AT_LEAST: usize = 64;
 
-/// How many conf dir files [`check_each`] reads at a time, by default.
+/// How many conf dir files [`check_each`] reads at a time, by default. It is also how many
+/// file events wait behind one whose finding is not settled yet (a shadowed network is named
+/// on its own or not depending on the shadowed networks after it), and at least 64.
 pub const DEFAULT_WINDOW: usize = 512;
 
 /// One part of a streamed check, in the order they come.
@@ -53,9 +55,10 @@ pub enum Event {
         /// The findings about it.
         findings: Vec<Finding>,
     },
-    /// Last: the findings about the node rather than one conf dir file, and those only the
-    /// whole conf dir settles (shadowed networks named together, or a file named on its own
-    /// once no other is shadowed); the counts of every finding; what cni-fix could not read.
+    /// Last: the findings about the node rather than one conf dir file (among them the shadowed
+    /// networks named together); the counts of every finding; what cni-fix could not read.
+    /// A finding about a file that waited on more files than the events held back (see
+    /// [`DEFAULT_WINDOW`]) comes here too, with its `file`.
     End {
         /// The findings not handed over with a file, most severe first within files and then
         /// within the node.
