@@ -236,16 +236,7 @@ impl Report {
     /// The report but its files, and the order of the files.
     fn without_files(snap: &Snapshot, mut findings: Vec<Finding>) -> (Report, Vec<usize>) {
         let order = file_order(snap);
-        let ranks: std::collections::HashMap<String, usize> = order
-            .iter()
-            .enumerate()
-            .map(|(rank, &i)| (snap.files[i].display(), rank))
-            .collect();
-        let rank = |file: &Option<String>| match file {
-            Some(f) => ranks.get(f).copied().unwrap_or(order.len()),
-            None => order.len() + 1,
-        };
-        findings.sort_by_cached_key(|f| (rank(&f.file), within_file(f)));
+        in_report_order(snap, &order, &mut findings);
         let report = Report {
             schema: SCHEMA,
             node: NodeReport::of(snap),
@@ -274,6 +265,22 @@ impl Report {
         ids.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
         ids.into_iter().map(|(_, i)| i).collect()
     }
+}
+
+/// Sort `findings` as the report lists them: by their file's place in `order` (the snapshot's
+/// files in report order), then the findings about other files, then those about the node;
+/// [`within_file`] within each.
+pub(crate) fn in_report_order(snap: &Snapshot, order: &[usize], findings: &mut [Finding]) {
+    let ranks: std::collections::HashMap<String, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(rank, &i)| (snap.files[i].display(), rank))
+        .collect();
+    let rank = |file: &Option<String>| match file {
+        Some(f) => ranks.get(f).copied().unwrap_or(order.len()),
+        None => order.len() + 1,
+    };
+    findings.sort_by_cached_key(|f| (rank(&f.file), within_file(f)));
 }
 
 /// The order of the findings about one file (or about the node): most severe first, and among

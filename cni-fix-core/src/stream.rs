@@ -2,17 +2,17 @@
 //!
 //! [`check_each`] gives the findings [`crate::check`] gives, in the same order, as a series of
 //! [`Event`]s: the node, then each conf dir file with the findings about it, then the findings
-//! about the node and the counts. It reads the conf dir in the runtime's order and holds the files only up to
-//! the point where the runtime's load is settled (for containerd, its first `max_conf_num`
-//! networks; for a Docker Engine shim, the network it uses); every later file is read, checked
-//! and handed over a window at a time, then dropped. What it keeps of a conf dir of any size
-//! is its sorted listing of names, which the runtime's own libcni keeps too.
+//! about the node and the counts. It reads the conf dir in the runtime's order and holds the
+//! files only up to the point where the runtime's load is settled (for containerd, its first
+//! `max_conf_num` networks; for a Docker Engine shim, the network it uses); every later file
+//! is read, checked and handed over a window at a time, then dropped. What it keeps of a conf
+//! dir of any size is its sorted listing of names, which the runtime's own libcni keeps too.
 //!
 //! The load is settled only once the conf dir is read whole when containerd loads every
 //! network (`max_conf_num` 0) or when no network is valid; then the files are held as
 //! [`crate::check`] holds them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -113,15 +113,7 @@ pub fn check_each_from(
     // The findings about the files read so far go with them, in the report's order; the rest
     // wait for the end.
     let order = report::file_order(&snap);
-    {
-        let ranks: HashMap<String, usize> = order
-            .iter()
-            .enumerate()
-            .map(|(rank, &i)| (snap.files[i].display(), rank))
-            .collect();
-        let rank = |f: &Finding| f.file.as_ref().and_then(|p| ranks.get(p).copied());
-        found.sort_by_cached_key(|f| (rank(f).unwrap_or(usize::MAX), report::within_file(f)));
-    }
+    report::in_report_order(&snap, &order, &mut found);
     let mut found = found.into_iter().peekable();
     sink(Event::Start {
         schema: STREAM_SCHEMA,
