@@ -14,7 +14,8 @@
 //!
 //! The Go oracle is built here as the tests build it (Debian's golang-go and the libcni and
 //! go-cni sources). `cargo bench -p cni-fix-core --bench speed -- --save-baseline main`, then
-//! `-- --baseline main` after a change.
+//! `-- --baseline-lenient main` after a change (lenient: a benchmark newer than the baseline
+//! is measured without a comparison).
 
 use std::hint::black_box;
 use std::os::unix::fs::PermissionsExt;
