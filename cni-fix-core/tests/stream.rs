@@ -61,22 +61,29 @@ const DIR: &str = "/etc/cni/net.d";
 /// A node whose conf dir holds `entries` (mode and age of each beside it), and containerd's
 /// config with `max_conf_num`.
 fn node(entries: &[(Entry, bool, u8)], max_conf_num: i64) -> MemNode {
-    fill(MemNode::new(), DIR, entries, max_conf_num)
+    fill(MemNode::new(), DIR, entries, max_conf_num, 0o755)
 }
 
 /// The cri-dockerd node of the scenarios (its kubelet, units and plugins), with `entries` in
 /// its conf dir instead.
-fn cri_dockerd_node(entries: &[(Entry, bool, u8)]) -> MemNode {
+fn cri_dockerd_node(entries: &[(Entry, bool, u8)], dir_mode: u32) -> MemNode {
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../testdata/scenarios/cri-dockerd-skips-networks/node");
     let node = MemNode::load(&scenario).expect("the cri-dockerd scenario's node");
-    fill(node, OTHER_DIR, entries, 1)
+    fill(node, OTHER_DIR, entries, 1, dir_mode)
 }
 
 /// The conf dir the cri-dockerd node is checked with (`--conf-dir`).
 const OTHER_DIR: &str = "/etc/cni/generated";
 
-fn fill(mut node: MemNode, dir: &str, entries: &[(Entry, bool, u8)], max_conf_num: i64) -> MemNode {
+/// `entries` written into the conf dir `dir` (of mode `dir_mode`) of `node`.
+fn fill(
+    mut node: MemNode,
+    dir: &str,
+    entries: &[(Entry, bool, u8)],
+    max_conf_num: i64,
+    dir_mode: u32,
+) -> MemNode {
     let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     node.modified_at(epoch);
     node.file(
@@ -86,7 +93,7 @@ fn fill(mut node: MemNode, dir: &str, entries: &[(Entry, bool, u8)], max_conf_nu
         ),
         0o644,
     );
-    node.dir(dir, 0o755);
+    node.dir(dir, dir_mode);
     for b in ["bridge", "portmap", "loopback"] {
         node.file(format!("/opt/cni/bin/{b}"), "#!/bin/sh\n", 0o755);
     }
@@ -239,11 +246,13 @@ proptest! {
     fn streamed_is_the_report(
         entries in prop::collection::vec((entry(), any::<bool>(), 0u8..3), 0..14),
         max_conf_num in prop::sample::select(vec![1i64, 2, 3, 0]),
+        open_dir in any::<bool>(),
         containerd in prop::sample::select(vec!["1.6.4", "1.7.20", "1.5.11"]),
         release in any::<bool>(),
         window in 1usize..5,
     ) {
-        let node = Arc::new(node(&entries, max_conf_num));
+        let dir_mode = if open_dir { 0o777 } else { 0o755 };
+        let node = Arc::new(fill(MemNode::new(), DIR, &entries, max_conf_num, dir_mode));
         let options = options(containerd, release);
         let report = check_from(&options, node.clone(), &SystemProber).unwrap();
         let whole = canonical(serde_json::to_value(&report).unwrap());
@@ -257,9 +266,10 @@ proptest! {
     fn streamed_is_the_report_under_cri_dockerd(
         entries in prop::collection::vec((entry(), any::<bool>(), 0u8..3), 0..14),
         release in any::<bool>(),
+        open_dir in any::<bool>(),
         window in 1usize..5,
     ) {
-        let node = Arc::new(cri_dockerd_node(&entries));
+        let node = Arc::new(cri_dockerd_node(&entries, if open_dir { 0o777 } else { 0o755 }));
         let mut options = options("1.7.20", release);
         options.containerd_version = None;
         options.cri_dockerd_version = Some(RuntimeVersion::parse("0.3.1").unwrap());

@@ -139,19 +139,20 @@ pub fn evaluate(snap: &Snapshot) -> Vec<Finding> {
         out: Vec::new(),
     };
     let mut walk = conf_dir::Walk::new();
-    evaluate_in(&mut ctx, &mut walk, |ctx, walk| walk.finish(ctx));
+    evaluate_in(&mut ctx, &mut walk);
+    if snap.cni_not_checked().is_none() {
+        walk.finish(&mut ctx);
+    }
     // A large conf dir gives a finding per file, held until the report is written.
     ctx.out.shrink_to_fit();
     ctx.out
 }
 
-/// Every rule over `ctx.snap`, in the report's order; `shadowed` settles the conf dir's
-/// shadowed networks where the report names them (or leaves them to the end of a stream).
-fn evaluate_in(
-    ctx: &mut Ctx<'_>,
-    walk: &mut conf_dir::Walk,
-    shadowed: impl FnOnce(&mut Ctx<'_>, &mut conf_dir::Walk),
-) {
+/// Every rule over `ctx.snap`, but what only the whole conf dir settles, which `walk` keeps
+/// for [`conf_dir::Walk::finish`]: the shadowed networks. Where their findings are pushed does
+/// not matter, as `shadowed-config` sorts last among a file's (or the node's) findings of its
+/// severity ([`crate::report::within_file`]).
+fn evaluate_in(ctx: &mut Ctx<'_>, walk: &mut conf_dir::Walk) {
     let snap = ctx.snap;
     if snap.cni_not_checked().is_none() {
         if snap.runtime.host == crate::runtime::CniHost::Containerd {
@@ -160,7 +161,6 @@ fn evaluate_in(
         }
         runtime(ctx);
         conf_dir(ctx, walk);
-        shadowed(ctx, walk);
         ignored_files(ctx);
         for &i in &snap.load.active {
             network_rules(ctx, i);
@@ -191,7 +191,7 @@ impl Stream {
             out: Vec::new(),
         };
         let mut walk = conf_dir::Walk::new();
-        evaluate_in(&mut ctx, &mut walk, |_, _| {});
+        evaluate_in(&mut ctx, &mut walk);
         let stream = Stream {
             walk,
             cni: snap.cni_not_checked().is_none(),
