@@ -14,7 +14,7 @@ pub mod verify;
 pub mod workloads;
 
 use args::{CheckFormat, CheckRun, Cli, Cmd, ColorChoice};
-use cni_fix_core::report::Summary;
+use cni_fix_core::report::{FindingIds, Summary};
 use cni_fix_core::stream::Event;
 use cni_fix_core::{FindingId, Severity};
 
@@ -136,26 +136,6 @@ fn summary_line(s: &Summary, ids: &[FindingId], unread: usize, status: u8) -> St
     line
 }
 
-/// The finding ids of a streamed check as they come, each once with the severity it first came
-/// with; then most severe first.
-#[derive(Default)]
-struct SeenIds(Vec<(Severity, FindingId)>);
-
-impl SeenIds {
-    fn add(&mut self, findings: &[cni_fix_core::Finding]) {
-        for f in findings {
-            if !self.0.iter().any(|(_, i)| *i == f.id) {
-                self.0.push((f.severity, f.id));
-            }
-        }
-    }
-
-    fn most_severe_first(mut self) -> Vec<FindingId> {
-        self.0.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
-        self.0.into_iter().map(|(_, i)| i).collect()
-    }
-}
-
 /// Formats written as the check goes: each event of a streamed check as it comes.
 enum Streamed {
     /// A line of JSON per event.
@@ -163,7 +143,7 @@ enum Streamed {
     /// The human report.
     Human(human::Streamed),
     /// One line at the end, with the fail-on threshold.
-    Summary(SeenIds, Option<Severity>),
+    Summary(FindingIds, Option<Severity>),
 }
 
 impl Streamed {
@@ -176,7 +156,7 @@ impl Streamed {
             Streamed::Human(h) => h.event(out, event),
             Streamed::Summary(seen, fail_on) => match event {
                 Event::File { findings, .. } => {
-                    seen.add(&findings);
+                    findings.iter().for_each(|f| seen.add(f));
                     Ok(())
                 }
                 Event::End {
@@ -184,7 +164,7 @@ impl Streamed {
                     summary,
                     incomplete,
                 } => {
-                    seen.add(&findings);
+                    findings.iter().for_each(|f| seen.add(f));
                     let failed = fail_on.is_some_and(|t| summary.fails(t));
                     let status = verdict(!incomplete.is_empty(), failed);
                     let ids = std::mem::take(seen).most_severe_first();
@@ -239,7 +219,9 @@ fn check_once(run: &CheckRun) -> Result<u8> {
         CheckFormat::Sarif => Whole::Sarif,
         CheckFormat::Prometheus => Whole::Prometheus,
         CheckFormat::Summary => {
-            return check_streamed_to(run, |_| Streamed::Summary(SeenIds::default(), run.fail_on))
+            return check_streamed_to(run, |_| {
+                Streamed::Summary(FindingIds::default(), run.fail_on)
+            })
         }
         CheckFormat::Ndjson => return check_streamed_to(run, |_| Streamed::Ndjson),
         CheckFormat::Human => {

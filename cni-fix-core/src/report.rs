@@ -256,14 +256,31 @@ impl Report {
 
     /// Each finding id once, most severe first (in report order within a severity).
     pub fn finding_ids(&self) -> Vec<crate::finding::FindingId> {
-        let mut ids: Vec<(Severity, crate::finding::FindingId)> = Vec::new();
+        let mut ids = FindingIds::default();
         for f in &self.findings {
-            if !ids.iter().any(|(_, i)| *i == f.id) {
-                ids.push((f.severity, f.id));
-            }
+            ids.add(f);
         }
-        ids.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
-        ids.into_iter().map(|(_, i)| i).collect()
+        ids.most_severe_first()
+    }
+}
+
+/// The ids of findings given in report order (a report's, or a streamed check's as they
+/// come), each once with the severity it first came with.
+#[derive(Debug, Clone, Default)]
+pub struct FindingIds(Vec<(Severity, crate::finding::FindingId)>);
+
+impl FindingIds {
+    /// Count a finding's id, unless it came before.
+    pub fn add(&mut self, f: &Finding) {
+        if !self.0.iter().any(|(_, i)| *i == f.id) {
+            self.0.push((f.severity, f.id));
+        }
+    }
+
+    /// Each id once, most severe first (in the order they came within a severity).
+    pub fn most_severe_first(mut self) -> Vec<crate::finding::FindingId> {
+        self.0.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
+        self.0.into_iter().map(|(_, i)| i).collect()
     }
 }
 
