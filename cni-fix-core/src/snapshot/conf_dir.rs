@@ -197,8 +197,18 @@ impl Snapshot {
         let Some(listing) = self.list_conf_dir() else {
             return;
         };
-        let mut files: Vec<ConfFile> = listing
-            .into_iter()
+        let (files, unread) = self.read_entries(listing.into_iter());
+        self.incomplete.extend(unread);
+        self.files = files;
+    }
+
+    /// Listed entries of the conf dir, read and parsed as libcni reads them; and what cni-fix
+    /// could not read of them.
+    pub(super) fn read_entries(
+        &self,
+        entries: impl Iterator<Item = DirEntry>,
+    ) -> (Vec<ConfFile>, Vec<Unread>) {
+        let mut files: Vec<ConfFile> = entries
             .map(|e| ConfFile::listed(&self.conf_dir, e))
             .collect();
         let unread = read_files(
@@ -207,8 +217,7 @@ impl Snapshot {
             self.generation,
             &mut files,
         );
-        self.incomplete.extend(unread);
-        self.files = files;
+        (files, unread)
     }
 
     /// The conf dir's config-like entries in byte order of their names, or `None` when it
@@ -260,15 +269,7 @@ impl Snapshot {
         &self,
         entries: impl Iterator<Item = DirEntry>,
     ) -> (Vec<ConfFile>, Vec<Unread>) {
-        let mut files: Vec<ConfFile> = entries
-            .map(|e| ConfFile::listed(&self.conf_dir, e))
-            .collect();
-        let unread = read_files(
-            self.node.as_ref(),
-            &self.conf_dir,
-            self.generation,
-            &mut files,
-        );
+        let (mut files, unread) = self.read_entries(entries);
         for f in &mut files {
             if f.status == FileStatus::Unread {
                 continue;
@@ -285,7 +286,7 @@ impl Snapshot {
 
 impl ConfFile {
     /// A listed entry of the conf dir `conf_dir`, not read yet.
-    pub(super) fn listed(conf_dir: &Path, e: DirEntry) -> ConfFile {
+    fn listed(conf_dir: &Path, e: DirEntry) -> ConfFile {
         let form = match e.kind {
             EntryKind::Dir => None,
             _ => FileForm::of_name(e.name.as_bytes()),
@@ -309,7 +310,7 @@ impl ConfFile {
 /// pay for the threads: a slice of the files per core, each slice's unread files kept in
 /// order, so that the result is the one a single pass gives. Returns what cni-fix could not
 /// read.
-pub(super) fn read_files(
+fn read_files(
     node: &dyn NodeSource,
     conf_dir: &Path,
     generation: LibcniGeneration,

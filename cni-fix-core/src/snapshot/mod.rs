@@ -460,17 +460,7 @@ impl Snapshot {
         // Whether the load was settled over the files read so far.
         let mut current = false;
         while rest.len() > 0 {
-            let mut part: Vec<ConfFile> = rest
-                .by_ref()
-                .take(batch)
-                .map(|e| ConfFile::listed(&snap.conf_dir, e))
-                .collect();
-            let unread = conf_dir::read_files(
-                snap.node.as_ref(),
-                &snap.conf_dir,
-                snap.generation,
-                &mut part,
-            );
+            let (part, unread) = snap.read_entries(rest.by_ref().take(batch));
             snap.incomplete.extend(unread);
             networks += part.iter().filter(|f| f.network().is_some()).count() as i64;
             snap.files.extend(part);
