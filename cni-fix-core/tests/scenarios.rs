@@ -22,6 +22,9 @@ use cni_fix_core::{collect, stream};
 use cni_fix_core::{CheckOptions, ContainerdVersion, PluginsRelease, ProbeMode, Report};
 use libtest_mimic::{Arguments, Failed, Trial};
 
+#[path = "shared/stream_events.rs"]
+mod stream_events;
+
 fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/scenarios")
 }
@@ -173,64 +176,6 @@ fn report_json(r: &Report) -> serde_json::Value {
     v
 }
 
-/// A streamed check's events gathered into a report's JSON.
-fn streamed(
-    options: &CheckOptions,
-    node: Arc<MemNode>,
-    prober: &dyn Prober,
-    window: usize,
-) -> Result<serde_json::Value, Failed> {
-    let mut start = None;
-    let mut files = Vec::new();
-    let mut findings = Vec::new();
-    let mut end = None;
-    let mut files_after_end = false;
-    stream::check_each_from(options, node, prober, window, |e| {
-        match e {
-            stream::Event::Start { node, plugins, .. } => start = Some((node, plugins)),
-            stream::Event::File {
-                file,
-                findings: found,
-            } => {
-                files_after_end |= end.is_some();
-                for f in &found {
-                    assert_eq!(f.file.as_deref(), Some(file.path.as_str()), "{f:?}");
-                }
-                files.push(file);
-                findings.extend(found);
-            }
-            stream::Event::End {
-                findings: found,
-                summary,
-                incomplete,
-            } => {
-                findings.extend(found);
-                end = Some((summary, incomplete));
-            }
-            other => panic!("an event no test knows: {other:?}"),
-        }
-        Ok(())
-    })
-    .map_err(|e| e.to_string())?;
-    let (Some((node, plugins)), Some((summary, incomplete))) = (start, end) else {
-        return Err("the stream has no start or no end".into());
-    };
-    if files_after_end {
-        return Err("a file came after the end".into());
-    }
-    let mut v = serde_json::json!({
-        "schema": cni_fix_core::SCHEMA,
-        "node": node,
-        "files": files,
-        "plugins": plugins,
-        "findings": findings,
-        "summary": summary,
-        "incomplete": incomplete,
-    });
-    v["node"]["root"] = serde_json::Value::Null;
-    Ok(v)
-}
-
 fn run_case(dir: &Path, args: &[String]) -> Result<(), Failed> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let options = options(&args)?;
@@ -250,7 +195,7 @@ fn run_case(dir: &Path, args: &[String]) -> Result<(), Failed> {
     // Streamed, a file at a time and in one window: the same files, plugins and findings.
     let mem = Arc::new(MemNode::load(tmp.path()).map_err(|e| e.to_string())?);
     for window in [1, 2, stream::DEFAULT_WINDOW] {
-        let streamed = streamed(&options, mem.clone(), &replay, window)?;
+        let streamed = stream_events::gather(&options, mem.clone(), &replay, window);
         differ(&format!("streamed {window} at a time"), &a, &streamed)?;
     }
     // Collected into an archive and checked back from it.

@@ -14,6 +14,9 @@ use cni_fix_core::stream::{self, Event};
 use cni_fix_core::{CheckOptions, ContainerdVersion, PluginsRelease, ProbeMode};
 use proptest::prelude::*;
 
+#[path = "shared/stream_events.rs"]
+mod stream_events;
+
 /// One entry of a generated conf dir.
 #[derive(Debug, Clone)]
 enum Entry {
@@ -177,56 +180,7 @@ fn unordered(mut v: serde_json::Value) -> serde_json::Value {
 
 /// The events of a streamed check gathered into a report's JSON.
 fn streamed(options: &CheckOptions, node: Arc<MemNode>, window: usize) -> serde_json::Value {
-    let mut start = None;
-    let mut files = Vec::new();
-    let mut findings = Vec::new();
-    let mut end = None;
-    stream::check_each_from(options, node, &SystemProber, window, |e| {
-        assert!(end.is_none(), "an event after the end: {e:?}");
-        match e {
-            Event::Start { node, plugins, .. } => {
-                assert!(start.is_none() && files.is_empty(), "a second start");
-                start = Some((node, plugins));
-            }
-            Event::File {
-                file,
-                findings: found,
-            } => {
-                assert!(start.is_some(), "a file before the start");
-                for f in &found {
-                    assert_eq!(f.file.as_deref(), Some(file.path.as_str()), "{f:?}");
-                }
-                assert!(
-                    found.windows(2).all(|w| w[0].severity >= w[1].severity),
-                    "most severe first: {found:?}"
-                );
-                files.push(file);
-                findings.extend(found);
-            }
-            Event::End {
-                findings: found,
-                summary,
-                incomplete,
-            } => {
-                findings.extend(found);
-                end = Some((summary, incomplete));
-            }
-            other => panic!("an event this test does not know: {other:?}"),
-        }
-        Ok(())
-    })
-    .unwrap();
-    let (node, plugins) = start.expect("a start");
-    let (summary, incomplete) = end.expect("an end");
-    canonical(serde_json::json!({
-        "schema": cni_fix_core::SCHEMA,
-        "node": node,
-        "files": files,
-        "plugins": plugins,
-        "findings": findings,
-        "summary": summary,
-        "incomplete": incomplete,
-    }))
+    stream_events::gather(options, node, &SystemProber, window)
 }
 
 fn options(containerd: &str, release: bool) -> CheckOptions {
